@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import type { CredentialConfig } from '../config.js';
+
+/** How a request looks before and after a credential is put on it. */
+export interface RequestParts {
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * One credential of the pool. `id` and `label` are safe to log and to store in
+ * Redis (a name or a hash prefix); the secret stays inside `apply`.
+ */
+export interface Credential {
+  /** Stable, secret-free key: "<name>" or "fp-<12 hex of sha256>". */
+  readonly id: string;
+  readonly label: string;
+  readonly budget?: { requests: number; perSeconds: number };
+  /** Returns the request with this credential on it. */
+  apply(parts: RequestParts): RequestParts;
+  /** Header names (lower case) and query parameter that carry the secret, to strip on a cross-origin redirect. */
+  readonly headerNames: readonly string[];
+  readonly queryParam?: string;
+  /** The secret strings themselves, only so output can be scrubbed of them. */
+  readonly secrets: readonly string[];
+}
+
+/** A short fingerprint of a secret: enough to tell credentials apart, useless to an attacker. */
+export function fingerprint(secret: string, user = ''): string {
+  return createHash('sha256').update(user).update('\0').update(secret).digest('hex').slice(0, 12);
+}
+
+export interface AuthShape {
+  type: 'header' | 'query' | 'basic' | 'oauth2';
+  header?: string;
+  scheme?: string;
+  param?: string;
+}
+
+/** Builds the request decoration for one configured static credential. */
+export function createCredential(c: CredentialConfig, shape: AuthShape): Credential {
+  const id = c.name ?? `fp-${fingerprint(c.secret, c.user)}`;
+  const base = { id, label: id, budget: c.budget, secrets: [c.secret] };
+  switch (shape.type) {
+    case 'header': {
+      const header = (shape.header ?? 'Authorization').toLowerCase();
+      const value = shape.scheme ? `${shape.scheme} ${c.secret}` : c.secret;
+      return { ...base, headerNames: [header], apply: (p) => ({ url: p.url, headers: { ...p.headers, [header]: value } }) };
+    }
+    case 'query': {
+      const param = shape.param!;
+      const pair = `${encodeURIComponent(param)}=${encodeURIComponent(c.secret)}`;
+      return { ...base, headerNames: [], queryParam: param, apply: (p) => ({ url: appendQuery(p.url, pair), headers: p.headers }) };
+    }
+    case 'basic': {
+      const value = `Basic ${Buffer.from(`${c.user ?? ''}:${c.secret}`, 'utf8').toString('base64')}`;
+      return { ...base, secrets: [c.secret, value.slice(6)], headerNames: ['authorization'], apply: (p) => ({ url: p.url, headers: { ...p.headers, authorization: value } }) };
+    }
+    case 'oauth2':
+      throw new Error('oauth2 credentials are built by the OAuth2 client, not createCredential');
+  }
+}
+
+/** Appends `pair` to the query, keeping every existing byte of the URL (no re-encoding). */
+function appendQuery(url: string, pair: string): string {
+  const hash = url.indexOf('#');
+  const head = hash === -1 ? url : url.slice(0, hash);
+  const sep = head.includes('?') ? (head.endsWith('?') || head.endsWith('&') ? '' : '&') : '?';
+  return head + sep + pair;
+}

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { loadConfig, runtimeEnv, type Config } from '../config.js';
+import { createLogger, type Logger } from '../logger.js';
+import { connectRedis, warnAboutRedisSettings } from '../redis/connect-redis.js';
+import { RunStore, validateRunName } from '../runs/run-store.js';
+import type { BatchJobData } from '../workers/start-worker.js';
+
+/** What every command that talks to Redis needs. */
+export interface CommandContext {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  store: RunStore;
+  queue: Queue<BatchJobData>;
+  close(): Promise<void>;
+}
+
+export interface GlobalFlags {
+  config?: string;
+  verbose?: boolean;
+}
+
+/** Loads config, opens Redis (one clear error if it cannot) and the queue. */
+export async function openContext(flags: GlobalFlags, options: { longLived: boolean; defaultLogLevel: string }): Promise<CommandContext> {
+  const env = runtimeEnv();
+  const config = loadConfig(flags.config, env);
+  const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel));
+  const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger });
+  if (options.longLived) await warnAboutRedisSettings(redis, logger);
+  const queue = new Queue<BatchJobData>(config.queue, { connection: redis });
+  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue connection error'));
+  return {
+    config,
+    logger,
+    redis,
+    store: new RunStore(redis, config.queue),
+    queue,
+    async close() {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** `--run`, or the IDs file's base name and a UTC timestamp. */
+export function runNameFor(flag: string | undefined, source: string, now = new Date()): string {
+  if (flag !== undefined) return validateRunName(flag);
+  const base = source === '-' ? 'stdin' : path.basename(source).replace(/\.[^.]*$/, '');
+  const clean = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'run';
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${clean}-${stamp}`;
+}

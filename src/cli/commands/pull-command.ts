@@ -1,0 +1,65 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { enqueueRun } from '../../runs/enqueue-run.js';
+import { finalizeRun } from '../../runs/finalize-run.js';
+import type { RunStatus } from '../../runs/run-store.js';
+import { createSink } from '../../sinks/create-sink.js';
+import { startWorker, type WorkerHandle } from '../../workers/start-worker.js';
+import { openContext, runNameFor, type GlobalFlags } from '../command-context.js';
+import { formatDuration, startProgress } from '../progress.js';
+import { onShutdownSignals } from '../shutdown-signals.js';
+
+/**
+ * `pullq pull <ids-file|-> [--run NAME] [--workers N]`: enqueue, work in-process
+ * until the run is complete, write the output, print a summary. Re-running it
+ * with the same --run after a crash resumes the run.
+ */
+export async function pullCommand(source: string, flags: GlobalFlags & { run?: string; workers?: number }): Promise<number> {
+  const run = runNameFor(flags.run, source);
+  const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'warn' });
+  const sink = createSink(ctx.config);
+  const workers: WorkerHandle[] = [];
+  let interrupted = false;
+  const stopSignals = onShutdownSignals(() => {
+    interrupted = true;
+  }, (msg) => process.stderr.write(`\npullq: ${msg}\n`));
+  const stopProgress = startProgress(() => ctx.store.status(run));
+  try {
+    const existing = await ctx.store.status(run);
+    if (existing?.sealed) {
+      process.stderr.write(`pullq: run ${run} is already enqueued; working on it until complete\n`);
+    } else {
+      await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize });
+    }
+    const n = flags.workers ?? 1;
+    for (let i = 0; i < n; i++) workers.push(await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger }));
+
+    let status: RunStatus | null = null;
+    while (!interrupted) {
+      status = await ctx.store.status(run);
+      if (status?.complete) break;
+      if (status?.done) await finalizeRun(ctx.store, sink, run, ctx.logger);
+      else await sleep(250);
+    }
+    stopProgress();
+    await Promise.all(workers.map((w) => w.close()));
+    if (!status?.complete) {
+      process.stderr.write(`pullq: run ${run} is not complete; run \`pullq pull ${source} --run ${run}\` or start workers to finish it\n`);
+      return 2;
+    }
+    process.stdout.write(summaryText(status, sink.location(run)));
+    return 0;
+  } finally {
+    stopProgress();
+    stopSignals();
+    await ctx.close();
+  }
+}
+
+function summaryText(s: RunStatus, where: string): string {
+  const took = s.finishedAt && s.createdAt ? formatDuration(Date.parse(s.finishedAt) - Date.parse(s.createdAt)) : '?';
+  const errors = Object.entries(s.errors).map(([k, v]) => `${k} ${v}`).join(', ');
+  return (
+    `run ${s.run} complete in ${took}: ${s.total} IDs, ${s.succeeded} succeeded, ${s.failed} failed${errors ? ` (${errors})` : ''}\n` +
+    `output: ${where}/results.jsonl, failed.jsonl, summary.json\n`
+  );
+}

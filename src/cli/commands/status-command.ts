@@ -1,0 +1,43 @@
+import { InputError } from '../../errors.js';
+import { validateRunName, type RunStatus } from '../../runs/run-store.js';
+import { openContext, type GlobalFlags } from '../command-context.js';
+import { formatDuration } from '../progress.js';
+
+/** `pullq status [--run NAME] [--json]`: counts, completion, ETA. */
+export async function statusCommand(flags: GlobalFlags & { run?: string; json?: boolean }): Promise<number> {
+  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn' });
+  try {
+    const run = flags.run !== undefined ? validateRunName(flags.run) : (await ctx.store.listRuns(1))[0];
+    if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
+    const s = await ctx.store.status(run);
+    if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
+    const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
+    const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
+    const finished = s.succeeded + s.failed;
+    const rate = elapsed > 0 ? (1000 * finished) / elapsed : 0;
+    const etaMs = !s.complete && rate > 0 ? (1000 * s.pending) / rate : null;
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts })}\n`);
+    } else {
+      process.stdout.write(humanStatus(s, rate, etaMs, counts));
+    }
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Record<string, number>): string {
+  const state = s.complete ? 'complete' : s.done ? 'writing output' : s.sealed ? 'running' : 'enqueueing';
+  const lines = [
+    `run       ${s.run} (${state})`,
+    `total     ${s.total}${s.sealed ? '' : ' so far'}`,
+    `succeeded ${s.succeeded}`,
+    `failed    ${s.failed}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
+    `pending   ${s.pending}`,
+    `rate      ${rate.toFixed(1)} IDs/s${etaMs !== null ? ` · ETA ${formatDuration(etaMs)}` : ''}`,
+    `started   ${s.createdAt}${s.finishedAt ? ` · finished ${s.finishedAt}` : ''}`,
+    `queue     ${s.queue}: ${jobs['active'] ?? 0} active, ${jobs['waiting'] ?? 0} waiting, ${jobs['delayed'] ?? 0} delayed, ${jobs['failed'] ?? 0} failed batch jobs (all runs)`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InputError, PullqError } from '../errors.js';
+import { enqueueCommand } from './commands/enqueue-command.js';
+import { pullCommand } from './commands/pull-command.js';
+import { statusCommand } from './commands/status-command.js';
+import { workerCommand } from './commands/worker-command.js';
+
+const USAGE = `usage: pullq <command> [options]
+
+  enqueue <ids-file|-> [--run NAME]                 stream IDs into the queue and return
+  worker [--concurrency N]                          one worker replica, until SIGTERM/SIGINT
+  pull <ids-file|-> [--run NAME] [--workers N]      enqueue, work until complete, print a summary
+  status [--run NAME] [--json]                      counts, completion, ETA
+
+every command: --config PATH (else $PULLQ_CONFIG, else ./pullq.config.json), --verbose, --help
+exit codes: 0 complete, 1 fatal error, 2 the run could not complete`;
+
+const GLOBAL = {
+  config: { type: 'string' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...GLOBAL, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new InputError(`${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}\n${USAGE}`);
+  }
+  if (parsed.positionals.length > positionals) throw new InputError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}\n${USAGE}`);
+  return parsed;
+}
+
+function positiveInt(name: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InputError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function source(positionals: string[], command: string): string {
+  const s = positionals[0];
+  if (s === undefined) throw new InputError(`pullq ${command}: give an IDs file, or - for stdin`);
+  return s;
+}
+
+/** Runs one pullq command and returns its exit code (SPEC: 0 complete, 1 fatal, 2 incomplete). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  switch (command) {
+    case 'enqueue': {
+      const { values, positionals } = parse(rest, { run: { type: 'string' } }, 1);
+      if (values.help) return help();
+      return enqueueCommand(source(positionals, command), values);
+    }
+    case 'worker': {
+      const { values } = parse(rest, { concurrency: { type: 'string' } }, 0);
+      if (values.help) return help();
+      return workerCommand({ ...values, concurrency: positiveInt('concurrency', values.concurrency) });
+    }
+    case 'pull': {
+      const { values, positionals } = parse(rest, { run: { type: 'string' }, workers: { type: 'string' } }, 1);
+      if (values.help) return help();
+      return pullCommand(source(positionals, command), { ...values, workers: positiveInt('workers', values.workers, 0) });
+    }
+    case 'status': {
+      const { values } = parse(rest, { run: { type: 'string' }, json: { type: 'boolean' } }, 0);
+      if (values.help) return help();
+      return statusCommand(values);
+    }
+    default:
+      throw new InputError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+function help(): number {
+  process.stdout.write(`${USAGE}\n`);
+  return 0;
+}
+
+const verbose = process.argv.includes('--verbose');
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Open handles (keep-alive sockets, Redis reconnect timers) must not keep a finished command alive.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err: unknown) => {
+    if (err instanceof PullqError) {
+      process.stderr.write(`pullq: ${err.message}\n`);
+      if (verbose && err.cause) process.stderr.write(`${(err.cause as Error).stack ?? String(err.cause)}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`pullq: unexpected error: ${(err as Error)?.message ?? String(err)}${verbose ? `\n${(err as Error)?.stack}` : ' (run with --verbose for details)'}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,256 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+// The only module that reads process.env (DEVELOPERS.md): everything else gets
+// its settings from the Config object built here, or from `runtimeEnv()`.
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+const positiveInt = z.number().int('must be an integer').positive('must be > 0');
+
+const budgetSchema = z.strictObject({
+  requests: z.number().positive('must be > 0'),
+  perSeconds: z.number().positive('must be > 0'),
+});
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+const tokenEntry = z.union([
+  nonEmpty,
+  z.strictObject({ token: nonEmpty, name: z.string().regex(NAME_RE, 'must be letters, digits, . _ -').optional(), budget: budgetSchema.optional() }),
+]);
+
+const tokensFields = {
+  tokens: z.array(tokenEntry).min(1, 'must list at least one token').optional(),
+  tokensFile: nonEmpty.optional(),
+};
+
+const credentialName = z.string().regex(NAME_RE, 'must be letters, digits, . _ -').optional();
+
+const authSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({
+    type: z.literal('header'),
+    header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name').default('Authorization'),
+    scheme: z.string().regex(/^[A-Za-z0-9._~+/-]*$/, 'must be one word, or "" for the raw token').default('Bearer'),
+    ...tokensFields,
+  }),
+  z.strictObject({ type: z.literal('query'), param: nonEmpty, ...tokensFields }),
+  z.strictObject({
+    type: z.literal('basic'),
+    credentials: z.array(z.strictObject({ username: z.string(), password: z.string(), name: credentialName, budget: budgetSchema.optional() })).min(1, 'must list at least one credential'),
+  }),
+  z.strictObject({
+    type: z.literal('oauth2'),
+    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    clients: z.array(z.strictObject({ clientId: nonEmpty, clientSecret: nonEmpty, name: credentialName, budget: budgetSchema.optional() })).min(1, 'must list at least one client'),
+    scope: z.string().optional(),
+    audience: z.string().optional(),
+    authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  }),
+]);
+
+const requestUrl = z.string().superRefine((value, ctx) => {
+  if (!value.includes('{id}')) {
+    ctx.addIssue({ code: 'custom', message: 'must contain {id}' });
+    return;
+  }
+  let url: URL;
+  try {
+    url = new URL(value.replaceAll('{id}', 'pullq-id'));
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `is not a valid URL: ${JSON.stringify(value)}` });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `must be http or https, not ${url.protocol.slice(0, -1)}` });
+  } else if (url.host.includes('pullq-id') || url.username.includes('pullq-id') || url.hash.includes('pullq-id')) {
+    ctx.addIssue({ code: 'custom', message: '{id} may stand only in the path or the query' });
+  }
+});
+
+export const configSchema = z.strictObject({
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379') }).prefault({}),
+  queue: z.string().regex(NAME_RE, 'must be 1-100 letters, digits, . _ - (no ":")').default('pullq'),
+  request: z.strictObject({
+    url: requestUrl,
+    method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
+    headers: z.record(z.string(), z.string()).default({}),
+    timeoutMs: positiveInt.default(30_000),
+    maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+  }),
+  auth: authSchema.default({ type: 'none' }),
+  budget: budgetSchema.optional(),
+  retry: z.strictObject({
+    attempts: positiveInt.default(6),
+    baseDelayMs: z.number().int().nonnegative('must be >= 0').default(1000),
+    maxDelayMs: z.number().int().nonnegative('must be >= 0').default(300_000),
+  }).prefault({}),
+  worker: z.strictObject({
+    concurrency: positiveInt.max(4096, 'must be <= 4096').default(16),
+    lockDurationMs: positiveInt.min(1000, 'must be >= 1000').default(30_000),
+    shutdownTimeoutMs: z.number().int().nonnegative('must be >= 0').default(30_000),
+  }).prefault({}),
+  enqueue: z.strictObject({
+    batchSize: positiveInt.max(5000, 'must be <= 5000').default(100),
+  }).prefault({}),
+  sink: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),
+    z.strictObject({ type: z.literal('postgres'), url: nonEmpty, table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('pullq_results') }),
+  ]).default({ type: 'file', dir: './out' }),
+});
+
+type RawConfig = z.infer<typeof configSchema>;
+
+/** A credential as the config names it, before it becomes a request decoration. */
+export interface CredentialConfig {
+  kind: 'header' | 'query' | 'basic' | 'oauth2';
+  /** The secret itself; never logged, never stored in Redis. */
+  secret: string;
+  /** basic: the username; oauth2: the client id. */
+  user?: string;
+  name?: string;
+  budget?: { requests: number; perSeconds: number };
+}
+
+export type Config = Omit<RawConfig, 'auth'> & {
+  auth: RawConfig['auth'];
+  /** Every credential of the pool, in config order (empty for auth "none"). */
+  credentials: CredentialConfig[];
+  /** Absolute path of the config file, or null when built in code. */
+  file: string | null;
+};
+
+/** Values pullq takes from the environment, read once here. */
+export interface RuntimeEnv {
+  configPath?: string;
+  redisUrl?: string;
+  logLevel?: string;
+  vars: Record<string, string | undefined>;
+}
+
+/** Snapshot of the environment variables pullq understands. */
+export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
+  return {
+    configPath: env['PULLQ_CONFIG'] || undefined,
+    redisUrl: env['REDIS_URL'] || undefined,
+    logLevel: env['PULLQ_LOG_LEVEL'] || undefined,
+    vars: env,
+  };
+}
+
+/** `--config`, then `$PULLQ_CONFIG`, then `./pullq.config.json`. */
+export function resolveConfigPath(flag: string | undefined, env: RuntimeEnv = runtimeEnv()): string {
+  return path.resolve(flag ?? env.configPath ?? 'pullq.config.json');
+}
+
+/** Reads, substitutes and validates a config file; throws ConfigError with one clear line. */
+export function loadConfig(flag?: string, env: RuntimeEnv = runtimeEnv()): Config {
+  const file = resolveConfigPath(flag, env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = flag === undefined && env.configPath === undefined ? ' (pass --config PATH or set PULLQ_CONFIG)' : '';
+    throw new ConfigError(code === 'ENOENT' ? `config file not found: ${file}${hint}` : `cannot read config file ${file}: ${code ?? String(err)}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(json, { file, env });
+}
+
+/** Validates an already-parsed config object (used by loadConfig, tests and the demo). */
+export function parseConfig(json: unknown, options: { file?: string | null; env?: RuntimeEnv } = {}): Config {
+  const env = options.env ?? runtimeEnv();
+  const file = options.file ?? null;
+  const where = file ? `${file}: ` : 'config: ';
+  const substituted = substituteVars(json, env.vars, [], where);
+  const parsed = configSchema.safeParse(substituted);
+  if (!parsed.success) {
+    throw new ConfigError(where + formatIssue(parsed.error.issues[0]!));
+  }
+  const raw = parsed.data;
+  const baseDir = file ? path.dirname(file) : process.cwd();
+  if (env.redisUrl) raw.redis.url = env.redisUrl;
+  if (raw.sink.type === 'file') raw.sink.dir = path.resolve(baseDir, raw.sink.dir);
+  const credentials = credentialsOf(raw.auth, baseDir, where);
+  return { ...raw, credentials, file };
+}
+
+function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string): CredentialConfig[] {
+  switch (auth.type) {
+    case 'none':
+      return [];
+    case 'header':
+    case 'query': {
+      if (auth.tokens && auth.tokensFile) throw new ConfigError(`${where}auth: give either tokens or tokensFile, not both`);
+      if (!auth.tokens && !auth.tokensFile) throw new ConfigError(`${where}auth.tokens: required for auth type "${auth.type}" (or tokensFile)`);
+      const entries = auth.tokens ?? readTokensFile(path.resolve(baseDir, auth.tokensFile!), where);
+      return entries.map((entry) =>
+        typeof entry === 'string'
+          ? { kind: auth.type, secret: entry }
+          : { kind: auth.type, secret: entry.token, name: entry.name, budget: entry.budget },
+      );
+    }
+    case 'basic':
+      return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget }));
+    case 'oauth2':
+      return auth.clients.map((c) => ({ kind: 'oauth2', user: c.clientId, secret: c.clientSecret, name: c.name, budget: c.budget }));
+  }
+}
+
+function readTokensFile(file: string, where: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${where}auth.tokensFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  const tokens = text.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (tokens.length === 0) throw new ConfigError(`${where}auth.tokensFile: ${file} holds no tokens`);
+  return tokens;
+}
+
+/** Replaces `${VAR}` in every string; an unset variable is an error naming it and the path. */
+function substituteVars(value: unknown, vars: Record<string, string | undefined>, at: (string | number)[], where: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = vars[name];
+      if (v === undefined) throw new ConfigError(`${where}${formatPath(at)}: environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteVars(v, vars, [...at, i], where));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteVars(v, vars, [...at, k], where)]));
+  }
+  return value;
+}
+
+function formatPath(at: readonly PropertyKey[]): string {
+  return at.length === 0 ? '(root)' : at.map(String).join('.');
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`).join('; ');
+  }
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
+    return `${formatPath(issue.path)}: ${issue.message.replace('Invalid discriminator value', 'unknown type')}`;
+  }
+  if (issue.code === 'invalid_type') {
+    return `${formatPath(issue.path)}: ${/received undefined/.test(issue.message) ? 'required' : `must be ${article(issue.expected)}, ${issue.message.replace(/^.*received /, 'got ')}`}`;
+  }
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}

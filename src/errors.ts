@@ -1,0 +1,44 @@
+/**
+ * Every error pullq raises on purpose: a stable string `code` (SPEC names where
+ * the SPEC has one), a message safe to print (never a secret), and the `cause`.
+ */
+export class PullqError extends Error {
+  readonly code: string;
+  /** Process exit code the CLI uses when this error ends a command. */
+  readonly exitCode: number;
+
+  constructor(code: string, message: string, options: { cause?: unknown; exitCode?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** A config file that is missing, unreadable or fails the schema. */
+export class ConfigError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('config_invalid', message, options);
+  }
+}
+
+/** Unusable user input: an IDs file, a run name, a command-line flag. */
+export class InputError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('input_invalid', message, options);
+  }
+}
+
+/** Redis cannot be reached or refused a command pullq cannot do without. */
+export class RedisUnavailableError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('redis_unavailable', message, options);
+  }
+}
+
+/** The run cannot finish: e.g. every credential was rejected (exit 2). */
+export class RunAbortedError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('run_aborted', message, { ...options, exitCode: 2 });
+  }
+}

@@ -1,0 +1,55 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { InputError } from '../errors.js';
+
+/**
+ * Streams IDs from a file or stdin ("-") in chunks, never holding the file:
+ * strips a BOM, CRLF and surrounding whitespace, skips blank and `#` lines.
+ */
+export async function* readIds(source: string, chunkSize = 1000, stdin: Readable = process.stdin): AsyncGenerator<string[]> {
+  const input = source === '-' ? stdin : await openFile(source);
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let chunk: string[] = [];
+  let first = true;
+  try {
+    for await (const raw of lines) {
+      let line = raw;
+      if (first) {
+        first = false;
+        if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+      }
+      line = line.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      chunk.push(line);
+      if (chunk.length >= chunkSize) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+  } catch (err) {
+    throw new InputError(`cannot read IDs from ${source === '-' ? 'stdin' : source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+async function openFile(file: string): Promise<Readable> {
+  const stream = createReadStream(file);
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new InputError(err.code === 'ENOENT' ? `IDs file not found: ${file}` : err.code === 'EISDIR' ? `IDs file is a directory: ${file}` : `cannot read IDs file ${file}: ${err.code ?? err.message}`, { cause: err }));
+    });
+  });
+  return stream;
+}
+
+/** Counts newline bytes in a file without decoding it: sizes a run's dedupe buckets. */
+export async function countLines(file: string): Promise<number> {
+  let n = 0;
+  for await (const buf of createReadStream(file) as AsyncIterable<Buffer>) {
+    let i = -1;
+    while ((i = buf.indexOf(10, i + 1)) !== -1) n++;
+  }
+  return n + 1;
+}

@@ -1,0 +1,7 @@
+/** The SPEC's stable per-ID error codes, as written to failed.jsonl. */
+export const ERROR_CODES = [
+  'not_found', 'forbidden', 'unauthorized', 'client_error', 'server_error',
+  'timeout', 'network', 'invalid_json', 'body_too_large', 'invalid_id',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,0 +1,72 @@
+import type { Got, NormalizedOptions } from 'got';
+import type { Credential } from '../auth/credential.js';
+import type { Exchange } from './classify-response.js';
+
+export interface FetchRequest {
+  url: string;
+  headers: Record<string, string>;
+  maxBodyBytes: number;
+  /** The credential on the request, so a cross-origin redirect can take it off. */
+  credential?: Credential;
+}
+
+export interface FetchResult extends Exchange {
+  body?: Buffer;
+  contentType?: string;
+}
+
+/**
+ * One HTTP exchange. Never throws: failures come back as `errorCode`, and the
+ * got error (which carries request headers) is dropped here, never logged.
+ */
+export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResult> {
+  const origin = new URL(req.url).origin;
+  let tooLarge = false;
+  const request = client(req.url, {
+    headers: req.headers,
+    hooks: {
+      beforeRedirect: [(options: NormalizedOptions) => stripCredentialOffOrigin(options, origin, req.credential)],
+    },
+  });
+  request.on('response', (res: { headers: Record<string, string | string[] | undefined> }) => {
+    const length = Number(res.headers['content-length']);
+    if (Number.isFinite(length) && length > req.maxBodyBytes) {
+      tooLarge = true;
+      request.cancel();
+    }
+  });
+  request.on('downloadProgress', ({ transferred }: { transferred: number }) => {
+    if (transferred > req.maxBodyBytes && !tooLarge) {
+      tooLarge = true;
+      request.cancel();
+    }
+  });
+  try {
+    const res = await request;
+    return { status: res.statusCode, headers: res.headers, body: res.rawBody, contentType: res.headers['content-type'] };
+  } catch (err) {
+    if (tooLarge) return { status: null, tooLarge: true };
+    const e = err as { code?: string; response?: { statusCode: number; headers: Record<string, string | string[] | undefined> } };
+    return { status: null, errorCode: e.code ?? 'ERR_UNKNOWN' };
+  }
+}
+
+/**
+ * A credential never follows a redirect to another origin (scheme, host or
+ * port), whatever carries it: got 14 only drops `authorization` on a host or
+ * port change, never a custom header or a query parameter, and not on https→http.
+ */
+function stripCredentialOffOrigin(options: NormalizedOptions, origin: string, credential: Credential | undefined): void {
+  if (!credential) return;
+  const next = options.url instanceof URL ? options.url : new URL(String(options.url));
+  if (next.origin === origin) return;
+  for (const name of credential.headerNames) {
+    for (const key of Object.keys(options.headers)) {
+      if (key.toLowerCase() === name) delete options.headers[key];
+    }
+  }
+  if (credential.queryParam && next.searchParams.has(credential.queryParam)) {
+    next.searchParams.delete(credential.queryParam);
+    options.url = next;
+  }
+}

@@ -1,0 +1,33 @@
+import http from 'node:http';
+import https from 'node:https';
+import { got, type Got } from 'got';
+import type { Config } from '../config.js';
+
+/**
+ * The one got instance a worker process uses: keep-alive sockets sized to the
+ * concurrency, a whole-request timeout, no got retries (pullq decides), no
+ * throwing on HTTP status (the classifier decides), TLS checks on.
+ */
+export function createHttpClient(config: Config): Got {
+  const maxSockets = config.worker.concurrency;
+  return got.extend({
+    method: config.request.method,
+    headers: { 'user-agent': 'pullq/0.1', ...lowerKeys(config.request.headers) },
+    timeout: { request: config.request.timeoutMs },
+    retry: { limit: 0 },
+    throwHttpErrors: false,
+    followRedirect: true,
+    maxRedirects: 10,
+    responseType: 'buffer',
+    decompress: true,
+    agent: {
+      http: new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets }),
+      https: new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets }),
+    },
+    https: { rejectUnauthorized: true },
+  });
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}

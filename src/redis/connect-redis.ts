@@ -1,0 +1,86 @@
+import { Redis } from 'ioredis';
+import { RedisUnavailableError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** A Redis URL with any password masked, safe for messages and logs. */
+export function safeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    if (u.username && u.password === '') u.username = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable url)';
+  }
+}
+
+export interface ConnectOptions {
+  /** Long-lived roles (worker, pull) retry forever; one-shot commands fail within `connectTimeoutMs`. */
+  longLived: boolean;
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Opens an ioredis connection and proves it answers, or throws one clear
+ * RedisUnavailableError. BullMQ needs `maxRetriesPerRequest: null` on workers.
+ */
+export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
+  const timeout = options.connectTimeoutMs ?? 5000;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    connectTimeout: timeout,
+    // Reconnect with a capped backoff; long-lived processes ride out Redis restarts.
+    retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
+  });
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await withTimeout(redis.connect().then(() => redis.ping()), timeout);
+  } catch (err) {
+    redis.disconnect();
+    const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
+    throw new RedisUnavailableError(`cannot reach Redis at ${safeRedisUrl(url)} (${why}); start it (e.g. \`docker compose up -d redis\` or \`redis-server\`) or set REDIS_URL`, { cause: err });
+  }
+  if (!options.longLived) {
+    // One-shot commands: once connected, a dropped connection should fail calls, not hang them.
+    redis.options.maxRetriesPerRequest = 3;
+  }
+  return redis;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => { clearTimeout(t); resolve(v); },
+      (e) => { clearTimeout(t); reject(e); },
+    );
+  });
+}
+
+/** Warns once if Redis may drop queue data: BullMQ needs `maxmemory-policy noeviction`. */
+export async function warnAboutRedisSettings(redis: Redis, logger: Logger): Promise<void> {
+  try {
+    const info = await redis.info('memory');
+    const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+    if (policy && policy !== 'noeviction') {
+      logger.warn({ policy }, `Redis maxmemory-policy is ${policy}; BullMQ needs noeviction or queued work may be evicted`);
+    }
+    const persistence = await redis.info('persistence');
+    const aof = /aof_enabled:(\d)/.exec(persistence)?.[1];
+    const rdbSaves = /rdb_last_save_time/.test(persistence);
+    const saveConfig = await redis.config('GET', 'save').catch(() => null);
+    const saveRules = Array.isArray(saveConfig) ? String(saveConfig[1] ?? '') : 'unknown';
+    if (aof === '0' && saveRules === '' && rdbSaves) {
+      logger.warn('Redis keeps no persistence (no AOF, no RDB saves): a Redis restart would lose the queue');
+    }
+  } catch {
+    // INFO/CONFIG may be disabled on managed Redis: not worth failing over.
+  }
+}

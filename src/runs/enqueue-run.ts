@@ -1,0 +1,85 @@
+import type { Queue } from 'bullmq';
+import { countLines, readIds } from '../ids/read-ids.js';
+import type { BatchJobData } from '../workers/start-worker.js';
+import type { RunStore } from './run-store.js';
+
+/** IDs per call of enqueueIds-2.lua. */
+const CHUNK = 1000;
+/** Script calls in flight at once: hides the round trip without reordering (one connection is FIFO). */
+const WINDOW = 4;
+/** Dedupe buckets assumed for stdin, whose length is unknown: 2^16 buckets, ~4M IDs at 64 per bucket. */
+const STDIN_EXPECTED_IDS = 64 * 2 ** 16;
+
+export interface EnqueueResult {
+  run: string;
+  resumed: boolean;
+  /** Non-blank, non-comment lines read this time. */
+  read: number;
+  /** Distinct IDs new to the run this time. */
+  added: number;
+  /** Distinct IDs of the run in all. */
+  total: number;
+  /** Every ID already has an outcome (e.g. an empty file). */
+  done: boolean;
+}
+
+/** BullMQ options of every batch job. */
+export function batchJobOptions(run: string, batch: number) {
+  return {
+    jobId: `${run}.b${batch}`,
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * 24 * 3600 },
+    // Attempts cover failures of pullq itself (e.g. Redis gone mid-commit); per-ID retries live in the batch.
+    attempts: 20,
+    backoff: { type: 'exponential', delay: 2000 },
+  };
+}
+
+/** Adds the BullMQ jobs of closed batches, then forgets them as pending. Idempotent (job ids are fixed). */
+export async function addBatchJobs(queue: Queue<BatchJobData>, store: RunStore, run: string, batches: number[]): Promise<void> {
+  for (let i = 0; i < batches.length; i += 1000) {
+    const slice = batches.slice(i, i + 1000);
+    await queue.addBulk(slice.map((batch) => ({ name: 'batch', data: { run, batch }, opts: batchJobOptions(run, batch) })));
+    await store.markJobsAdded(run, slice);
+  }
+}
+
+/**
+ * Streams an IDs file (or stdin, "-") into a run. Re-running it on a run whose
+ * enqueue was cut short resumes it: IDs already in are skipped, nothing is lost.
+ */
+export async function enqueueRun(options: {
+  store: RunStore;
+  queue: Queue<BatchJobData>;
+  run: string;
+  source: string;
+  batchSize: number;
+  onProgress?: (read: number, added: number) => void;
+}): Promise<EnqueueResult> {
+  const { store, queue, run, source } = options;
+  const expectedIds = source === '-' ? STDIN_EXPECTED_IDS : await countLines(source);
+  const { resumed } = await store.open(run, { source: source === '-' ? 'stdin' : source, expectedIds, batchSize: options.batchSize });
+  const batchSize = (await store.runSetting(run, 'batchSize')) || options.batchSize;
+  const seenBits = await store.runSetting(run, 'seenBits');
+  if (resumed) await addBatchJobs(queue, store, run, await store.pendingJobBatches(run));
+
+  let read = 0;
+  let added = 0;
+  const inFlight: Promise<void>[] = [];
+  for await (const ids of readIds(source, CHUNK)) {
+    read += ids.length;
+    const step = store.addIds(run, ids, batchSize, seenBits).then(async (r) => {
+      added += r.added;
+      if (r.closed.length > 0) await addBatchJobs(queue, store, run, r.closed);
+      options.onProgress?.(read, added);
+    });
+    step.catch(() => undefined); // awaited below, in order; this only keeps Node from calling it unhandled meanwhile
+    inFlight.push(step);
+    if (inFlight.length >= WINDOW) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  const sealed = await store.seal(run);
+  await addBatchJobs(queue, store, run, sealed.closed);
+  const status = await store.status(run);
+  return { run, resumed, read, added, total: status?.total ?? added, done: sealed.done };
+}

@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { InputError } from '../errors.js';
+import { scriptsFor, type Scripts } from '../redis/scripts.js';
+
+/** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
+export const RUN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Throws an InputError naming the bad run name. */
+export function validateRunName(run: string): string {
+  if (!RUN_NAME_RE.test(run)) {
+    throw new InputError(`invalid run name ${JSON.stringify(run)}: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  }
+  return run;
+}
+
+/** Redis keys of one run. All start with `pullq:<queue>:run:<run>:`. */
+export function runKeys(queue: string, run: string) {
+  const prefix = `pullq:${queue}:run:${run}:`;
+  return {
+    prefix,
+    meta: `${prefix}meta`,
+    pendingJobs: `${prefix}pj`,
+    parts: `${prefix}parts`,
+    finalizeLock: `${prefix}fin`,
+    batch: (n: number) => `${prefix}b:${n}`,
+    batchState: (n: number) => `${prefix}bs:${n}`,
+    seenBucket: (n: number) => `${prefix}s:${n}`,
+  };
+}
+
+/** Per-ID retry state kept in Redis between steps of a batch (never holds secrets). */
+export interface RetryState {
+  /** Attempts spent (rate-limit waits do not spend one). */
+  attempts: number;
+  /** Rate-limited retries so far, capped so nothing loops forever. */
+  limited: number;
+  /** Not before this epoch ms. */
+  dueAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  /** Credential ids that answered 401/403 for this ID. */
+  refusedBy: string[];
+}
+
+export function newRetryState(): RetryState {
+  return { attempts: 0, limited: 0, dueAt: 0, lastStatus: null, lastError: null, refusedBy: [] };
+}
+
+export interface BatchContents {
+  ids: string[];
+  step: number;
+  states: Map<string, RetryState>;
+}
+
+export interface RunStatus {
+  run: string;
+  queue: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+  /** Every ID has an outcome and the output files are written. */
+  complete: boolean;
+  /** Every ID has an outcome (output may still be being written). */
+  done: boolean;
+  /** All IDs are enqueued: `total` is final. */
+  sealed: boolean;
+  createdAt: string | null;
+  finishedAt: string | null;
+  errors: Record<string, number>;
+}
+
+/** Result of committing a batch step (see commitBatch-5.lua). */
+export type CommitResult = { ok: true; done: boolean } | { ok: false; reason: 'lock_lost' | 'step_moved' };
+
+export interface CommitInput {
+  lockKey: string;
+  token: string;
+  run: string;
+  batch: number;
+  step: number;
+  part: string;
+  succeeded: number;
+  failed: number;
+  errors: Map<string, number>;
+  leftovers: Map<string, RetryState>;
+}
+
+/** Bits of the dedupe bucket number: ~64 IDs per bucket keeps each bucket a compact listpack hash. */
+export function seenBitsFor(expectedIds: number): number {
+  return Math.max(0, Math.min(20, Math.ceil(Math.log2(Math.max(1, expectedIds) / 64))));
+}
+
+/**
+ * Bucket and field of an ID in the run's dedupe hashes: 80 bits of SHA-1 as the
+ * field (collision odds ~1e-11 at 10M IDs), the first `bits` bits as the bucket.
+ */
+export function seenSlot(id: string, bits: number): [bucket: number, field: Buffer] {
+  const h = createHash('sha1').update(id, 'utf8').digest();
+  const bucket = bits === 0 ? 0 : h.readUInt32BE(0) >>> (32 - bits);
+  return [bucket, h.subarray(4, 14)];
+}
+
+/** Everything pullq keeps in Redis about runs, besides BullMQ's own job keys. */
+export class RunStore {
+  readonly redis: Redis;
+  readonly queue: string;
+  private readonly scripts: Scripts;
+
+  constructor(redis: Redis, queue: string) {
+    this.redis = redis;
+    this.queue = queue;
+    this.scripts = scriptsFor(redis);
+  }
+
+  keys(run: string) {
+    return runKeys(this.queue, run);
+  }
+
+  /** Creates a run, or finds the unsealed one to resume. Throws when the run is already sealed. */
+  async open(run: string, info: { source: string; expectedIds: number; batchSize: number }): Promise<{ resumed: boolean }> {
+    const k = this.keys(run);
+    const created = await this.redis.hsetnx(k.meta, 'createdAt', String(Date.now()));
+    if (created === 1) {
+      await this.redis
+        .multi()
+        .hset(k.meta, 'source', info.source, 'seenBits', String(seenBitsFor(info.expectedIds)), 'batchSize', String(info.batchSize))
+        .zadd(`pullq:${this.queue}:runs`, Date.now(), run)
+        .exec();
+      return { resumed: false };
+    }
+    const sealed = await this.redis.hget(k.meta, 'sealed');
+    if (sealed === '1') throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
+    return { resumed: true };
+  }
+
+  /** Adds a chunk of IDs; returns how many were new and which batches it closed. */
+  async addIds(run: string, ids: string[], batchSize: number, seenBits: number): Promise<{ added: number; closed: number[] }> {
+    const k = this.keys(run);
+    const args: (string | number | Buffer)[] = [k.prefix, batchSize];
+    for (const id of ids) {
+      const [bucket, field] = seenSlot(id, seenBits);
+      args.push(bucket, field, id);
+    }
+    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, ...args)) as number | number[];
+    if (res === -1) throw new InputError(`run ${run} is already sealed`);
+    const [added, ...closed] = res as number[];
+    return { added: added!, closed };
+  }
+
+  /** Closes the run's IDs: `total` becomes final. */
+  async seal(run: string): Promise<{ done: boolean; closed: number[] }> {
+    const k = this.keys(run);
+    const [done, ...closed] = (await this.scripts.sealRun(k.meta, k.pendingJobs, Date.now())) as number[];
+    return { done: done === 1, closed };
+  }
+
+  async runSetting(run: string, field: 'seenBits' | 'batchSize'): Promise<number> {
+    return Number((await this.redis.hget(this.keys(run).meta, field)) ?? 0);
+  }
+
+  /** Batches closed whose BullMQ job may not have been added yet. */
+  async pendingJobBatches(run: string): Promise<number[]> {
+    return (await this.redis.smembers(this.keys(run).pendingJobs)).map(Number);
+  }
+
+  async markJobsAdded(run: string, batches: number[]): Promise<void> {
+    if (batches.length > 0) await this.redis.srem(this.keys(run).pendingJobs, ...batches.map(String));
+  }
+
+  async readBatch(run: string, batch: number): Promise<BatchContents> {
+    const k = this.keys(run);
+    const [[, ids], [, state]] = (await this.redis.multi().lrange(k.batch(batch), 0, -1).hgetall(k.batchState(batch)).exec()) as [
+      [Error | null, string[]],
+      [Error | null, Record<string, string>],
+    ];
+    const states = new Map<string, RetryState>();
+    for (const [field, value] of Object.entries(state)) {
+      if (field.startsWith('a:')) states.set(field.slice(2), JSON.parse(value) as RetryState);
+    }
+    return { ids, step: Number(state['step'] ?? 0), states };
+  }
+
+  async commit(c: CommitInput): Promise<CommitResult> {
+    const k = this.keys(c.run);
+    const args: (string | number)[] = [c.token, c.step, c.part, c.succeeded, c.failed, c.errors.size];
+    for (const [code, n] of c.errors) args.push(code, n);
+    for (const [id, state] of c.leftovers) args.push(id, JSON.stringify(state));
+    const res = (await this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, ...args)) as number[];
+    if (res[0] === 1) return { ok: true, done: res[1] === 1 };
+    return { ok: false, reason: res[0] === -1 ? 'lock_lost' : 'step_moved' };
+  }
+
+  async status(run: string): Promise<RunStatus | null> {
+    const m = await this.redis.hgetall(this.keys(run).meta);
+    if (!m['createdAt']) return null;
+    const num = (f: string) => Number(m[f] ?? 0);
+    const total = num('total');
+    const succeeded = num('succeeded');
+    const failed = num('failed');
+    const sealed = m['sealed'] === '1';
+    const done = sealed && succeeded + failed >= total;
+    const errors: Record<string, number> = {};
+    for (const [f, v] of Object.entries(m)) if (f.startsWith('err:')) errors[f.slice(4)] = Number(v);
+    return {
+      run,
+      queue: this.queue,
+      total,
+      succeeded,
+      failed,
+      pending: Math.max(0, total - succeeded - failed),
+      complete: done && m['finalized'] === '1',
+      done,
+      sealed,
+      createdAt: new Date(num('createdAt')).toISOString(),
+      finishedAt: m['finishedAt'] ? new Date(Number(m['finishedAt'])).toISOString() : null,
+      errors,
+    };
+  }
+
+  /** Runs of this queue, newest first. */
+  async listRuns(limit = 50): Promise<string[]> {
+    return this.redis.zrevrange(`pullq:${this.queue}:runs`, 0, limit - 1);
+  }
+
+  async parts(run: string): Promise<string[]> {
+    return this.redis.lrange(this.keys(run).parts, 0, -1);
+  }
+
+  /** Takes the finalize lock for `ms`; false when another process holds it. */
+  async lockFinalize(run: string, owner: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys(run).finalizeLock, owner, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  async unlockFinalize(run: string, owner: string): Promise<void> {
+    const key = this.keys(run).finalizeLock;
+    if ((await this.redis.get(key)) === owner) await this.redis.del(key);
+  }
+
+  async isFinalized(run: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys(run).meta, 'finalized')) === '1';
+  }
+
+  /** Marks the output written and drops what only mattered while the run was live (dedupe set, part list). */
+  async markFinalized(run: string, finishedAt: number): Promise<void> {
+    const k = this.keys(run);
+    await this.redis.hset(k.meta, 'finalized', '1', 'finishedAt', String(finishedAt));
+    const bits = await this.runSetting(run, 'seenBits');
+    const buckets = 2 ** bits;
+    for (let start = 0; start < buckets; start += 1000) {
+      const keys: string[] = [];
+      for (let b = start; b < Math.min(buckets, start + 1000); b++) keys.push(k.seenBucket(b));
+      await this.redis.unlink(...keys);
+    }
+    await this.redis.unlink(k.parts, k.pendingJobs);
+  }
+}

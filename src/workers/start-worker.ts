@@ -1,0 +1,135 @@
+import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import pLimit from 'p-limit';
+import { CredentialPool } from '../auth/credential-pool.js';
+import type { Config } from '../config.js';
+import { compileIdUrl } from '../ids/id-url.js';
+import { createHttpClient } from '../jobs/http-client.js';
+import { processBatch, type BatchContext } from '../jobs/process-batch.js';
+import type { Logger } from '../logger.js';
+import { finalizeRun } from '../runs/finalize-run.js';
+import { RunStore } from '../runs/run-store.js';
+import { createSink } from '../sinks/create-sink.js';
+import type { Sink } from '../sinks/sink.js';
+
+/** Data of one BullMQ job: a reference to a batch of IDs kept in Redis (never a secret). */
+export interface BatchJobData {
+  run: string;
+  batch: number;
+}
+
+/** A stalled batch job (its worker died) is retried this many times before BullMQ fails it. */
+export const MAX_STALLED = 20;
+
+export interface WorkerHandle {
+  worker: Worker<BatchJobData>;
+  /** Graceful stop: no new batches, in-flight requests finish, leftovers go back to the queue. */
+  close(deadlineMs?: number): Promise<void>;
+  /** Counters of this process, for progress displays. */
+  stats: { succeeded: number; failed: number; batches: number };
+}
+
+export interface StartWorkerOptions {
+  config: Config;
+  /** A connection with maxRetriesPerRequest: null (BullMQ duplicates it for blocking calls). */
+  connection: Redis;
+  logger: Logger;
+  /** Overrides worker.concurrency (in-flight requests of this process). */
+  concurrency?: number;
+  /** Called when a run this worker touched became complete (output written). */
+  onRunComplete?: (run: string) => void;
+}
+
+/** Starts one worker replica on the config's queue. */
+export async function startWorker(options: StartWorkerOptions): Promise<WorkerHandle> {
+  const { config, connection, logger } = options;
+  const concurrency = options.concurrency ?? config.worker.concurrency;
+  const store = new RunStore(connection, config.queue);
+  const sink: Sink = createSink(config);
+  let stopping = false;
+  const ctx: BatchContext = {
+    config,
+    store,
+    sink,
+    pool: CredentialPool.fromConfig(config),
+    http: createHttpClient({ ...config, worker: { ...config.worker, concurrency } }),
+    limit: pLimit(concurrency),
+    urlFor: compileIdUrl(config.request.url),
+    stopping: () => stopping,
+    logger,
+  };
+  const stats = { succeeded: 0, failed: 0, batches: 0 };
+
+  const finalize = async (run: string) => {
+    try {
+      if (await finalizeRun(store, sink, run, logger)) options.onRunComplete?.(run);
+    } catch (err) {
+      logger.error({ run, err: errorSummary(err) }, 'writing the run output failed; it will be retried by the next pull, status or worker start');
+    }
+  };
+
+  const processor = async (job: Job<BatchJobData>, token?: string) => {
+    const { run, batch } = job.data;
+    const log = logger.child({ run, batch, job: job.id });
+    const outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
+    stats.succeeded += outcome.succeeded;
+    stats.failed += outcome.failed;
+    if (!outcome.committed) return;
+    if (outcome.nextDueAt !== undefined) {
+      // IDs remain: wake the job when the first is due, without spending a BullMQ attempt.
+      await job.moveToDelayed(Math.max(Date.now(), outcome.nextDueAt), token);
+      throw new DelayedError();
+    }
+    stats.batches++;
+    if (outcome.runDone) await finalize(run);
+  };
+
+  // Batch jobs in flight: enough that one batch's slow tail never idles the request slots.
+  const batchSize = config.enqueue.batchSize;
+  const jobConcurrency = Math.max(2, Math.ceil((2 * concurrency) / batchSize));
+  const worker = new Worker<BatchJobData>(config.queue, processor, {
+    connection,
+    concurrency: jobConcurrency,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.lockDurationMs,
+    maxStalledCount: MAX_STALLED,
+    autorun: true,
+  });
+  worker.on('error', (err) => logger.error({ err: errorSummary(err) }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    if (job) logger.error({ run: job.data.run, batch: job.data.batch, err: errorSummary(err) }, 'batch job failed');
+  });
+  await worker.waitUntilReady();
+
+  // A run whose last batch committed but whose finalizer died is finished by the next worker to start.
+  void (async () => {
+    for (const run of await store.listRuns(20)) {
+      const s = await store.status(run);
+      if (s?.done && !s.complete) await finalize(run);
+    }
+  })().catch((err) => logger.warn({ err: errorSummary(err) }, 'could not check for unfinished runs'));
+
+  return {
+    worker,
+    stats,
+    async close(deadlineMs = config.worker.shutdownTimeoutMs) {
+      stopping = true;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), deadlineMs);
+      });
+      const result = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (result === 'timeout') {
+        logger.warn({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
+        await worker.close(true);
+      }
+    },
+  };
+}
+
+/** An error as a log field: code and message only, never the got options or headers it may carry. */
+export function errorSummary(err: unknown): { code?: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown };
+  return { code: typeof e?.code === 'string' ? e.code : undefined, message: typeof e?.message === 'string' ? e.message : String(err) };
+}
