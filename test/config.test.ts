@@ -1,0 +1,77 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig, resolveConfigPath } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+import { tempDir } from './helpers/test-env.js';
+
+const tmp = tempDir('config');
+afterAll(() => tmp.remove());
+const env = (vars: Record<string, string> = {}, extra: Record<string, string> = {}) => ({ vars, ...extra });
+const url = { url: 'https://api.example.com/items/{id}' };
+
+describe('config', () => {
+  it('fills defaults', () => {
+    const c = parseConfig({ request: url }, { env: env() });
+    expect(c).toMatchObject({
+      redis: { url: 'redis://127.0.0.1:6379' },
+      queue: 'pullq',
+      request: { method: 'GET', timeoutMs: 30_000, maxBodyBytes: 10_485_760 },
+      auth: { type: 'none' },
+      retry: { attempts: 6, baseDelayMs: 1000, maxDelayMs: 300_000 },
+      worker: { concurrency: 16 },
+      sink: { type: 'file' },
+    });
+    expect(c.credentials).toEqual([]);
+  });
+
+  it.each([
+    [{ request: { url: 'https://x/items' } }, 'request.url: must contain {id}'],
+    [{ request: { url: 'ftp://x/{id}' } }, 'request.url: must be http or https'],
+    [{ request: { url: 'https://{id}.x/' } }, 'request.url: {id} may stand only in the path or the query'],
+    [{ request: url, extra: 1 }, 'extra: unknown key'],
+    [{ request: { ...url, timeout: 5 } }, 'request.timeout: unknown key'],
+    [{ request: url, budget: { requests: 0, perSeconds: 1 } }, 'budget.requests: must be > 0'],
+    [{ request: { ...url, timeoutMs: '5' } }, 'request.timeoutMs: must be a number, got string'],
+    [{ request: url, auth: { type: 'bearer' } }, 'auth.type: unknown type'],
+    [{ request: url, auth: { type: 'header' } }, 'auth.tokens: required'],
+    [{ request: url, auth: { type: 'header', tokens: [] } }, 'auth.tokens: must list at least one token'],
+    [{ request: url, queue: 'a:b' }, 'queue: must be'],
+    [{}, 'request: required'],
+    [{ request: url, worker: { concurrency: 0 } }, 'worker.concurrency: must be > 0'],
+  ])('%j → %s', (json, message) => {
+    expect(() => parseConfig(json, { env: env() })).toThrow(ConfigError);
+    expect(() => parseConfig(json, { env: env() })).toThrow(message);
+  });
+
+  it('substitutes ${VAR} and names an unset one with its path', () => {
+    const c = parseConfig({ request: url, auth: { type: 'header', tokens: ['${TOKEN_A}', { token: 'x-${TOKEN_B}', name: 'ci-bot' }] } }, { env: env({ TOKEN_A: 'aaa', TOKEN_B: 'bbb' }) });
+    expect(c.credentials.map((x) => x.secret)).toEqual(['aaa', 'x-bbb']);
+    expect(() => parseConfig({ request: url, auth: { type: 'header', tokens: ['${NOPE}'] } }, { env: env() })).toThrow('auth.tokens.0: environment variable NOPE is not set');
+  });
+
+  it('REDIS_URL overrides redis.url', () => {
+    expect(parseConfig({ request: url, redis: { url: 'redis://a:1' } }, { env: env({}, { redisUrl: 'redis://b:2' }) }).redis.url).toBe('redis://b:2');
+  });
+
+  it('reads tokensFile relative to the config file', () => {
+    writeFileSync(path.join(tmp.dir, 'tokens.txt'), 'one\r\n\n# c\ntwo\n');
+    writeFileSync(path.join(tmp.dir, 'c.json'), JSON.stringify({ request: url, auth: { type: 'query', param: 'k', tokensFile: 'tokens.txt' }, sink: { type: 'file', dir: 'out' } }));
+    const c = loadConfig(path.join(tmp.dir, 'c.json'), env());
+    expect(c.credentials.map((x) => x.secret)).toEqual(['one', 'two']);
+    if (c.sink.type !== 'file') throw new Error('file sink expected');
+    expect(c.sink.dir).toBe(path.join(tmp.dir, 'out'));
+  });
+
+  it('finds the file: --config, then $PULLQ_CONFIG, then ./pullq.config.json', () => {
+    expect(resolveConfigPath('/a.json', env({}, { configPath: '/b.json' }))).toBe('/a.json');
+    expect(resolveConfigPath(undefined, env({}, { configPath: '/b.json' }))).toBe('/b.json');
+    expect(resolveConfigPath(undefined, env())).toBe(path.resolve('pullq.config.json'));
+  });
+
+  it('says clearly when the file is missing or not JSON', () => {
+    expect(() => loadConfig(path.join(tmp.dir, 'none.json'), env())).toThrow(/config file not found: .*none\.json/);
+    writeFileSync(path.join(tmp.dir, 'bad.json'), '{ "request": ');
+    expect(() => loadConfig(path.join(tmp.dir, 'bad.json'), env())).toThrow(/bad\.json: not valid JSON/);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { CredentialPool } from '../src/auth/credential-pool.js';
+import { createCredential, fingerprint } from '../src/auth/credential.js';
+import { testConfig } from './helpers/test-env.js';
+
+const base = { url: 'http://api.test/items/1?x=1', headers: { accept: 'application/json' } };
+
+describe('static credentials', () => {
+  it('header with a scheme, a custom name, or the raw token', () => {
+    expect(createCredential({ kind: 'header', secret: 's3cret' }, { type: 'header', header: 'Authorization', scheme: 'Bearer' }).apply(base).headers)
+      .toEqual({ accept: 'application/json', authorization: 'Bearer s3cret' });
+    expect(createCredential({ kind: 'header', secret: 's3cret' }, { type: 'header', header: 'Authorization', scheme: 'token' }).apply(base).headers['authorization'])
+      .toBe('token s3cret');
+    expect(createCredential({ kind: 'header', secret: 's3cret' }, { type: 'header', header: 'X-API-Key', scheme: '' }).apply(base).headers['x-api-key'])
+      .toBe('s3cret');
+  });
+
+  it('query parameter appended without re-encoding the URL', () => {
+    const c = createCredential({ kind: 'query', secret: 'a b&c' }, { type: 'query', param: 'api_key' });
+    expect(c.apply({ url: 'http://api.test/items/x%20y?x=1#frag', headers: {} }).url).toBe('http://api.test/items/x%20y?x=1&api_key=a%20b%26c');
+    expect(c.apply({ url: 'http://api.test/items/1', headers: {} }).url).toBe('http://api.test/items/1?api_key=a%20b%26c');
+  });
+
+  it('basic', () => {
+    const c = createCredential({ kind: 'basic', user: 'ann', secret: 'pw:1' }, { type: 'basic' });
+    expect(c.apply(base).headers['authorization']).toBe(`Basic ${Buffer.from('ann:pw:1').toString('base64')}`);
+  });
+
+  it('is named by name or fingerprint, never by the secret', () => {
+    const named = createCredential({ kind: 'header', secret: 'tok-123456', name: 'ci-bot' }, { type: 'header' });
+    const anon = createCredential({ kind: 'header', secret: 'tok-123456' }, { type: 'header' });
+    expect(named.id).toBe('ci-bot');
+    expect(anon.id).toBe(`fp-${fingerprint('tok-123456')}`);
+    expect(anon.id).not.toContain('tok-123456');
+  });
+});
+
+describe('CredentialPool', () => {
+  it('round-robins and skips excluded credentials', () => {
+    const pool = CredentialPool.fromConfig(testConfig({ request: { url: 'http://x/{id}' }, auth: { type: 'header', tokens: ['t-a', { token: 't-b', name: 'b' }, 't-c'] } }));
+    const ids = [pool.next()!.id, pool.next()!.id, pool.next()!.id, pool.next()!.id];
+    expect(ids[3]).toBe(ids[0]);
+    expect(new Set(ids.slice(0, 3)).size).toBe(3);
+    expect(pool.next(new Set(pool.credentials.map((c) => c.id)))).toBeUndefined();
+    expect(pool.next(new Set([pool.credentials[0]!.id, pool.credentials[2]!.id]))!.id).toBe('b');
+  });
+
+  it('rejects two credentials with the same name', () => {
+    expect(() => CredentialPool.fromConfig(testConfig({ request: { url: 'http://x/{id}' }, auth: { type: 'header', tokens: [{ token: 'a', name: 'x' }, { token: 'b', name: 'x' }] } })))
+      .toThrow(/share the name/);
+  });
+});

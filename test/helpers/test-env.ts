@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { parseConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+
+export const redisUrl = (): string => inject('redisUrl');
+
+/** A queue name no other test uses. */
+export function uniqueQueue(label = 't'): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+export function newRedis(): Redis {
+  return new Redis(redisUrl(), { maxRetriesPerRequest: null });
+}
+
+/** Deletes every key of a queue: BullMQ's and pullq's. */
+export async function cleanQueue(redis: Redis, queue: string): Promise<void> {
+  for (const pattern of [`bull:${queue}:*`, `pullq:${queue}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}
+
+export function tempDir(label = 'pullq'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `${label}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A validated config for tests, with REDIS_URL from the test setup. */
+export function testConfig(json: Record<string, unknown>, vars: Record<string, string> = {}): Config {
+  return parseConfig(json, { env: { redisUrl: redisUrl(), vars } });
+}
+
+export const quietLogger = () => createLogger('silent');
