@@ -12,10 +12,21 @@ export const REDACT_PATHS = [
   'headers', '*.headers', 'options', '*.options', 'request', '*.request',
 ];
 
-/** JSON logs on stderr (stdout is for command output), secrets redacted. */
-export function createLogger(level = 'info', destination: number = 2): Logger {
-  return pino(
-    { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    pino.destination({ fd: destination, sync: true }),
-  );
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+
+/**
+ * Logs on stderr (stdout is for command output), secrets redacted. `json`:
+ * pino JSON lines, for services (worker); otherwise one `pullq: warning: ...`
+ * line per record, for commands a person runs (pull, enqueue, status).
+ */
+export function createLogger(level = 'info', format: 'json' | 'human' = 'json'): Logger {
+  const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (format === 'json') return pino(options, pino.destination({ fd: 2, sync: true }));
+  return pino(options, {
+    write(line: string) {
+      const { level: n, msg, time: _t, pid: _p, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+      process.stderr.write(`pullq: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${extra}\n`);
+    },
+  });
 }

@@ -23,10 +23,10 @@ export interface GlobalFlags {
 }
 
 /** Loads config, opens Redis (one clear error if it cannot) and the queue. */
-export async function openContext(flags: GlobalFlags, options: { longLived: boolean; defaultLogLevel: string }): Promise<CommandContext> {
+export async function openContext(flags: GlobalFlags, options: { longLived: boolean; defaultLogLevel: string; logFormat: 'json' | 'human' }): Promise<CommandContext> {
   const env = runtimeEnv();
   const config = loadConfig(flags.config, env);
-  const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel));
+  const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel), options.logFormat);
   const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger });
   if (options.longLived) await warnAboutRedisSettings(redis, logger);
   const queue = new Queue<BatchJobData>(config.queue, { connection: redis });

@@ -37,9 +37,7 @@ async function openFile(file: string): Promise<Readable> {
   const stream = createReadStream(file);
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new InputError(err.code === 'ENOENT' ? `IDs file not found: ${file}` : err.code === 'EISDIR' ? `IDs file is a directory: ${file}` : `cannot read IDs file ${file}: ${err.code ?? err.message}`, { cause: err }));
-    });
+    stream.once('error', (err: NodeJS.ErrnoException) => reject(fileError(file, err)));
   });
   return stream;
 }
@@ -47,9 +45,25 @@ async function openFile(file: string): Promise<Readable> {
 /** Counts newline bytes in a file without decoding it: sizes a run's dedupe buckets. */
 export async function countLines(file: string): Promise<number> {
   let n = 0;
-  for await (const buf of createReadStream(file) as AsyncIterable<Buffer>) {
-    let i = -1;
-    while ((i = buf.indexOf(10, i + 1)) !== -1) n++;
+  try {
+    for await (const buf of createReadStream(file) as AsyncIterable<Buffer>) {
+      let i = -1;
+      while ((i = buf.indexOf(10, i + 1)) !== -1) n++;
+    }
+  } catch (err) {
+    throw fileError(file, err as NodeJS.ErrnoException);
   }
   return n + 1;
+}
+
+function fileError(file: string, err: NodeJS.ErrnoException): InputError {
+  const why = err.code === 'ENOENT' ? `IDs file not found: ${file}` : err.code === 'EISDIR' ? `IDs file is a directory: ${file}` : `cannot read IDs file ${file}: ${err.code ?? err.message}`;
+  return new InputError(why, { cause: err });
+}
+
+/** Fails early, before Redis is touched, when an IDs file cannot be read. */
+export async function checkIdsSource(source: string): Promise<void> {
+  if (source === '-') return;
+  const stream = await openFile(source);
+  stream.destroy();
 }

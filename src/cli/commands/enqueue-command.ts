@@ -1,3 +1,4 @@
+import { checkIdsSource } from '../../ids/read-ids.js';
 import { enqueueRun } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
 import { createSink } from '../../sinks/create-sink.js';
@@ -6,7 +7,8 @@ import { openContext, runNameFor, type GlobalFlags } from '../command-context.js
 /** `pullq enqueue <ids-file|-> [--run NAME]`: streams IDs into the queue and returns. */
 export async function enqueueCommand(source: string, flags: GlobalFlags & { run?: string }): Promise<number> {
   const run = runNameFor(flags.run, source);
-  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn' });
+  await checkIdsSource(source);
+  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
     const tty = process.stderr.isTTY;
     const r = await enqueueRun({

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkIdsSource } from '../../ids/read-ids.js';
 import { enqueueRun } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
 import type { RunStatus } from '../../runs/run-store.js';
@@ -15,7 +16,8 @@ import { onShutdownSignals } from '../shutdown-signals.js';
  */
 export async function pullCommand(source: string, flags: GlobalFlags & { run?: string; workers?: number }): Promise<number> {
   const run = runNameFor(flags.run, source);
-  const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'warn' });
+  await checkIdsSource(source);
+  const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'warn', logFormat: 'human' });
   const sink = createSink(ctx.config);
   const workers: WorkerHandle[] = [];
   let interrupted = false;

@@ -5,7 +5,7 @@ import { formatDuration } from '../progress.js';
 
 /** `pullq status [--run NAME] [--json]`: counts, completion, ETA. */
 export async function statusCommand(flags: GlobalFlags & { run?: string; json?: boolean }): Promise<number> {
-  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn' });
+  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
     const run = flags.run !== undefined ? validateRunName(flags.run) : (await ctx.store.listRuns(1))[0];
     if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
