@@ -1,0 +1,92 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import pLimit from 'p-limit';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { CredentialPool } from '../src/auth/credential-pool.js';
+import { compileIdUrl } from '../src/ids/id-url.js';
+import { createHttpClient } from '../src/jobs/http-client.js';
+import { processBatch, type BatchContext } from '../src/jobs/process-batch.js';
+import { enqueueRun } from '../src/runs/enqueue-run.js';
+import { finalizeRun } from '../src/runs/finalize-run.js';
+import { RunStore } from '../src/runs/run-store.js';
+import { FileSink } from '../src/sinks/file-sink.js';
+import type { BatchJobData } from '../src/workers/start-worker.js';
+import { readOutput } from './helpers/pull-in-process.js';
+import { cleanQueue, newRedis, quietLogger, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+
+const tmp = tempDir('once');
+afterAll(() => tmp.remove());
+const redis = newRedis();
+let api: ExampleApi;
+let queueName: string;
+let queue: Queue<BatchJobData>;
+beforeEach(async () => {
+  api = await startExampleApi({});
+  queueName = uniqueQueue('once');
+  queue = new Queue<BatchJobData>(queueName, { connection: redis });
+});
+afterEach(async () => {
+  await api.close();
+  await queue.close();
+  await cleanQueue(redis, queueName);
+});
+afterAll(() => redis.disconnect());
+
+function context(): BatchContext {
+  const config = testConfig({ queue: queueName, request: { url: `${api.url}/items/{id}` }, sink: { type: 'file', dir: tmp.dir } });
+  return {
+    config,
+    store: new RunStore(redis, queueName),
+    sink: new FileSink(tmp.dir),
+    pool: CredentialPool.fromConfig(config),
+    http: createHttpClient(config),
+    limit: pLimit(8),
+    urlFor: compileIdUrl(config.request.url),
+    stopping: () => false,
+    logger: quietLogger(),
+  };
+}
+
+describe('the commit point', () => {
+  it('two attempts of one batch: only the lock holder commits, the other part is discarded', async () => {
+    const ctx = context();
+    const file = path.join(tmp.dir, 'ids-a.txt');
+    writeFileSync(file, 'a\nb\nc\n');
+    await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10 });
+    const lockKey = `bull:${queueName}:twice.b0:lock`;
+    // A stale attempt (its lock expired and another worker took the job) runs the whole batch...
+    await redis.set(lockKey, 'token-new');
+    const stale = await processBatch(ctx, { run: 'twice', batch: 0, lockKey, token: 'token-old' });
+    expect(stale).toMatchObject({ committed: false });
+    expect(await ctx.store.status('twice')).toMatchObject({ succeeded: 0, failed: 0, done: false });
+    // ...and the current holder commits it.
+    const current = await processBatch(ctx, { run: 'twice', batch: 0, lockKey, token: 'token-new' });
+    expect(current).toMatchObject({ committed: true, runDone: true, succeeded: 3 });
+    // A third attempt after the commit finds nothing left to do.
+    expect(await processBatch(ctx, { run: 'twice', batch: 0, lockKey, token: 'token-new' })).toMatchObject({ committed: true, succeeded: 0 });
+    expect(await finalizeRun(ctx.store, ctx.sink, 'twice', ctx.logger)).toBe(true);
+    const out = readOutput(tmp.dir, 'twice');
+    // The API saw every ID twice, the output holds each once.
+    expect(api.requestsById.get('a')).toBe(2);
+    expect(out.results.map((r) => r.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(out.summary).toMatchObject({ total: 3, succeeded: 3, failed: 0 });
+  });
+
+  it('an enqueue cut short resumes: nothing lost, nothing doubled', async () => {
+    const ctx = context();
+    const ids = Array.from({ length: 2500 }, (_, i) => `id-${i}`);
+    const file = path.join(tmp.dir, 'ids-b.txt');
+    writeFileSync(file, `${ids.join('\n')}\n`);
+    // The first producer got through 1,200 IDs and died before adding any BullMQ job.
+    await ctx.store.open('resume', { source: file, expectedIds: 2500, batchSize: 100 });
+    const bits = await ctx.store.runSetting('resume', 'seenBits');
+    await ctx.store.addIds('resume', ids.slice(0, 1200), 100, bits);
+    expect(await queue.count()).toBe(0);
+    const r = await enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100 });
+    expect(r).toMatchObject({ resumed: true, added: 1300, total: 2500 });
+    expect(await queue.getJobCountByTypes('waiting')).toBe(25);
+    await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100 })).rejects.toThrow(/already exists and is fully enqueued/);
+  });
+});
