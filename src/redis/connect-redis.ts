@@ -78,7 +78,7 @@ export async function warnAboutRedisSettings(redis: Redis, logger: Logger): Prom
     const saveConfig = await redis.config('GET', 'save').catch(() => null);
     const saveRules = Array.isArray(saveConfig) ? String(saveConfig[1] ?? '') : 'unknown';
     if (aof === '0' && saveRules === '' && rdbSaves) {
-      logger.warn('Redis keeps no persistence (no AOF, no RDB saves): a Redis restart would lose the queue');
+      logger.warn('Redis keeps no persistence (no AOF, no RDB saves): a Redis restart would lose the queue; set `appendonly yes` for long runs');
     }
   } catch {
     // INFO/CONFIG may be disabled on managed Redis: not worth failing over.

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { FailedLine, ResultLine, Sink, Summary } from './sink.js';
 
 /**
@@ -45,10 +45,14 @@ export class FileSink implements Sink {
       const target = path.join(runDir, `${kind}.jsonl`);
       const tmp = `${target}.tmp-${process.pid}`;
       const out = createWriteStream(tmp);
+      const failed = new Promise<never>((_, reject) => out.once('error', reject));
+      failed.catch(() => undefined);
       for (const part of parts) {
-        await pipeline(createReadStream(this.partFile(run, part, kind)), out, { end: false });
+        for await (const chunk of createReadStream(this.partFile(run, part, kind))) {
+          if (!out.write(chunk)) await Promise.race([once(out, 'drain'), failed]);
+        }
       }
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      await Promise.race([new Promise<void>((resolve) => out.end(resolve)), failed]);
       await fsyncPath(tmp);
       await rename(tmp, target);
     }
