@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError, PullqError } from '../errors.js';
-import { enqueueCommand } from './commands/enqueue-command.js';
-import { pullCommand } from './commands/pull-command.js';
-import { statusCommand } from './commands/status-command.js';
-import { workerCommand } from './commands/worker-command.js';
+
+// Commands load lazily: `enqueue` and `status` never pay for got or the worker.
 
 const USAGE = `usage: pullq <command> [options]
 
@@ -57,22 +55,22 @@ export async function main(argv: string[]): Promise<number> {
     case 'enqueue': {
       const { values, positionals } = parse(rest, { run: { type: 'string' } }, 1);
       if (values.help) return help();
-      return enqueueCommand(source(positionals, command), values);
+      return (await import('./commands/enqueue-command.js')).enqueueCommand(source(positionals, command), values);
     }
     case 'worker': {
       const { values } = parse(rest, { concurrency: { type: 'string' } }, 0);
       if (values.help) return help();
-      return workerCommand({ ...values, concurrency: positiveInt('concurrency', values.concurrency) });
+      return (await import('./commands/worker-command.js')).workerCommand({ ...values, concurrency: positiveInt('concurrency', values.concurrency) });
     }
     case 'pull': {
       const { values, positionals } = parse(rest, { run: { type: 'string' }, workers: { type: 'string' } }, 1);
       if (values.help) return help();
-      return pullCommand(source(positionals, command), { ...values, workers: positiveInt('workers', values.workers, 0) });
+      return (await import('./commands/pull-command.js')).pullCommand(source(positionals, command), { ...values, workers: positiveInt('workers', values.workers, 0) });
     }
     case 'status': {
       const { values } = parse(rest, { run: { type: 'string' }, json: { type: 'boolean' } }, 0);
       if (values.help) return help();
-      return statusCommand(values);
+      return (await import('./commands/status-command.js')).statusCommand(values);
     }
     default:
       throw new InputError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../errors.js';
 
 /**
@@ -9,28 +9,44 @@ import { InputError } from '../errors.js';
  */
 export async function* readIds(source: string, chunkSize = 1000, stdin: Readable = process.stdin): AsyncGenerator<string[]> {
   const input = source === '-' ? stdin : await openFile(source);
-  const lines = createInterface({ input, crlfDelay: Infinity });
+  // Pulling chunks (not readline's line events) keeps backpressure: memory stays flat for any file size.
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
   let chunk: string[] = [];
   let first = true;
+  const take = (raw: string) => {
+    let line = raw;
+    if (first) {
+      first = false;
+      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    }
+    line = line.trim();
+    if (line !== '' && !line.startsWith('#')) chunk.push(line);
+  };
   try {
-    for await (const raw of lines) {
-      let line = raw;
-      if (first) {
-        first = false;
-        if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    for await (const buf of input as AsyncIterable<Buffer | string>) {
+      const text = rest + (typeof buf === 'string' ? buf : decoder.write(buf));
+      let from = 0;
+      let nl: number;
+      while ((nl = text.indexOf('\n', from)) !== -1) {
+        take(text.slice(from, nl));
+        from = nl + 1;
       }
-      line = line.trim();
-      if (line === '' || line.startsWith('#')) continue;
-      chunk.push(line);
+      rest = text.slice(from);
       if (chunk.length >= chunkSize) {
         yield chunk;
         chunk = [];
       }
     }
+    rest += decoder.end();
   } catch (err) {
     throw new InputError(`cannot read IDs from ${source === '-' ? 'stdin' : source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  if (chunk.length > 0) yield chunk;
+  if (rest !== '') take(rest);
+  while (chunk.length > 0) {
+    yield chunk.slice(0, chunkSize);
+    chunk = chunk.slice(chunkSize);
+  }
 }
 
 async function openFile(file: string): Promise<Readable> {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
@@ -92,16 +91,6 @@ export function seenBitsFor(expectedIds: number): number {
   return Math.max(0, Math.min(20, Math.ceil(Math.log2(Math.max(1, expectedIds) / 64))));
 }
 
-/**
- * Bucket and field of an ID in the run's dedupe hashes: 80 bits of SHA-1 as the
- * field (collision odds ~1e-11 at 10M IDs), the first `bits` bits as the bucket.
- */
-export function seenSlot(id: string, bits: number): [bucket: number, field: Buffer] {
-  const h = createHash('sha1').update(id, 'utf8').digest();
-  const bucket = bits === 0 ? 0 : h.readUInt32BE(0) >>> (32 - bits);
-  return [bucket, h.subarray(4, 14)];
-}
-
 /** Everything pullq keeps in Redis about runs, besides BullMQ's own job keys. */
 export class RunStore {
   readonly redis: Redis;
@@ -138,12 +127,7 @@ export class RunStore {
   /** Adds a chunk of IDs; returns how many were new and which batches it closed. */
   async addIds(run: string, ids: string[], batchSize: number, seenBits: number): Promise<{ added: number; closed: number[] }> {
     const k = this.keys(run);
-    const args: (string | number | Buffer)[] = [k.prefix, batchSize];
-    for (const id of ids) {
-      const [bucket, field] = seenSlot(id, seenBits);
-      args.push(bucket, field, id);
-    }
-    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, ...args)) as number | number[];
+    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, k.prefix, batchSize, seenBits, ...ids)) as number | number[];
     if (res === -1) throw new InputError(`run ${run} is already sealed`);
     const [added, ...closed] = res as number[];
     return { added: added!, closed };
