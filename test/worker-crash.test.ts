@@ -102,4 +102,32 @@ describe('worker replicas', () => {
     expectExactlyOnce(run);
     expect(Math.max(...api.requestsById.values())).toBe(1);
   });
+
+  it('pull --workers 0 only waits while separate workers do the work', async () => {
+    const run = 'wait-only';
+    const pull = spawnCli(['pull', 'ids.txt', '--run', run, '--workers', '0'], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.sealed);
+    await sleep(300);
+    expect((await store.status(run))!.succeeded).toBe(0);
+    const w = spawnCli(['worker'], { cwd: tmp.dir, env: env() });
+    const r = await pull.done;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`run ${run} complete`);
+    w.child.kill('SIGTERM');
+    expect((await w.done).code).toBe(0);
+    expectExactlyOnce(run);
+  });
+
+  it('pull interrupted (SIGINT) exits 2 and says how to resume; re-running it completes the run', async () => {
+    const run = 'interrupted';
+    const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.succeeded >= N / 4);
+    first.child.kill('SIGINT');
+    const r1 = await first.done;
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toContain(`run ${run} is not complete; run \`pullq pull ids.txt --run ${run}\``);
+    const r2 = await runCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    expect(r2.code).toBe(0);
+    expectExactlyOnce(run);
+  });
 });
