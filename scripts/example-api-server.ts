@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
  * The bundled example API: a small token-protected JSON API with fault modes,
- * used by `npm run demo`, the tests and the benchmarks. It serves
- * GET /items/<id> and GET /items?id=<id> with { id, name, n } and counts every
- * request per ID and per credential, so callers can check exactly-once work.
+ * per-credential budgets and an OAuth2 token endpoint, used by `npm run demo`,
+ * the tests and the benchmarks. It serves GET /items/<id> and GET /items?id=<id>
+ * with { id, name, n } and counts every request per ID and per credential, so
+ * callers can check exactly-once work and budget overshoot.
  *
  * Fault modes by ID prefix (the demo's IDs file uses them):
  *   missing-*   404                      gone-*      410
@@ -18,14 +20,23 @@ import type { AddressInfo } from 'node:net';
  *   forbidden-* 403 for every credential
  */
 export interface ExampleApiOptions {
-  /** header: `<header>: <scheme> <token>`; query: ?<param>=<token>; basic: user/password pairs; none. */
+  /** header: `<header>: <scheme> <token>`; query: ?<param>=<token>; basic: user/password pairs; oauth: tokens from POST /oauth/token. */
   auth?:
     | { type: 'none' }
     | { type: 'header'; header?: string; scheme?: string; tokens: string[] }
     | { type: 'query'; param: string; tokens: string[] }
-    | { type: 'basic'; users: Record<string, string> };
+    | { type: 'basic'; users: Record<string, string> }
+    | { type: 'oauth'; clients: Record<string, string>; tokenTtlS: number; jwt?: boolean };
   /** Tokens that answer 401 (revoked). */
   revoked?: string[];
+  /** Per-credential budget enforced in a sliding window (key: token, basic user or OAuth2 client id; "*" for all). */
+  budgets?: Record<string, { requests: number; perSeconds: number }>;
+  /** How the API announces budgets on every answer. */
+  rateLimitHeaders?: 'none' | 'github' | 'ietf' | 'draft';
+  /** Status of a request over budget: 429 (default) or 403 (GitHub-style, with remaining 0). */
+  overBudgetStatus?: 429 | 403;
+  /** Send Retry-After on over-budget answers (default true). */
+  retryAfter?: boolean;
   slowMs?: number;
   bigBytes?: number;
   /** Fixed latency added to every answer (ms). */
@@ -39,11 +50,19 @@ export interface ExampleApi {
   server: Server;
   /** Requests seen per decoded ID. */
   requestsById: Map<string, number>;
-  /** Requests per credential (the token, or user for basic; "-" for none). */
+  /** Requests per credential (the token, basic user or OAuth2 client id; "-" for none). */
   requestsByCredential: Map<string, number>;
   /** 2xx answers per decoded ID. */
   servedById: Map<string, number>;
+  /** Over-budget rejections per credential. */
+  rejectedByCredential: Map<string, number>;
+  /** Accepted request times (ms) per credential, for utilization figures. */
+  acceptedAt: Map<string, number[]>;
+  /** Token-endpoint calls per OAuth2 client id. */
+  tokenRequests: Map<string, number>;
   totalRequests(): number;
+  /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
+  revoke(credential: string): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +72,14 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const requestsById = new Map<string, number>();
   const requestsByCredential = new Map<string, number>();
   const servedById = new Map<string, number>();
+  const rejectedByCredential = new Map<string, number>();
+  const acceptedAt = new Map<string, number[]>();
+  const tokenRequests = new Map<string, number>();
+  const revoked = new Set(options.revoked ?? []);
+  /** OAuth2: issued token → client id and expiry. */
+  const issued = new Map<string, { client: string; expiresAt: number }>();
+  /** Sliding windows of accepted request times per credential. */
+  const windows = new Map<string, number[]>();
   let total = 0;
 
   const credentialOf = (req: IncomingMessage, url: URL): string | null => {
@@ -75,12 +102,82 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
         const [user, ...pw] = Buffer.from(value.slice(6), 'base64').toString('utf8').split(':');
         return auth.users[user!] !== undefined && auth.users[user!] === pw.join(':') ? user! : null;
       }
+      case 'oauth': {
+        const token = req.headers.authorization?.replace(/^Bearer /, '');
+        const t = token ? issued.get(token) : undefined;
+        return t && t.expiresAt > Date.now() ? t.client : null;
+      }
     }
+  };
+
+  /** Over budget? Records the request in the window when it is accepted. */
+  const overBudget = (cred: string): { over: boolean; headers: Record<string, string> } => {
+    const budget = options.budgets?.[cred] ?? options.budgets?.['*'];
+    if (!budget) return { over: false, headers: {} };
+    const now = Date.now();
+    const w = budget.perSeconds * 1000;
+    const log = windows.get(cred) ?? [];
+    while (log.length > 0 && log[0]! <= now - w) log.shift();
+    const over = log.length >= budget.requests;
+    if (!over) {
+      log.push(now);
+      const all = acceptedAt.get(cred) ?? [];
+      all.push(now);
+      acceptedAt.set(cred, all);
+    }
+    windows.set(cred, log);
+    const remaining = Math.max(0, budget.requests - log.length);
+    const resetS = log.length > 0 ? Math.max(1, Math.ceil((log[0]! + w - now) / 1000)) : budget.perSeconds;
+    const headers: Record<string, string> = {};
+    switch (options.rateLimitHeaders ?? 'none') {
+      case 'github':
+        Object.assign(headers, { 'x-ratelimit-limit': String(budget.requests), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.ceil(now / 1000) + resetS) });
+        break;
+      case 'ietf':
+        Object.assign(headers, { 'ratelimit-policy': `"default";q=${budget.requests};w=${budget.perSeconds}`, ratelimit: `"default";r=${remaining};t=${resetS}` });
+        break;
+      case 'draft':
+        Object.assign(headers, { 'ratelimit-limit': String(budget.requests), 'ratelimit-remaining': String(remaining), 'ratelimit-reset': String(resetS) });
+        break;
+      case 'none':
+        break;
+    }
+    if (over && (options.retryAfter ?? true)) headers['retry-after'] = String(resetS);
+    return { over, headers };
+  };
+
+  const tokenEndpoint = (req: IncomingMessage, res: ServerResponse) => {
+    if (auth.type !== 'oauth') return send(res, 404, { error: 'no oauth here' });
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const form = new URLSearchParams(body);
+      let client = form.get('client_id');
+      let secret = form.get('client_secret');
+      const basic = req.headers.authorization;
+      if (basic?.startsWith('Basic ')) {
+        const [id, ...rest] = Buffer.from(basic.slice(6), 'base64').toString('utf8').split(':');
+        client = decodeURIComponent(id!.replace(/\+/g, ' '));
+        secret = decodeURIComponent(rest.join(':').replace(/\+/g, ' '));
+      }
+      if (client) tokenRequests.set(client, (tokenRequests.get(client) ?? 0) + 1);
+      if (form.get('grant_type') !== 'client_credentials') return send(res, 400, { error: 'unsupported_grant_type' });
+      if (!client || auth.clients[client] === undefined || auth.clients[client] !== secret || revoked.has(client)) return send(res, 401, { error: 'invalid_client' });
+      const expiresAt = Date.now() + auth.tokenTtlS * 1000;
+      let token = `at-${randomBytes(12).toString('hex')}`;
+      if (auth.jwt) {
+        const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+        token = `${b64({ alg: 'none' })}.${b64({ sub: client, exp: expiresAt / 1000 })}.${randomBytes(8).toString('hex')}`;
+      }
+      issued.set(token, { client, expiresAt });
+      send(res, 200, auth.jwt ? { access_token: token, token_type: 'Bearer' } : { access_token: token, token_type: 'Bearer', expires_in: auth.tokenTtlS });
+    });
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     total++;
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'POST' && url.pathname === '/oauth/token') return tokenEndpoint(req, res);
     let id: string | null = null;
     const m = /^\/items\/([^/]+)$/.exec(url.pathname);
     if (m) id = decodeURIComponent(m[1]!);
@@ -90,32 +187,38 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     const seen = (requestsById.get(id) ?? 0) + 1;
     requestsById.set(id, seen);
     const cred = credentialOf(req, url);
-    if (cred === null) return send(res, 401, { error: 'missing or bad credential' });
-    if (auth.type !== 'none' && auth.type !== 'basic' && !auth.tokens.includes(cred)) return send(res, 401, { error: 'unknown token' });
+    if (cred === null) return send(res, 401, { error: 'missing, bad or expired credential' });
+    if (auth.type !== 'none' && (auth.type === 'header' || auth.type === 'query') && !auth.tokens.includes(cred)) return send(res, 401, { error: 'unknown token' });
     requestsByCredential.set(cred, (requestsByCredential.get(cred) ?? 0) + 1);
-    if (options.revoked?.includes(cred)) return send(res, 401, { error: 'token revoked' });
+    if (revoked.has(cred)) return send(res, 401, { error: 'token revoked' });
+    const budget = overBudget(cred);
+    if (budget.over) {
+      rejectedByCredential.set(cred, (rejectedByCredential.get(cred) ?? 0) + 1);
+      return send(res, options.overBudgetStatus ?? 429, { error: 'rate limit exceeded' }, budget.headers);
+    }
+    const h = budget.headers;
 
     const ok = () => {
       servedById.set(id!, (servedById.get(id!) ?? 0) + 1);
-      send(res, 200, { id, name: `item ${id}`, n: seen });
+      send(res, 200, { id, name: `item ${id}`, n: seen }, h);
     };
-    if (id.startsWith('missing-')) return send(res, 404, { error: 'not found' });
-    if (id.startsWith('gone-')) return send(res, 410, { error: 'gone' });
-    if (id.startsWith('forbidden-')) return send(res, 403, { error: 'forbidden' });
-    if (id.startsWith('flaky-') && seen <= 2) return send(res, 503, { error: 'try again' });
-    if (id.startsWith('limited-') && seen <= 1) return send(res, 429, { error: 'slow down' }, { 'retry-after': '1' });
+    if (id.startsWith('missing-')) return send(res, 404, { error: 'not found' }, h);
+    if (id.startsWith('gone-')) return send(res, 410, { error: 'gone' }, h);
+    if (id.startsWith('forbidden-')) return send(res, 403, { error: 'forbidden' }, h);
+    if (id.startsWith('flaky-') && seen <= 2) return send(res, 503, { error: 'try again' }, h);
+    if (id.startsWith('limited-') && seen <= 1) return send(res, 429, { error: 'slow down' }, { ...h, 'retry-after': '1' });
     if (id.startsWith('reset-') && seen <= 1) return void req.socket.destroy();
     if (id.startsWith('text-')) {
       servedById.set(id, (servedById.get(id) ?? 0) + 1);
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', ...h });
       return void res.end(`plain text for ${id}`);
     }
     if (id.startsWith('badjson-')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...h });
       return void res.end('{"id": "broken",');
     }
     if (id.startsWith('big-')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...h });
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       let left = options.bigBytes ?? 20 * 1024 * 1024;
       const pump = () => {
@@ -145,7 +248,11 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     requestsById,
     requestsByCredential,
     servedById,
+    rejectedByCredential,
+    acceptedAt,
+    tokenRequests,
     totalRequests: () => total,
+    revoke: (credential) => void revoked.add(credential),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -11,7 +11,7 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const positiveInt = z.number().int('must be an integer').positive('must be > 0');
 
 const budgetSchema = z.strictObject({
-  requests: z.number().positive('must be > 0'),
+  requests: z.number().int('must be an integer').positive('must be > 0'),
   perSeconds: z.number().positive('must be > 0'),
 });
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CredentialPool } from '../src/auth/credential-pool.js';
 import { createCredential, fingerprint } from '../src/auth/credential.js';
-import { testConfig } from './helpers/test-env.js';
 
 const base = { url: 'http://api.test/items/1?x=1', headers: { accept: 'application/json' } };
 
@@ -29,24 +27,10 @@ describe('static credentials', () => {
   it('is named by name or fingerprint, never by the secret', () => {
     const named = createCredential({ kind: 'header', secret: 'tok-123456', name: 'ci-bot' }, { type: 'header' });
     const anon = createCredential({ kind: 'header', secret: 'tok-123456' }, { type: 'header' });
-    expect(named.id).toBe('ci-bot');
-    expect(anon.id).toBe(`fp-${fingerprint('tok-123456')}`);
+    expect(named.label).toBe('ci-bot');
+    // Fleet state is keyed by the fingerprint: a new token under the same name is a new credential.
+    expect(named.id).toBe(`fp-${fingerprint('tok-123456')}`);
+    expect(anon.label).toBe(anon.id);
     expect(anon.id).not.toContain('tok-123456');
-  });
-});
-
-describe('CredentialPool', () => {
-  it('round-robins and skips excluded credentials', () => {
-    const pool = CredentialPool.fromConfig(testConfig({ request: { url: 'http://x/{id}' }, auth: { type: 'header', tokens: ['t-a', { token: 't-b', name: 'b' }, 't-c'] } }));
-    const ids = [pool.next()!.id, pool.next()!.id, pool.next()!.id, pool.next()!.id];
-    expect(ids[3]).toBe(ids[0]);
-    expect(new Set(ids.slice(0, 3)).size).toBe(3);
-    expect(pool.next(new Set(pool.credentials.map((c) => c.id)))).toBeUndefined();
-    expect(pool.next(new Set([pool.credentials[0]!.id, pool.credentials[2]!.id]))!.id).toBe('b');
-  });
-
-  it('rejects two credentials with the same name', () => {
-    expect(() => CredentialPool.fromConfig(testConfig({ request: { url: 'http://x/{id}' }, auth: { type: 'header', tokens: [{ token: 'a', name: 'x' }, { token: 'b', name: 'x' }] } })))
-      .toThrow(/share the name/);
   });
 });

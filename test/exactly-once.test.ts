@@ -40,11 +40,14 @@ function context(): BatchContext {
     config,
     store: new RunStore(redis, queueName),
     sink: new FileSink(tmp.dir),
-    pool: CredentialPool.fromConfig(config),
+    pool: new CredentialPool({ redis, config, logger: quietLogger(), http: createHttpClient(config) }),
     http: createHttpClient(config),
     limit: pLimit(8),
     urlFor: compileIdUrl(config.request.url),
     stopping: () => false,
+    fatal: (reason) => {
+      throw new Error(reason);
+    },
     logger: quietLogger(),
   };
 }

@@ -1,52 +1,239 @@
+import type { Got } from 'got';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { createCredential, type Credential } from './credential.js';
+import type { Logger } from '../logger.js';
+import { scriptsFor, type Scripts } from '../redis/scripts.js';
+import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
+import { OAuth2TokenSource } from './oauth2-token-source.js';
+import { isRateLimited, parseRateLimitHeaders, restFor, type Limit } from './rate-limit-headers.js';
+
+/** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
+export const SLOW_START = '1:250';
+/** Consecutive 401s on a credential that quarantine it (one can be a blip). */
+export const UNAUTHORIZED_CONFIRM = 2;
+/** How long a quarantine lasts, unless the token changes (a new token is a new credential). */
+export const QUARANTINE_MS = 24 * 3600_000;
+
+/** Result of asking the pool for a credential. */
+export type Acquired =
+  | { kind: 'granted'; credential: Credential; /** ms to wait before starting: the reserved slot. */ waitMs: number }
+  | { kind: 'wait'; /** ms until the earliest credential could start. */ waitMs: number }
+  | { kind: 'exhausted'; /** every credential of the pool is quarantined (not just the excluded ones). */ allQuarantined: boolean };
+
+/** What a response meant for the credential that made it. */
+export type CredentialVerdict = 'ok' | 'limited' | 'unauthorized' | 'forbidden' | 'other';
+
+/** One credential's fleet-wide state, for `pullq status`. */
+export interface CredentialHealth {
+  label: string;
+  state: 'ok' | 'resting' | 'quarantined';
+  until: string | null;
+  reason: string | null;
+  budget: string;
+  /** Starts left in the tightest window now, when a budget is known. */
+  remaining: number | null;
+  requests: number;
+  n429: number;
+  n401: number;
+  n403: number;
+}
+
+const toLimitString = (limits: Limit[]) => limits.map((l) => `${l.requests}:${Math.round(l.windowMs)}`).join(';');
 
 /**
- * The credentials one worker process draws from. Issue #2: round-robin;
- * `exclude` lets a caller skip credentials an ID already tried (401/403).
+ * The credentials of a fleet: every replica takes one per request through one
+ * atomic Lua script (budgets, rests and quarantines live in Redis, on Redis's
+ * clock), and reports what the API said back (Retry-After, rate-limit
+ * headers, 401s), so each signal reaches every replica at once.
  */
 export class CredentialPool {
   readonly credentials: readonly Credential[];
-  private cursor = 0;
+  private readonly configured: ReadonlyMap<string, string>;
+  private readonly scripts: Scripts;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly logger: Logger;
+  private readonly retry: Config['retry'];
+  private readonly tokenSources: OAuth2TokenSource[];
+  /** Last limits this process reported per credential: only changes are sent. */
+  private readonly reportedLimits = new Map<string, string>();
+  /** Credentials this process saw in a non-ok state: the next ok is reported to reset their counters. */
+  private readonly dirty = new Set<string>();
 
-  constructor(credentials: readonly Credential[]) {
-    this.credentials = credentials;
-  }
-
-  static fromConfig(config: Config): CredentialPool {
-    const auth = config.auth;
-    if (auth.type === 'none') return new CredentialPool([]);
-    if (auth.type === 'oauth2') throw new Error('oauth2 pools are not built by CredentialPool.fromConfig');
-    const shape = auth.type === 'header' ? { type: auth.type, header: auth.header, scheme: auth.scheme } : auth.type === 'query' ? { type: auth.type, param: auth.param } : { type: auth.type };
-    const creds = config.credentials.map((c) => createCredential(c, shape));
+  constructor(deps: { redis: Redis; config: Config; logger: Logger; http: Got }) {
+    const { redis, config, logger } = deps;
+    this.redis = redis;
+    this.logger = logger;
+    this.retry = config.retry;
+    this.scripts = scriptsFor(redis);
+    this.prefix = `pullq:${config.queue}:cred:`;
+    this.tokenSources = [];
+    this.credentials = buildCredentials(config, (c) => {
+      const source = new OAuth2TokenSource(c, { redis, queue: config.queue, http: deps.http, logger });
+      this.tokenSources.push(source);
+      return source;
+    });
     const seen = new Set<string>();
-    for (const c of creds) {
-      if (seen.has(c.id)) throw new ConfigError(`auth: two credentials share the name or fingerprint ${c.id}`);
+    for (const c of this.credentials) {
+      if (seen.has(c.id)) throw new ConfigError(`auth: two credentials have the same secret (${c.label})`);
       seen.add(c.id);
     }
-    return new CredentialPool(creds);
+    const configured = new Map<string, string>();
+    for (const c of this.credentials) {
+      const b = c.budget ?? config.budget;
+      configured.set(c.id, b ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
+    }
+    this.configured = configured;
   }
 
   get size(): number {
     return this.credentials.length;
   }
 
-  /** The next credential in turn that is not excluded; undefined when the pool is empty or all are excluded. */
-  next(exclude?: ReadonlySet<string>): Credential | undefined {
-    const n = this.credentials.length;
-    for (let i = 0; i < n; i++) {
-      const c = this.credentials[(this.cursor + i) % n]!;
-      if (!exclude?.has(c.id)) {
-        this.cursor = (this.cursor + i + 1) % n;
-        return c;
-      }
-    }
-    return undefined;
+  /**
+   * Takes a credential for one request (not one in `exclude`), reserving its
+   * start if it is at most `horizonMs` away.
+   */
+  async acquire(exclude: ReadonlySet<string>, horizonMs: number): Promise<Acquired> {
+    const candidates = this.credentials.filter((c) => !exclude.has(c.id));
+    if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
+    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START];
+    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '');
+    const [status, index, startAt, now] = (await this.scripts.takeCredential(...args)) as number[];
+    if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
+    if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
+    return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!) };
   }
 
-  /** Every secret of the pool, for scrubbing text that must never carry one. */
+  /** True when no credential of the pool can be used: the run cannot go on. */
+  async allQuarantined(): Promise<boolean> {
+    const now = Date.now();
+    const values = await Promise.all(this.credentials.map((c) => this.redis.hget(this.prefix + c.id, 'qUntil')));
+    return values.every((v) => v !== null && Number(v) > now);
+  }
+
+  /**
+   * Tells the fleet what a response meant for its credential, and returns the
+   * verdict the caller acts on. Sends nothing for a plain success that changes
+   * nothing (the common case), so most requests cost one Redis call, the take.
+   */
+  async report(credential: Credential, request: RequestParts, status: number | null, headers: Record<string, string | string[] | undefined> | undefined): Promise<CredentialVerdict> {
+    const now = Date.now();
+    const signal = parseRateLimitHeaders(headers ?? {}, now);
+    let verdict: CredentialVerdict = 'other';
+    if (status !== null && status >= 200 && status < 400) verdict = 'ok';
+    else if (status !== null && isRateLimited(status, signal)) verdict = 'limited';
+    else if (status === 401) verdict = 'unauthorized';
+    else if (status === 403) verdict = 'forbidden';
+    if (status === null) return verdict;
+
+    const limits = signal.limits.length > 0 ? toLimitString(signal.limits) : signal.seen ? '' : '-';
+    const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
+    const rest = restFor(signal);
+    if (verdict === 'ok' && !newLimits && rest === undefined && !this.dirty.has(credential.id)) return verdict;
+
+    if (verdict === 'ok') this.dirty.delete(credential.id);
+    else this.dirty.add(credential.id);
+    if (newLimits) this.reportedLimits.set(credential.id, limits);
+    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized');
+    if (verdict === 'unauthorized' && credential.onUnauthorized) await credential.onUnauthorized(request);
+    return verdict;
+  }
+
+  /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
+  async quarantine(credential: Credential, reason: string): Promise<void> {
+    this.dirty.add(credential.id);
+    await this.send(credential, 'unauthorized', undefined, '', 1, reason);
+  }
+
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string): Promise<void> {
+    const [event, until] = (await this.scripts.reportResponse(
+      this.prefix, credential.id, verdict, restMs === undefined ? '' : Math.ceil(restMs), limits,
+      this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason,
+    )) as number[];
+    if (event === 1) this.logger.warn({ credential: credential.label, until: new Date(until!).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(until!).toISOString()}`);
+    if (event === 2) this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
+  }
+
+  /** Fleet-wide state of every credential, for `pullq status`. */
+  async health(): Promise<CredentialHealth[]> {
+    const now = Date.now();
+    return Promise.all(
+      this.credentials.map(async (c) => {
+        const key = this.prefix + c.id;
+        const h = await this.redis.hgetall(key);
+        const limits = this.configured.get(c.id) || h['limits'] || '';
+        let remaining: number | null = null;
+        for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
+          const used = await this.redis.zcount(`${key}:log`, now - Number(m[2]), '+inf');
+          remaining = Math.min(remaining ?? Infinity, Math.max(0, Number(m[1]) - used));
+        }
+        const qUntil = Number(h['qUntil'] ?? 0);
+        const restUntil = Number(h['restUntil'] ?? 0);
+        const state = qUntil > now ? 'quarantined' : restUntil > now ? 'resting' : 'ok';
+        return {
+          label: c.label,
+          state,
+          until: state === 'quarantined' ? new Date(qUntil).toISOString() : state === 'resting' ? new Date(restUntil).toISOString() : null,
+          reason: state === 'quarantined' ? (h['qReason'] ?? null) : null,
+          budget: describeLimits(limits, !!this.configured.get(c.id), h['observed'] === '1'),
+          remaining,
+          requests: Number(h['requests'] ?? 0),
+          n429: Number(h['n429'] ?? 0),
+          n401: Number(h['n401'] ?? 0),
+          n403: Number(h['n403'] ?? 0),
+        } satisfies CredentialHealth;
+      }),
+    );
+  }
+
+  /** Every secret the pool knows (client secrets, tokens, OAuth2 access tokens seen), for scrubbing text. */
   secrets(): string[] {
-    return this.credentials.flatMap((c) => c.secrets);
+    return [...this.credentials.flatMap((c) => c.secrets), ...this.tokenSources.flatMap((s) => [...s.seenTokens])];
+  }
+
+  /** Token-endpoint calls this process made (OAuth2), for tests and benchmarks. */
+  tokenEndpointCalls(): number {
+    return this.tokenSources.reduce((n, s) => n + s.endpointCalls, 0);
+  }
+}
+
+function describeLimits(limits: string, configured: boolean, observed: boolean): string {
+  if (!limits) return observed ? 'none announced' : 'not yet known';
+  const text = [...limits.matchAll(/(\d+):(\d+)/g)].map((m) => `${m[1]}/${Number(m[2]) / 1000}s`).join(' + ');
+  return configured ? text : `${text} (learned)`;
+}
+
+/** Builds the pool's credentials from the config; auth "none" is one anonymous credential. */
+function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
+  const auth = config.auth;
+  switch (auth.type) {
+    case 'none':
+      return [{ id: 'anonymous', label: 'anonymous', budget: undefined, apply: (p) => p, headerNames: [], secrets: [] }];
+    case 'oauth2':
+      return config.credentials.map((c) => {
+        const id = `fp-${fingerprint(c.secret, c.user)}`;
+        const source = tokenSource({ id, tokenUrl: auth.tokenUrl, clientId: c.user!, clientSecret: c.secret, scope: auth.scope, audience: auth.audience, authMethod: auth.authMethod });
+        const credential: Credential = {
+          id,
+          label: c.name ?? id,
+          budget: c.budget,
+          headerNames: ['authorization'],
+          secrets: [c.secret],
+          async apply(p: RequestParts): Promise<RequestParts> {
+            return { url: p.url, headers: { ...p.headers, authorization: `Bearer ${await source.token()}` } };
+          },
+          async onUnauthorized(p: RequestParts): Promise<void> {
+            const used = p.headers['authorization']?.replace(/^Bearer /, '');
+            if (used) await source.invalidate(used);
+          },
+        };
+        return credential;
+      });
+    default: {
+      const shape = auth.type === 'header' ? { type: auth.type, header: auth.header, scheme: auth.scheme } : auth.type === 'query' ? { type: auth.type, param: auth.param } : { type: auth.type };
+      return config.credentials.map((c) => createCredential(c, shape));
+    }
   }
 }

@@ -12,22 +12,30 @@ export interface RequestParts {
  * Redis (a name or a hash prefix); the secret stays inside `apply`.
  */
 export interface Credential {
-  /** Stable, secret-free key: "<name>" or "fp-<12 hex of sha256>". */
+  /** Stable, secret-free key of the fleet-wide state: "fp-<12 hex of sha256>" of the secret. */
   readonly id: string;
+  /** What people see: the configured name, else the id. */
   readonly label: string;
   readonly budget?: { requests: number; perSeconds: number };
-  /** Returns the request with this credential on it. */
-  apply(parts: RequestParts): RequestParts;
+  /** Returns the request with this credential on it (OAuth2: after getting a token). */
+  apply(parts: RequestParts): RequestParts | Promise<RequestParts>;
+  /** OAuth2 only: a 401 answered `parts`; drop its token so the next apply refreshes. */
+  onUnauthorized?(parts: RequestParts): Promise<void>;
   /** Header names (lower case) and query parameter that carry the secret, to strip on a cross-origin redirect. */
   readonly headerNames: readonly string[];
   readonly queryParam?: string;
-  /** The secret strings themselves, only so output can be scrubbed of them. */
+  /** The secret strings themselves (and OAuth2 tokens seen), only so output can be scrubbed of them. */
   readonly secrets: readonly string[];
 }
 
 /** A short fingerprint of a secret: enough to tell credentials apart, useless to an attacker. */
 export function fingerprint(secret: string, user = ''): string {
   return createHash('sha256').update(user).update('\0').update(secret).digest('hex').slice(0, 12);
+}
+
+/** A credential whose request decoration needs no I/O (header, query, basic). */
+export interface StaticCredential extends Credential {
+  apply(parts: RequestParts): RequestParts;
 }
 
 export interface AuthShape {
@@ -38,9 +46,9 @@ export interface AuthShape {
 }
 
 /** Builds the request decoration for one configured static credential. */
-export function createCredential(c: CredentialConfig, shape: AuthShape): Credential {
-  const id = c.name ?? `fp-${fingerprint(c.secret, c.user)}`;
-  const base = { id, label: id, budget: c.budget, secrets: [c.secret] };
+export function createCredential(c: CredentialConfig, shape: AuthShape): StaticCredential {
+  const id = `fp-${fingerprint(c.secret, c.user)}`;
+  const base = { id, label: c.name ?? id, budget: c.budget, secrets: [c.secret] };
   switch (shape.type) {
     case 'header': {
       const header = (shape.header ?? 'Authorization').toLowerCase();

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Got } from 'got';
 import type { LimitFunction } from 'p-limit';
-import type { CredentialPool } from '../auth/credential-pool.js';
+import type { Acquired, CredentialPool, CredentialVerdict } from '../auth/credential-pool.js';
+import type { Credential } from '../auth/credential.js';
+import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
 import type { Config } from '../config.js';
 import type { IdUrl } from '../ids/id-url.js';
 import type { Logger } from '../logger.js';
@@ -18,6 +20,8 @@ import { scrubSecrets } from './scrub-secrets.js';
 export const IN_JOB_WAIT_MS = 5000;
 /** Rate-limited retries of one ID before it fails: rate limits do not spend attempts, this keeps it finite. */
 export const MAX_RATE_LIMITED = 50;
+/** A credential's start is reserved only this far ahead; a later one makes the ID wait (or the batch defer) instead. */
+export const RESERVE_HORIZON_MS = 1000;
 
 /** What a worker process shares between all the batches it runs. */
 export interface BatchContext {
@@ -31,6 +35,8 @@ export interface BatchContext {
   urlFor: (id: string) => IdUrl;
   /** True once shutdown began: stop starting requests, commit, hand the rest back. */
   stopping: () => boolean;
+  /** The run cannot go on (e.g. every credential quarantined): stop this replica with exit 2. */
+  fatal: (reason: string) => void;
   logger: Logger;
 }
 
@@ -115,6 +121,7 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
     return { kind: 'failed', line: { id, status: null, error: 'invalid_id', message: `ID ${placed.reason}`, attempts: 0 } };
   }
   const { retry } = ctx.config;
+  const pool = ctx.pool;
   for (;;) {
     if (ctx.stopping()) return { kind: 'later', state };
     const wait = state.dueAt - Date.now();
@@ -124,37 +131,85 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
       if (ctx.stopping()) return { kind: 'later', state };
     }
 
-    const credential = ctx.pool.size > 0 ? ctx.pool.next(new Set(state.refusedBy)) : undefined;
-    const request = credential ? credential.apply({ url: placed.url, headers: {} }) : { url: placed.url, headers: {} };
-    const res = await ctx.limit(() => fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential }));
+    // One slot of the process's concurrency covers taking a credential, waiting for its reserved start, and the request.
+    const step = await ctx.limit(async (): Promise<Step> => {
+      if (ctx.stopping()) return { kind: 'stop' };
+      const got = await pool.acquire(new Set(state.refusedBy), RESERVE_HORIZON_MS);
+      if (got.kind !== 'granted') return { kind: 'no-credential', got };
+      if (got.waitMs > 0) await sleep(got.waitMs);
+      const credential = got.credential;
+      let request;
+      try {
+        request = await credential.apply({ url: placed.url, headers: {} });
+      } catch (err) {
+        return { kind: 'credential-error', credential, err };
+      }
+      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
+      const said = await pool.report(credential, request, res.status, res.headers);
+      return { kind: 'response', credential, res, said };
+    });
+
+    if (step.kind === 'stop') return { kind: 'later', state };
+    if (step.kind === 'no-credential') {
+      const got = step.got;
+      if (got.kind === 'wait') {
+        state.dueAt = Date.now() + got.waitMs;
+        continue;
+      }
+      if (got.kind === 'exhausted' && got.allQuarantined) {
+        ctx.fatal(`every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`);
+        return { kind: 'later', state };
+      }
+      // Every usable credential refused this ID (403, or 401 twice).
+      const error = (state.lastError as ErrorCode | null) ?? 'forbidden';
+      const by = pool.size > 1 ? ` (refused by every credential)` : '';
+      return failedOutcome(ctx, id, state.lastStatus, error, `HTTP ${state.lastStatus ?? ''}${by}`.trim(), state.attempts);
+    }
+    if (step.kind === 'credential-error') {
+      if (step.err instanceof OAuth2RefusedError) await pool.quarantine(step.credential, 'token endpoint refused the client');
+      else ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message: scrubSecrets((step.err as Error).message, pool.secrets()) } }, 'could not get a token');
+      state.limited++;
+      if (state.limited > MAX_RATE_LIMITED) return failedOutcome(ctx, id, null, 'unauthorized', 'no credential could get a token', state.attempts);
+      state.dueAt = Date.now() + backoffDelay(state.limited, retry.baseDelayMs, retry.maxDelayMs);
+      continue;
+    }
+
+    const { res, credential, said } = step;
     const now = Date.now();
     const verdict = classifyResponse(res, now);
-
     if (verdict.action === 'success') return successOutcome(id, res, state.attempts + 1);
     if (verdict.action === 'fail') return failedOutcome(ctx, id, res.status, verdict.error, verdict.message, state.attempts + 1);
 
     state.lastStatus = res.status;
     state.lastError = verdict.error;
-    if (verdict.countsAttempt) state.attempts++;
-    else state.limited++;
-    if (verdict.countsAttempt && state.attempts >= retry.attempts) {
-      return failedOutcome(ctx, id, res.status, verdict.error, `${verdict.message} (gave up after ${state.attempts} attempts)`, state.attempts);
-    }
-    if (state.limited > MAX_RATE_LIMITED) {
-      return failedOutcome(ctx, id, res.status, verdict.error, `${verdict.message} (rate limited ${state.limited} times)`, state.attempts);
-    }
-    if (verdict.switchCredential && (res.status === 401 || res.status === 403)) {
-      if (credential) state.refusedBy.push(credential.id);
-      if (state.refusedBy.length >= ctx.pool.size) {
-        const by = ctx.pool.size > 1 ? ` (refused by all ${ctx.pool.size} credentials)` : '';
-        return failedOutcome(ctx, id, res.status, verdict.error, verdict.message + by, state.attempts);
+    if (said === 'limited' || said === 'unauthorized' || said === 'forbidden') {
+      // The credential's fault, not the ID's: no attempt spent; the pool rests or quarantines the credential.
+      state.limited++;
+      if (state.limited > MAX_RATE_LIMITED) {
+        return failedOutcome(ctx, id, res.status, verdict.error, `${verdict.message} (gave up after ${state.limited} credential refusals or rate limits)`, state.attempts);
+      }
+      if (said === 'forbidden') state.refusedBy.push(credential.id);
+      if (said === 'unauthorized') {
+        // Confirm before condemning: a credential refuses this ID for good on its second 401.
+        if (state.blipped.includes(credential.id)) state.refusedBy.push(credential.id);
+        else state.blipped.push(credential.id);
       }
       state.dueAt = now;
       continue;
     }
-    state.dueAt = now + (verdict.waitMs ?? backoffDelay(state.attempts + state.limited, retry.baseDelayMs, retry.maxDelayMs));
+    state.attempts++;
+    if (state.attempts >= retry.attempts) {
+      return failedOutcome(ctx, id, res.status, verdict.error, `${verdict.message} (gave up after ${state.attempts} attempts)`, state.attempts);
+    }
+    state.dueAt = now + (verdict.waitMs ?? backoffDelay(state.attempts, retry.baseDelayMs, retry.maxDelayMs));
   }
 }
+
+type Step =
+  | { kind: 'stop' }
+  | { kind: 'no-credential'; got: Exclude<Acquired, { kind: 'granted' }> }
+  | { kind: 'credential-error'; credential: Credential; err: unknown }
+  | { kind: 'response'; credential: Credential; res: FetchResult; said: CredentialVerdict };
 
 function successOutcome(id: string, res: FetchResult, attempts: number): IdOutcome {
   const body = res.body ?? Buffer.alloc(0);

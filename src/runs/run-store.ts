@@ -38,12 +38,14 @@ export interface RetryState {
   dueAt: number;
   lastStatus: number | null;
   lastError: string | null;
-  /** Credential ids that answered 401/403 for this ID. */
+  /** Credential ids that refused this ID for good (403, or a second 401). */
   refusedBy: string[];
+  /** Credential ids that answered one 401 for this ID (it may have been a blip). */
+  blipped: string[];
 }
 
 export function newRetryState(): RetryState {
-  return { attempts: 0, limited: 0, dueAt: 0, lastStatus: null, lastError: null, refusedBy: [] };
+  return { attempts: 0, limited: 0, dueAt: 0, lastStatus: null, lastError: null, refusedBy: [], blipped: [] };
 }
 
 export interface BatchContents {
@@ -161,7 +163,7 @@ export class RunStore {
     ];
     const states = new Map<string, RetryState>();
     for (const [field, value] of Object.entries(state)) {
-      if (field.startsWith('a:')) states.set(field.slice(2), JSON.parse(value) as RetryState);
+      if (field.startsWith('a:')) states.set(field.slice(2), { ...newRetryState(), ...(JSON.parse(value) as Partial<RetryState>) });
     }
     return { ids, step: Number(state['step'] ?? 0), states };
   }

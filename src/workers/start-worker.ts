@@ -27,6 +27,9 @@ export interface WorkerHandle {
   close(deadlineMs?: number): Promise<void>;
   /** Counters of this process, for progress displays. */
   stats: { succeeded: number; failed: number; batches: number };
+  pool: CredentialPool;
+  /** Why this replica had to stop, if it had to. */
+  fatalReason(): string | undefined;
 }
 
 export interface StartWorkerOptions {
@@ -38,6 +41,8 @@ export interface StartWorkerOptions {
   concurrency?: number;
   /** Called when a run this worker touched became complete (output written). */
   onRunComplete?: (run: string) => void;
+  /** Called once when this replica cannot go on (e.g. every credential quarantined). */
+  onFatal?: (reason: string) => void;
 }
 
 /** Starts one worker replica on the config's queue. */
@@ -47,15 +52,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const store = new RunStore(connection, config.queue);
   const sink: Sink = createSink(config);
   let stopping = false;
+  let fatalReason: string | undefined;
+  const http = createHttpClient({ ...config, worker: { ...config.worker, concurrency } });
   const ctx: BatchContext = {
     config,
     store,
     sink,
-    pool: CredentialPool.fromConfig(config),
-    http: createHttpClient({ ...config, worker: { ...config.worker, concurrency } }),
+    pool: new CredentialPool({ redis: connection, config, logger, http }),
+    http,
     limit: pLimit(concurrency),
     urlFor: compileIdUrl(config.request.url),
-    stopping: () => stopping,
+    stopping: () => stopping || fatalReason !== undefined,
+    fatal: (reason) => {
+      if (fatalReason !== undefined) return;
+      fatalReason = reason;
+      logger.error({ reason }, reason);
+      options.onFatal?.(reason);
+    },
     logger,
   };
   const stats = { succeeded: 0, failed: 0, batches: 0 };
@@ -112,6 +125,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   return {
     worker,
     stats,
+    pool: ctx.pool,
+    fatalReason: () => fatalReason,
     async close(deadlineMs = config.worker.shutdownTimeoutMs) {
       stopping = true;
       let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkIdsSource } from '../../ids/read-ids.js';
+import { CredentialPool } from '../../auth/credential-pool.js';
+import { createHttpClient } from '../../jobs/http-client.js';
 import { enqueueRun } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
 import type { RunStatus } from '../../runs/run-store.js';
@@ -33,17 +35,31 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
       await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize });
     }
     const n = flags.workers ?? 1;
-    for (let i = 0; i < n; i++) workers.push(await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger }));
+    let fatal: string | undefined;
+    for (let i = 0; i < n; i++) {
+      workers.push(await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, onFatal: (reason) => (fatal ??= reason) }));
+    }
+    // With --workers 0 the other replicas do the work; notice when none of them can.
+    const pool = workers[0]?.pool ?? new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
 
     let status: RunStatus | null = null;
-    while (!interrupted) {
+    let checkedAt = 0;
+    while (!interrupted && fatal === undefined) {
       status = await ctx.store.status(run);
       if (status?.complete) break;
       if (status?.done) await finalizeRun(ctx.store, sink, run, ctx.logger);
       else await sleep(250);
+      if (Date.now() - checkedAt > 2000) {
+        checkedAt = Date.now();
+        if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;
+      }
     }
     stopProgress();
     await Promise.all(workers.map((w) => w.close()));
+    if (fatal !== undefined) {
+      process.stderr.write(`pullq: ${fatal}; run ${run} is not complete (resume: \`pullq pull ${source} --run ${run}\`)\n`);
+      return 2;
+    }
     if (!status?.complete) {
       process.stderr.write(`pullq: run ${run} is not complete; run \`pullq pull ${source} --run ${run}\` or start workers to finish it\n`);
       return 2;

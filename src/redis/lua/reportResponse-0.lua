@@ -1,0 +1,79 @@
+--[[
+  Records what one response said about a credential, for the whole fleet:
+  a rest (Retry-After, an exhausted quota until its reset, or a per-credential
+  exponential backoff for a bare 429), learned limits, 401s (two in a row
+  quarantine a credential: one can be a blip), and the counters `status` shows.
+
+  Keys are derived from ARGV[1]: "<prefix><id>" (hash).
+
+  Input:
+    ARGV[1] key prefix ("pullq:<queue>:cred:")
+    ARGV[2] credential id (name or fingerprint; never the secret)
+    ARGV[3] outcome: ok | limited | unauthorized | forbidden | other
+    ARGV[4] rest ms the response asked for ("" = none)
+    ARGV[5] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep
+    ARGV[6] bare-429 backoff base ms
+    ARGV[7] bare-429 backoff max ms
+    ARGV[8] jitter draw in [0, 1)
+    ARGV[9] consecutive 401s that quarantine
+    ARGV[10] quarantine length ms
+    ARGV[11] quarantine reason (default "unauthorized")
+
+  Output:
+    {0, 0}          nothing new
+    {1, untilMs}    the credential started resting (it was not resting before)
+    {2, untilMs}    the credential was quarantined now
+]]
+local rcall = redis.call
+local t = rcall("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local key = ARGV[1] .. ARGV[2]
+local outcome = ARGV[3]
+local restMs = ARGV[4]
+local limits = ARGV[5]
+
+if limits == "-" then
+  rcall("HSET", key, "observed", "1")
+elseif limits ~= "" then
+  rcall("HSET", key, "observed", "1", "limits", limits)
+end
+
+local rest = nil
+if restMs ~= "" then rest = tonumber(restMs) end
+
+if outcome == "ok" then
+  rcall("HDEL", key, "bare429", "u401")
+elseif outcome == "limited" then
+  rcall("HINCRBY", key, "n429", 1)
+  if rest == nil then
+    local n = rcall("HINCRBY", key, "bare429", 1)
+    local ceiling = math.min(tonumber(ARGV[7]), tonumber(ARGV[6]) * 2 ^ (n - 1))
+    -- Equal jitter: at least half the ceiling, so a rested credential really rests.
+    rest = math.floor(ceiling * (0.5 + 0.5 * tonumber(ARGV[8])))
+  end
+elseif outcome == "forbidden" then
+  rcall("HINCRBY", key, "n403", 1)
+elseif outcome == "unauthorized" then
+  rcall("HINCRBY", key, "n401", 1)
+  local u = rcall("HINCRBY", key, "u401", 1)
+  if u >= tonumber(ARGV[9]) then
+    local q = rcall("HGET", key, "qUntil")
+    if not q or tonumber(q) <= now then
+      local untilMs = now + tonumber(ARGV[10])
+      rcall("HSET", key, "qUntil", untilMs, "qReason", ARGV[11] or "unauthorized")
+      return {2, untilMs}
+    end
+  end
+end
+
+if rest ~= nil and rest > 0 then
+  local untilMs = now + rest
+  local old = tonumber(rcall("HGET", key, "restUntil") or "0")
+  if untilMs > old then
+    rcall("HSET", key, "restUntil", untilMs)
+    if old <= now then
+      return {1, untilMs}
+    end
+  end
+end
+return {0, 0}

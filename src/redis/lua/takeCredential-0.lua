@@ -1,0 +1,92 @@
+--[[
+  Takes a credential for one request, for the whole fleet at once. Among the
+  candidates it picks the one that can start soonest (now, if any can; ties go
+  to the most budget headroom) and reserves that start in the credential's
+  window log, so no replica ever needs to poll: it sleeps until its start.
+
+  A credential's budget is a list of limits "q:wMs" (at most q request starts
+  in any wMs window, a sliding window kept as a log of start times, on Redis's
+  clock). Consecutive starts q apart are spaced by w plus a safety margin
+  (1% of w, at least 20 ms, at most 1 s) so network jitter cannot make the
+  server count q+1 in its own window. A rest (Retry-After, a reset, a 429
+  backoff) and a quarantine (401s) are honoured too.
+
+  Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset).
+
+  Input:
+    ARGV[1] key prefix ("pullq:<queue>:cred:")
+    ARGV[2] horizon, ms: reserve only a start at most this far ahead
+    ARGV[3] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
+    ARGV[4..] pairs per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned)
+
+  Output:
+    {1, index, startAtMs, nowMs}   reserved: start at startAtMs (Redis clock); index is 1-based
+    {0, index, startAtMs, nowMs}   none can start within the horizon; the earliest start possible
+    {-1, 0, 0, nowMs}              every candidate is quarantined
+]]
+local rcall = redis.call
+local t = rcall("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix = ARGV[1]
+local horizon = tonumber(ARGV[2])
+local slowStart = ARGV[3]
+
+local best, bestStart, bestHeadroom, bestLimits, bestMaxW
+local quarantined, candidates = 0, 0
+
+for i = 4, #ARGV, 2 do
+  candidates = candidates + 1
+  local index = (i - 2) / 2
+  local key = prefix .. ARGV[i]
+  local log = key .. ":log"
+  local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed")
+  if st[1] and tonumber(st[1]) > now then
+    quarantined = quarantined + 1
+  else
+    local limits = ARGV[i + 1]
+    if limits == "" then
+      if st[3] then limits = st[3] elseif st[4] then limits = "" else limits = slowStart end
+    end
+    local start = now
+    if st[2] and tonumber(st[2]) > start then start = tonumber(st[2]) end
+    local headroom = 1
+    local maxW = 0
+    local size = nil
+    for q, w in string.gmatch(limits, "(%d+):(%d+)") do
+      q = tonumber(q)
+      w = tonumber(w)
+      local margin = math.min(1000, math.max(20, math.floor(w / 100)))
+      if w + margin > maxW then maxW = w + margin end
+      size = size or rcall("ZCARD", log)
+      if size >= q then
+        local e = rcall("ZRANGE", log, -q, -q, "WITHSCORES")
+        local free = tonumber(e[2]) + w + margin
+        if free > start then start = free end
+      end
+      local used = rcall("ZCOUNT", log, now - w, "+inf")
+      local h = (q - used) / q
+      if h < headroom then headroom = h end
+    end
+    if best == nil or start < bestStart or (start == bestStart and headroom > bestHeadroom) then
+      best, bestStart, bestHeadroom, bestLimits, bestMaxW = index, start, headroom, limits, maxW
+    end
+  end
+end
+
+if best == nil then
+  return {-1, 0, 0, now}
+end
+if bestStart - now > horizon then
+  return {0, best, bestStart, now}
+end
+
+local key = prefix .. ARGV[2 + 2 * best]
+rcall("HINCRBY", key, "requests", 1)
+if bestMaxW > 0 then
+  local log = key .. ":log"
+  rcall("ZREMRANGEBYSCORE", log, "-inf", now - bestMaxW)
+  local seq = rcall("HINCRBY", key, "seq", 1)
+  rcall("ZADD", log, bestStart, seq)
+  rcall("PEXPIRE", log, bestStart - now + bestMaxW + 1000)
+end
+return {1, best, bestStart, now}
