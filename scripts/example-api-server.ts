@@ -61,6 +61,8 @@ export interface ExampleApi {
   /** Token-endpoint calls per OAuth2 client id. */
   tokenRequests: Map<string, number>;
   totalRequests(): number;
+  /** 401 answers sent to item requests. */
+  unauthorizedAnswers(): number;
   /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
   revoke(credential: string): void;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   /** Sliding windows of accepted request times per credential. */
   const windows = new Map<string, number[]>();
   let total = 0;
+  let unauthorized = 0;
 
   const credentialOf = (req: IncomingMessage, url: URL): string | null => {
     switch (auth.type) {
@@ -187,10 +190,14 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     const seen = (requestsById.get(id) ?? 0) + 1;
     requestsById.set(id, seen);
     const cred = credentialOf(req, url);
-    if (cred === null) return send(res, 401, { error: 'missing, bad or expired credential' });
-    if (auth.type !== 'none' && (auth.type === 'header' || auth.type === 'query') && !auth.tokens.includes(cred)) return send(res, 401, { error: 'unknown token' });
+    const refuse = (why: string) => {
+      unauthorized++;
+      send(res, 401, { error: why });
+    };
+    if (cred === null) return refuse('missing, bad or expired credential');
+    if ((auth.type === 'header' || auth.type === 'query') && !auth.tokens.includes(cred)) return refuse('unknown token');
     requestsByCredential.set(cred, (requestsByCredential.get(cred) ?? 0) + 1);
-    if (revoked.has(cred)) return send(res, 401, { error: 'token revoked' });
+    if (revoked.has(cred)) return refuse('token revoked');
     const budget = overBudget(cred);
     if (budget.over) {
       rejectedByCredential.set(cred, (rejectedByCredential.get(cred) ?? 0) + 1);
@@ -252,6 +259,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     acceptedAt,
     tokenRequests,
     totalRequests: () => total,
+    unauthorizedAnswers: () => unauthorized,
     revoke: (credential) => void revoked.add(credential),
     close: () =>
       new Promise<void>((resolve) => {

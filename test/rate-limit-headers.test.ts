@@ -51,6 +51,8 @@ describe('restFor / isRateLimited', () => {
 describe('helpers', () => {
   it('guessWindowMs rounds up to a typical window', () => {
     expect(guessWindowMs(400)).toBe(1000);
+    expect(guessWindowMs(1900)).toBe(1000);
+    expect(guessWindowMs(2100)).toBe(10_000);
     expect(guessWindowMs(45_000)).toBe(60_000);
     expect(guessWindowMs(3_599_000)).toBe(3_600_000);
   });

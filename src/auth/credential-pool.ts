@@ -17,12 +17,12 @@ export const QUARANTINE_MS = 24 * 3600_000;
 
 /** Result of asking the pool for a credential. */
 export type Acquired =
-  | { kind: 'granted'; credential: Credential; /** ms to wait before starting: the reserved slot. */ waitMs: number }
+  | { kind: 'granted'; credential: Credential; /** ms to wait before starting: the reserved slot. */ waitMs: number; /** the logged start, to confirm with the response (0: none). */ seq: number }
   | { kind: 'wait'; /** ms until the earliest credential could start. */ waitMs: number }
   | { kind: 'exhausted'; /** every credential of the pool is quarantined (not just the excluded ones). */ allQuarantined: boolean };
 
-/** What a response meant for the credential that made it. */
-export type CredentialVerdict = 'ok' | 'limited' | 'unauthorized' | 'forbidden' | 'other';
+/** What a response meant for the credential that made it ('stale': a 401 for an OAuth2 token already replaced). */
+export type CredentialVerdict = 'ok' | 'limited' | 'unauthorized' | 'forbidden' | 'stale' | 'other';
 
 /** One credential's fleet-wide state, for `pullq status`. */
 export interface CredentialHealth {
@@ -100,10 +100,10 @@ export class CredentialPool {
     if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
     const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START];
     for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '');
-    const [status, index, startAt, now] = (await this.scripts.takeCredential(...args)) as number[];
+    const [status, index, startAt, now, seq] = (await this.scripts.takeCredential(...args)) as number[];
     if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
-    return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!) };
+    return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0 };
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
@@ -118,7 +118,7 @@ export class CredentialPool {
    * verdict the caller acts on. Sends nothing for a plain success that changes
    * nothing (the common case), so most requests cost one Redis call, the take.
    */
-  async report(credential: Credential, request: RequestParts, status: number | null, headers: Record<string, string | string[] | undefined> | undefined): Promise<CredentialVerdict> {
+  async report(credential: Credential, request: RequestParts, status: number | null, headers: Record<string, string | string[] | undefined> | undefined, seq = 0): Promise<CredentialVerdict> {
     const now = Date.now();
     const signal = parseRateLimitHeaders(headers ?? {}, now);
     let verdict: CredentialVerdict = 'other';
@@ -126,31 +126,41 @@ export class CredentialPool {
     else if (status !== null && isRateLimited(status, signal)) verdict = 'limited';
     else if (status === 401) verdict = 'unauthorized';
     else if (status === 403) verdict = 'forbidden';
-    if (status === null) return verdict;
+    if (status === null) {
+      // It may have reached the server: its start counts from now.
+      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      return verdict;
+    }
 
     const limits = signal.limits.length > 0 ? toLimitString(signal.limits) : signal.seen ? '' : '-';
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
     const rest = restFor(signal);
-    if (verdict === 'ok' && !newLimits && rest === undefined && !this.dirty.has(credential.id)) return verdict;
+    if (verdict === 'ok' && !newLimits && rest === undefined && !this.dirty.has(credential.id)) {
+      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      return verdict;
+    }
 
+    if (verdict === 'unauthorized' && credential.onUnauthorized && !(await credential.onUnauthorized(request))) {
+      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      return 'stale';
+    }
     if (verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
-    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized');
-    if (verdict === 'unauthorized' && credential.onUnauthorized) await credential.onUnauthorized(request);
+    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
     return verdict;
   }
 
   /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
   async quarantine(credential: Credential, reason: string): Promise<void> {
     this.dirty.add(credential.id);
-    await this.send(credential, 'unauthorized', undefined, '', 1, reason);
+    await this.send(credential, 'unauthorized', undefined, '', 1, reason, 0);
   }
 
-  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string): Promise<void> {
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number): Promise<void> {
     const [event, until] = (await this.scripts.reportResponse(
       this.prefix, credential.id, verdict, restMs === undefined ? '' : Math.ceil(restMs), limits,
-      this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason,
+      this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason, seq,
     )) as number[];
     if (event === 1) this.logger.warn({ credential: credential.label, until: new Date(until!).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(until!).toISOString()}`);
     if (event === 2) this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
@@ -224,9 +234,9 @@ function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters
           async apply(p: RequestParts): Promise<RequestParts> {
             return { url: p.url, headers: { ...p.headers, authorization: `Bearer ${await source.token()}` } };
           },
-          async onUnauthorized(p: RequestParts): Promise<void> {
+          async onUnauthorized(p: RequestParts): Promise<boolean> {
             const used = p.headers['authorization']?.replace(/^Bearer /, '');
-            if (used) await source.invalidate(used);
+            return used ? source.invalidate(used) : true;
           },
         };
         return credential;

@@ -19,8 +19,12 @@ export interface Credential {
   readonly budget?: { requests: number; perSeconds: number };
   /** Returns the request with this credential on it (OAuth2: after getting a token). */
   apply(parts: RequestParts): RequestParts | Promise<RequestParts>;
-  /** OAuth2 only: a 401 answered `parts`; drop its token so the next apply refreshes. */
-  onUnauthorized?(parts: RequestParts): Promise<void>;
+  /**
+   * OAuth2 only: a 401 answered `parts`. Drops its token so the next apply
+   * refreshes; false when that token had already been replaced (a stale 401
+   * that says nothing about the client).
+   */
+  onUnauthorized?(parts: RequestParts): Promise<boolean>;
   /** Header names (lower case) and query parameter that carry the secret, to strip on a cross-origin redirect. */
   readonly headerNames: readonly string[];
   readonly queryParam?: string;

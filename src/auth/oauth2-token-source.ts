@@ -80,11 +80,22 @@ export class OAuth2TokenSource {
     return this.inflight;
   }
 
-  /** After a 401: forget `token` (here and in the fleet cache) if it is still the current one. */
-  async invalidate(token: string): Promise<void> {
-    if (this.local?.token === token) this.local = undefined;
+  /**
+   * After a 401: forgets `token` (here and in the fleet cache) if it is still
+   * the current one, and says whether it was (false: already replaced).
+   */
+  async invalidate(token: string): Promise<boolean> {
+    let current = false;
+    if (this.local?.token === token) {
+      this.local = undefined;
+      current = true;
+    }
     const cached = await this.readCache();
-    if (cached?.token === token) await this.redis.del(this.key);
+    if (cached?.token === token) {
+      await this.redis.del(this.key);
+      current = true;
+    }
+    return current;
   }
 
   private async obtain(): Promise<string> {

@@ -32,10 +32,14 @@ function nonNegInt(v: string | undefined): number | undefined {
 /** Typical quota windows (s): a window guessed from a reset is rounded up to one of them. */
 const NICE_WINDOWS_S = [1, 10, 60, 300, 900, 3600, 86_400];
 
-/** Rounds a time-to-reset up to a typical window length, in ms. */
+/**
+ * Rounds a time-to-reset up to a typical window length, in ms. A reset given
+ * as epoch seconds can read up to a second long, so a window may be a second
+ * shorter than the reset suggests.
+ */
 export function guessWindowMs(resetInMs: number): number {
   const s = Math.max(1, Math.ceil(resetInMs / 1000));
-  return 1000 * (NICE_WINDOWS_S.find((w) => w >= s) ?? s);
+  return 1000 * (NICE_WINDOWS_S.find((w) => s <= w + 1) ?? s);
 }
 
 /**

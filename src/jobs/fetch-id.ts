@@ -8,12 +8,23 @@ export interface FetchRequest {
   maxBodyBytes: number;
   /** The credential on the request, so a cross-origin redirect can take it off. */
   credential?: Credential;
+  /**
+   * A reserved start (epoch ms): checked right before the request goes on the
+   * wire, after got's own set-up, and the request is dropped (`late`) if it
+   * missed the start by more than `lateMs`.
+   */
+  startAt?: number;
+  lateMs?: number;
 }
 
 export interface FetchResult extends Exchange {
   body?: Buffer;
   contentType?: string;
+  /** Not sent: it would have started too long after its reserved start. */
+  late?: boolean;
 }
+
+class LateStart extends Error {}
 
 /**
  * One HTTP exchange. Never throws: failures come back as `errorCode`, and the
@@ -26,6 +37,11 @@ export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResu
     headers: req.headers,
     hooks: {
       beforeRedirect: [(options: NormalizedOptions) => stripCredentialOffOrigin(options, origin, req.credential)],
+      beforeRequest: [
+        () => {
+          if (req.startAt !== undefined && Date.now() - req.startAt > (req.lateMs ?? Infinity)) throw new LateStart();
+        },
+      ],
     },
   });
   request.on('response', (res: { headers: Record<string, string | string[] | undefined> }) => {
@@ -46,6 +62,7 @@ export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResu
     return { status: res.statusCode, headers: res.headers, body: res.rawBody, contentType: res.headers['content-type'] };
   } catch (err) {
     if (tooLarge) return { status: null, tooLarge: true };
+    if (err instanceof LateStart || (err as { cause?: unknown }).cause instanceof LateStart) return { status: null, late: true };
     const e = err as { code?: string; response?: { statusCode: number; headers: Record<string, string | string[] | undefined> } };
     return { status: null, errorCode: e.code ?? 'ERR_UNKNOWN' };
   }

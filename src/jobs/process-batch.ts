@@ -22,6 +22,8 @@ export const IN_JOB_WAIT_MS = 5000;
 export const MAX_RATE_LIMITED = 50;
 /** A credential's start is reserved only this far ahead; a later one makes the ID wait (or the batch defer) instead. */
 export const RESERVE_HORIZON_MS = 1000;
+/** A reserved start missed by more than this is not used (the budget margin is 20 ms or more). */
+export const LATE_START_MS = 10;
 
 /** What a worker process shares between all the batches it runs. */
 export interface BatchContext {
@@ -136,20 +138,25 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
       if (ctx.stopping()) return { kind: 'stop' };
       const got = await pool.acquire(new Set(state.refusedBy), RESERVE_HORIZON_MS);
       if (got.kind !== 'granted') return { kind: 'no-credential', got };
-      if (got.waitMs > 0) await sleep(got.waitMs);
+      const startAt = Date.now() + got.waitMs;
       const credential = got.credential;
+      if (startAt > Date.now()) await sleep(startAt - Date.now());
       let request;
       try {
         request = await credential.apply({ url: placed.url, headers: {} });
       } catch (err) {
         return { kind: 'credential-error', credential, err };
       }
-      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
-      const said = await pool.report(credential, request, res.status, res.headers);
+      // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
+      // within the window of a later reservation: give the slot up (it stays counted) and take a new one.
+      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs: LATE_START_MS });
+      if (res.late) return { kind: 'late' };
+      const said = await pool.report(credential, request, res.status, res.headers, got.seq);
       return { kind: 'response', credential, res, said };
     });
 
     if (step.kind === 'stop') return { kind: 'later', state };
+    if (step.kind === 'late') continue;
     if (step.kind === 'no-credential') {
       const got = step.got;
       if (got.kind === 'wait') {
@@ -182,6 +189,13 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
 
     state.lastStatus = res.status;
     state.lastError = verdict.error;
+    if (said === 'stale') {
+      // An OAuth2 token that had already been replaced: just try again with the new one.
+      state.limited++;
+      if (state.limited > MAX_RATE_LIMITED) return failedOutcome(ctx, id, res.status, 'unauthorized', 'HTTP 401 (tokens kept expiring)', state.attempts);
+      state.dueAt = now;
+      continue;
+    }
     if (said === 'limited' || said === 'unauthorized' || said === 'forbidden') {
       // The credential's fault, not the ID's: no attempt spent; the pool rests or quarantines the credential.
       state.limited++;
@@ -207,6 +221,7 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
 
 type Step =
   | { kind: 'stop' }
+  | { kind: 'late' }
   | { kind: 'no-credential'; got: Exclude<Acquired, { kind: 'granted' }> }
   | { kind: 'credential-error'; credential: Credential; err: unknown }
   | { kind: 'response'; credential: Credential; res: FetchResult; said: CredentialVerdict };

@@ -1,4 +1,6 @@
+import { CredentialPool, type CredentialHealth } from '../../auth/credential-pool.js';
 import { InputError } from '../../errors.js';
+import { createHttpClient } from '../../jobs/http-client.js';
 import { validateRunName, type RunStatus } from '../../runs/run-store.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
@@ -12,14 +14,15 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
     const s = await ctx.store.status(run);
     if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
     const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
+    const credentials = await new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) }).health();
     const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
     const finished = s.succeeded + s.failed;
     const rate = elapsed > 0 ? (1000 * finished) / elapsed : 0;
     const etaMs = !s.complete && rate > 0 ? (1000 * s.pending) / rate : null;
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts })}\n`);
+      process.stdout.write(`${JSON.stringify({ ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts, credentials })}\n`);
     } else {
-      process.stdout.write(humanStatus(s, rate, etaMs, counts));
+      process.stdout.write(humanStatus(s, rate, etaMs, counts) + credentialTable(credentials));
     }
     return 0;
   } finally {
@@ -40,4 +43,21 @@ function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Rec
     `queue     ${s.queue}: ${jobs['active'] ?? 0} active, ${jobs['waiting'] ?? 0} waiting, ${jobs['delayed'] ?? 0} delayed, ${jobs['failed'] ?? 0} failed batch jobs (all runs)`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function credentialTable(creds: CredentialHealth[]): string {
+  const rows = creds.map((c) => [
+    c.label,
+    c.state === 'ok' ? 'ok' : c.state === 'resting' ? `resting until ${c.until}` : `quarantined (${c.reason ?? '?'}) until ${c.until}`,
+    c.budget,
+    c.remaining === null ? '-' : String(c.remaining),
+    String(c.requests),
+    String(c.n429),
+    String(c.n401),
+    String(c.n403),
+  ]);
+  const head = ['credential', 'state', 'budget', 'left now', 'requests', '429s', '401s', '403s'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `\n${[line(head), ...rows.map(line)].join('\n')}\n`;
 }

@@ -18,6 +18,7 @@
     ARGV[9] consecutive 401s that quarantine
     ARGV[10] quarantine length ms
     ARGV[11] quarantine reason (default "unauthorized")
+    ARGV[12] seq of the request's logged start, "0" if none: moved to now (see confirmStart-0.lua)
 
   Output:
     {0, 0}          nothing new
@@ -29,6 +30,9 @@ local t = rcall("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key = ARGV[1] .. ARGV[2]
 local outcome = ARGV[3]
+if ARGV[12] and ARGV[12] ~= "0" then
+  rcall("ZADD", key .. ":log", "XX", "GT", now, ARGV[12])
+end
 local restMs = ARGV[4]
 local limits = ARGV[5]
 

@@ -7,9 +7,13 @@
   A credential's budget is a list of limits "q:wMs" (at most q request starts
   in any wMs window, a sliding window kept as a log of start times, on Redis's
   clock). Consecutive starts q apart are spaced by w plus a safety margin
-  (1% of w, at least 20 ms, at most 1 s) so network jitter cannot make the
-  server count q+1 in its own window. A rest (Retry-After, a reset, a 429
-  backoff) and a quarantine (401s) are honoured too.
+  (1% of w, at least 20 ms, at most 1 s). A start is logged at its reserved
+  time, then moved to the time its response came back (confirmStart-0.lua):
+  the server saw the request somewhere in between, so spacing from the later
+  time holds whatever the network and the event loop did. To make that work a
+  start is reserved at most half the credential's shortest window ahead, when
+  the starts it is spaced from have answered. A rest (Retry-After, a reset, a
+  429 backoff) and a quarantine (401s) are honoured too.
 
   Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset).
 
@@ -20,9 +24,10 @@
     ARGV[4..] pairs per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned)
 
   Output:
-    {1, index, startAtMs, nowMs}   reserved: start at startAtMs (Redis clock); index is 1-based
-    {0, index, startAtMs, nowMs}   none can start within the horizon; the earliest start possible
-    {-1, 0, 0, nowMs}              every candidate is quarantined
+    {1, index, startAtMs, nowMs, seq}  reserved: start at startAtMs (Redis clock); index is 1-based;
+                                       seq names the log entry (0 when the credential has no limit)
+    {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
+    {-1, 0, 0, nowMs}                  every candidate is quarantined
 ]]
 local rcall = redis.call
 local t = rcall("TIME")
@@ -31,7 +36,7 @@ local prefix = ARGV[1]
 local horizon = tonumber(ARGV[2])
 local slowStart = ARGV[3]
 
-local best, bestStart, bestHeadroom, bestLimits, bestMaxW
+local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW
 local quarantined, candidates = 0, 0
 
 for i = 4, #ARGV, 2 do
@@ -50,13 +55,14 @@ for i = 4, #ARGV, 2 do
     local start = now
     if st[2] and tonumber(st[2]) > start then start = tonumber(st[2]) end
     local headroom = 1
-    local maxW = 0
+    local maxW, minW = 0, nil
     local size = nil
     for q, w in string.gmatch(limits, "(%d+):(%d+)") do
       q = tonumber(q)
       w = tonumber(w)
       local margin = math.min(1000, math.max(20, math.floor(w / 100)))
       if w + margin > maxW then maxW = w + margin end
+      if minW == nil or w < minW then minW = w end
       size = size or rcall("ZCARD", log)
       if size >= q then
         local e = rcall("ZRANGE", log, -q, -q, "WITHSCORES")
@@ -68,7 +74,7 @@ for i = 4, #ARGV, 2 do
       if h < headroom then headroom = h end
     end
     if best == nil or start < bestStart or (start == bestStart and headroom > bestHeadroom) then
-      best, bestStart, bestHeadroom, bestLimits, bestMaxW = index, start, headroom, limits, maxW
+      best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW = index, start, headroom, limits, maxW, minW
     end
   end
 end
@@ -76,17 +82,22 @@ end
 if best == nil then
   return {-1, 0, 0, now}
 end
+if bestMinW and bestMinW / 2 < horizon then
+  horizon = bestMinW / 2
+end
 if bestStart - now > horizon then
-  return {0, best, bestStart, now}
+  return {0, best, math.floor(bestStart - horizon), now}
 end
 
 local key = prefix .. ARGV[2 + 2 * best]
 rcall("HINCRBY", key, "requests", 1)
+local seq = 0
 if bestMaxW > 0 then
   local log = key .. ":log"
   rcall("ZREMRANGEBYSCORE", log, "-inf", now - bestMaxW)
-  local seq = rcall("HINCRBY", key, "seq", 1)
+  seq = rcall("HINCRBY", key, "seq", 1)
   rcall("ZADD", log, bestStart, seq)
-  rcall("PEXPIRE", log, bestStart - now + bestMaxW + 1000)
+  -- Long enough for a late confirmation too.
+  rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
 end
-return {1, best, bestStart, now}
+return {1, best, bestStart, now, seq}
