@@ -156,6 +156,10 @@ describe('401s', () => {
     );
     const r = await runCli(['pull', 'ids.txt', '--run', 'allbad'], { cwd: f.dir, env: f.env });
     expect(r.code).toBe(2);
+    // A worker replica started now stops too, with the same line.
+    const w = await runCli(['worker'], { cwd: f.dir, env: f.env });
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/pullq: every credential is quarantined \(2 of 2\)/);
     expect(r.stderr).toMatch(/pullq: every credential is quarantined \(2 of 2\).*run allbad is not complete/);
     expect(r.stderr).not.toContain('bad-1');
     const s = await f.store.status('allbad');
@@ -190,6 +194,15 @@ describe('OAuth2 client credentials', () => {
     for (const n of calls) expect(n).toBeLessThanOrEqual(Math.ceil(seconds / 1.6) + 2);
     expect(calls.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2);
     expect(api!.unauthorizedAnswers()).toBeLessThanOrEqual(2);
+    // The shared token cache is sealed: no access token, no client secret in Redis.
+    const redis = newRedis();
+    const dump: string[] = [];
+    for (const key of await redis.keys('pullq:*')) {
+      const type = await redis.type(key);
+      dump.push(key, type === 'string' ? ((await redis.get(key)) ?? '') : type === 'hash' ? JSON.stringify(await redis.hgetall(key)) : '');
+    }
+    redis.disconnect();
+    expect(dump.join('\n')).not.toMatch(/at-[0-9a-f]{24}|eyJhbGciOiJub25lIn0|secret one|secret:two/);
   });
 
   it('a client the token endpoint refuses is quarantined; the other carries the run', async () => {

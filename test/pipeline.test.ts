@@ -129,4 +129,14 @@ describe('static credential kinds against the API', () => {
     expect(JSON.stringify(out)).not.toContain('wrong-token');
     expect(JSON.stringify(out)).not.toContain('good-token');
   });
+
+  it('a 403 without rate-limit signals is tried once with each credential, then fails as forbidden', async () => {
+    const tokens = ['f-1', 'f-2', 'f-3'];
+    const config = await setup({ auth: { type: 'header', tokens } }, { auth: { type: 'header', tokens } });
+    const out = await pullInProcess(config, ['forbidden-x', 'ok-1'], { run: 'forbid' });
+    expect(out.failed).toEqual([expect.objectContaining({ id: 'forbidden-x', status: 403, error: 'forbidden' })]);
+    expect(out.failed[0]!.message).toContain('refused by every credential');
+    expect(api!.requestsById.get('forbidden-x')).toBe(3);
+    expect(out.results.map((r) => r.id)).toEqual(['ok-1']);
+  });
 });
