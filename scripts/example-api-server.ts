@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -18,6 +18,11 @@ import type { AddressInfo } from 'node:net';
  *   text-*      a text/plain body        badjson-*   invalid JSON said to be JSON
  *   reset-*     the connection is destroyed on the first try
  *   forbidden-* 403 for every credential
+ *   slowbody-*  headers at once, then the body stalls for `slowMs`
+ *   truncated-* the connection closes mid-body
+ *   redirect-same-*   302 to /items/landed-<id> on this server
+ *   redirect-other-*  302 to `redirectTo`/items/landed-<id> (another origin), query string kept
+ *   redirect-loop-*   302 to itself, forever
  */
 export interface ExampleApiOptions {
   /** header: `<header>: <scheme> <token>`; query: ?<param>=<token>; basic: user/password pairs; oauth: tokens from POST /oauth/token. */
@@ -41,6 +46,8 @@ export interface ExampleApiOptions {
   bigBytes?: number;
   /** Fixed latency added to every answer (ms). */
   latencyMs?: number;
+  /** Origin that redirect-other-* IDs are sent to. */
+  redirectTo?: string;
   port?: number;
   host?: string;
 }
@@ -63,6 +70,8 @@ export interface ExampleApi {
   totalRequests(): number;
   /** 401 answers sent to item requests. */
   unauthorizedAnswers(): number;
+  /** The last 1,000 requests as received: URL and headers (to check what a redirect carried). */
+  log: { url: string; headers: IncomingHttpHeaders }[];
   /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
   revoke(credential: string): void;
   close(): Promise<void>;
@@ -84,6 +93,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const windows = new Map<string, number[]>();
   let total = 0;
   let unauthorized = 0;
+  const log: { url: string; headers: IncomingHttpHeaders }[] = [];
 
   const credentialOf = (req: IncomingMessage, url: URL): string | null => {
     switch (auth.type) {
@@ -179,6 +189,8 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     total++;
+    log.push({ url: req.url ?? '/', headers: req.headers });
+    if (log.length > 1000) log.shift();
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'POST' && url.pathname === '/oauth/token') return tokenEndpoint(req, res);
     let id: string | null = null;
@@ -215,6 +227,21 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     if (id.startsWith('flaky-') && seen <= 2) return send(res, 503, { error: 'try again' }, h);
     if (id.startsWith('limited-') && seen <= 1) return send(res, 429, { error: 'slow down' }, { ...h, 'retry-after': '1' });
     if (id.startsWith('reset-') && seen <= 1) return void req.socket.destroy();
+    if (id.startsWith('redirect-same-')) return send(res, 302, {}, { ...h, location: `/items/${encodeURIComponent(`landed-${id}`)}` });
+    if (id.startsWith('redirect-other-')) return send(res, 302, {}, { ...h, location: `${options.redirectTo ?? ''}/items/${encodeURIComponent(`landed-${id}`)}${url.search}` });
+    if (id.startsWith('redirect-loop-')) return send(res, 302, {}, { ...h, location: req.url ?? '/' });
+    if (id.startsWith('slowbody-')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '40', ...h });
+      res.write('{"id": "slow body"');
+      const t = setTimeout(() => res.end(',"pad":"xxxxxxxxxxx"}'), options.slowMs ?? 3000);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    if (id.startsWith('truncated-')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', ...h });
+      res.write('{"id": "trunc');
+      return void setTimeout(() => req.socket.destroy(), 20);
+    }
     if (id.startsWith('text-')) {
       servedById.set(id, (servedById.get(id) ?? 0) + 1);
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', ...h });
@@ -260,6 +287,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     tokenRequests,
     totalRequests: () => total,
     unauthorizedAnswers: () => unauthorized,
+    log,
     revoke: (credential) => void revoked.add(credential),
     close: () =>
       new Promise<void>((resolve) => {

@@ -57,7 +57,7 @@ describe('the commit point', () => {
     const ctx = context();
     const file = path.join(tmp.dir, 'ids-a.txt');
     writeFileSync(file, 'a\nb\nc\n');
-    await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10 });
+    await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10, urlFor: ctx.urlFor });
     const lockKey = `bull:${queueName}:twice.b0:lock`;
     // A stale attempt (its lock expired and another worker took the job) runs the whole batch...
     await redis.set(lockKey, 'token-new');
@@ -87,9 +87,9 @@ describe('the commit point', () => {
     const bits = await ctx.store.runSetting('resume', 'seenBits');
     await ctx.store.addIds('resume', ids.slice(0, 1200), 100, bits);
     expect(await queue.count()).toBe(0);
-    const r = await enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100 });
+    const r = await enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: ctx.urlFor });
     expect(r).toMatchObject({ resumed: true, added: 1300, total: 2500 });
     expect(await queue.getJobCountByTypes('waiting')).toBe(25);
-    await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100 })).rejects.toThrow(/already exists and is fully enqueued/);
+    await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: ctx.urlFor })).rejects.toThrow(/already exists and is fully enqueued/);
   });
 });

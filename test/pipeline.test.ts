@@ -53,6 +53,9 @@ describe('pull pipeline against a real API and Redis', () => {
     expect(out.results.map((r) => r.id).sort()).toEqual(['1', '2', '3']);
     expect(out.failed.map((f) => [f.id, f.error, f.status])).toEqual(expect.arrayContaining([['.', 'invalid_id', null], ['..', 'invalid_id', null], ['bad\u0001id', 'invalid_id', null]]));
     expect(out.summary).toMatchObject({ total: 6, succeeded: 3, failed: 3 });
+    // Recorded by the producer, naming the line.
+    expect(out.failed.find((f) => f.id === '.')!.message).toBe('line 5: ID is a dot-segment (. or ..) and would change the path');
+    expect(out.failed.find((f) => f.id === 'bad\u0001id')!.message).toBe('line 7: ID contains a control character');
     expect(api!.requestsById.get('1')).toBe(1);
     expect(api!.requestsById.has('.')).toBe(false);
   });

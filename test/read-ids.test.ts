@@ -11,7 +11,7 @@ afterAll(() => tmp.remove());
 
 async function all(source: string, stdin?: Readable): Promise<string[]> {
   const out: string[] = [];
-  for await (const chunk of readIds(source, 2, stdin)) out.push(...chunk);
+  for await (const chunk of readIds(source, 2, stdin)) out.push(...chunk.ids);
   return out;
 }
 
@@ -31,6 +31,27 @@ describe('readIds', () => {
     const file = path.join(tmp.dir, 'empty.txt');
     writeFileSync(file, '');
     expect(await all(file)).toEqual([]);
+  });
+
+  it('numbers lines, flags invalid UTF-8, keeps NUL bytes for the URL check to refuse', async () => {
+    const file = path.join(tmp.dir, 'bytes.txt');
+    writeFileSync(file, Buffer.concat([Buffer.from('ok\n\n# c\nbad'), Buffer.from([0xff, 0xfe]), Buffer.from('\nnul\0x\nfine ü\n')]));
+    const chunks = [];
+    for await (const c of readIds(file, 100)) chunks.push(c);
+    expect(chunks).toHaveLength(1);
+    const c = chunks[0]!;
+    expect(c.ids).toEqual(['ok', 'bad\uFFFD\uFFFD', 'nul\0x', 'fine ü']);
+    expect(c.lines).toEqual([1, 4, 5, 6]);
+    expect([...c.problems]).toEqual([[1, 'is not valid UTF-8']]);
+  });
+
+  it('refuses a line over 1 MiB, naming it; a 1 MB line is still read', async () => {
+    const big = path.join(tmp.dir, 'big.txt');
+    writeFileSync(big, `a\n${'x'.repeat(1_000_000)}\nb\n`);
+    expect((await all(big)).map((x) => x.length)).toEqual([1, 1_000_000, 1]);
+    const huge = path.join(tmp.dir, 'huge.txt');
+    writeFileSync(huge, `a\nb\n${'x'.repeat(2 * 1024 * 1024)}\n`);
+    await expect(all(huge)).rejects.toThrow(/huge\.txt: line 3 is longer than 1048576 bytes/);
   });
 
   it('a missing file is one clear InputError', async () => {

@@ -1,5 +1,6 @@
 import type { Got, NormalizedOptions } from 'got';
 import type { Credential } from '../auth/credential.js';
+import { stripCredentialOffOrigin } from './strip-credential-off-origin.js';
 import type { Exchange } from './classify-response.js';
 
 export interface FetchRequest {
@@ -65,25 +66,5 @@ export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResu
     if (err instanceof LateStart || (err as { cause?: unknown }).cause instanceof LateStart) return { status: null, late: true };
     const e = err as { code?: string; response?: { statusCode: number; headers: Record<string, string | string[] | undefined> } };
     return { status: null, errorCode: e.code ?? 'ERR_UNKNOWN' };
-  }
-}
-
-/**
- * A credential never follows a redirect to another origin (scheme, host or
- * port), whatever carries it: got 14 only drops `authorization` on a host or
- * port change, never a custom header or a query parameter, and not on https→http.
- */
-function stripCredentialOffOrigin(options: NormalizedOptions, origin: string, credential: Credential | undefined): void {
-  if (!credential) return;
-  const next = options.url instanceof URL ? options.url : new URL(String(options.url));
-  if (next.origin === origin) return;
-  for (const name of credential.headerNames) {
-    for (const key of Object.keys(options.headers)) {
-      if (key.toLowerCase() === name) delete options.headers[key];
-    }
-  }
-  if (credential.queryParam && next.searchParams.has(credential.queryParam)) {
-    next.searchParams.delete(credential.queryParam);
-    options.url = next;
   }
 }

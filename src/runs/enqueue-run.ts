@@ -1,5 +1,7 @@
 import type { Queue } from 'bullmq';
-import { countLines, readIds } from '../ids/read-ids.js';
+import type { IdUrl } from '../ids/id-url.js';
+import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
+import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from '../workers/start-worker.js';
 import type { RunStore } from './run-store.js';
 
@@ -54,6 +56,8 @@ export async function enqueueRun(options: {
   run: string;
   source: string;
   batchSize: number;
+  /** The run's URL template: IDs it cannot place are recorded as invalid_id here, naming their line. */
+  urlFor: (id: string) => IdUrl;
   onProgress?: (read: number, added: number) => void;
 }): Promise<EnqueueResult> {
   const { store, queue, run, source } = options;
@@ -66,9 +70,10 @@ export async function enqueueRun(options: {
   let read = 0;
   let added = 0;
   const inFlight: Promise<void>[] = [];
-  for await (const ids of readIds(source, CHUNK)) {
-    read += ids.length;
-    const step = store.addIds(run, ids, batchSize, seenBits).then(async (r) => {
+  for await (const chunk of readIds(source, CHUNK)) {
+    read += chunk.ids.length;
+    const { valid, invalid } = splitInvalid(chunk, options.urlFor);
+    const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {
       added += r.added;
       if (r.closed.length > 0) await addBatchJobs(queue, store, run, r.closed);
       options.onProgress?.(read, added);
@@ -82,4 +87,17 @@ export async function enqueueRun(options: {
   await addBatchJobs(queue, store, run, sealed.closed);
   const status = await store.status(run);
   return { run, resumed, read, added, total: status?.total ?? added, done: sealed.done };
+}
+
+/** Separates the IDs that cannot be requested, each with its failed.jsonl line naming its line number. */
+function splitInvalid(chunk: IdChunk, urlFor: (id: string) => IdUrl): { valid: string[]; invalid: { id: string; line: FailedLine }[] } {
+  const valid: string[] = [];
+  const invalid: { id: string; line: FailedLine }[] = [];
+  chunk.ids.forEach((id, i) => {
+    const placed = urlFor(id);
+    const problem = chunk.problems.get(i) ?? (placed.ok ? undefined : placed.reason);
+    if (problem === undefined) valid.push(id);
+    else invalid.push({ id, line: { id, status: null, error: 'invalid_id', message: `line ${chunk.lines[i]}: ID ${problem}`, attempts: 0 } });
+  });
+  return { valid, invalid };
 }

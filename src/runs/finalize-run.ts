@@ -34,7 +34,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
       durationMs: finishedAt - Date.parse(status.createdAt ?? new Date(finishedAt).toISOString()),
       errors: status.errors,
     };
-    await sink.finalize(run, parts, summary);
+    await sink.finalize(run, parts, summary, () => store.invalidLines(run));
     await store.markFinalized(run, finishedAt);
     await sink.cleanup(run);
     logger.info({ run, total: summary.total, succeeded: summary.succeeded, failed: summary.failed, output: sink.location(run) }, 'run complete');

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
+import type { FailedLine } from '../sinks/sink.js';
 
 /** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
 export const RUN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -126,10 +127,15 @@ export class RunStore {
     return { resumed: true };
   }
 
-  /** Adds a chunk of IDs; returns how many were new and which batches it closed. */
-  async addIds(run: string, ids: string[], batchSize: number, seenBits: number): Promise<{ added: number; closed: number[] }> {
+  /**
+   * Adds a chunk of IDs; `invalid` ones (with their failed.jsonl line) are
+   * recorded as failed at once. Returns how many were new and which batches it closed.
+   */
+  async addIds(run: string, ids: string[], batchSize: number, seenBits: number, invalid: { id: string; line: FailedLine }[] = []): Promise<{ added: number; closed: number[] }> {
     const k = this.keys(run);
-    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, k.prefix, batchSize, seenBits, ...ids)) as number | number[];
+    const args: string[] = [];
+    for (const x of invalid) args.push(x.id, JSON.stringify(x.line));
+    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, k.prefix, batchSize, seenBits, ids.length, ...ids, ...args)) as number | number[];
     if (res === -1) throw new InputError(`run ${run} is already sealed`);
     const [added, ...closed] = res as number[];
     return { added: added!, closed };
@@ -214,6 +220,16 @@ export class RunStore {
     return this.redis.lrange(this.keys(run).parts, 0, -1);
   }
 
+  /** failed.jsonl lines of the IDs that were never requested (invalid_id), 10,000 at a time. */
+  async *invalidLines(run: string): AsyncGenerator<string[]> {
+    const key = `${this.keys(run).prefix}inv`;
+    for (let start = 0; ; start += 10_000) {
+      const lines = await this.redis.lrange(key, start, start + 9_999);
+      if (lines.length === 0) return;
+      yield lines;
+    }
+  }
+
   /** Takes the finalize lock for `ms`; false when another process holds it. */
   async lockFinalize(run: string, owner: string, ms: number): Promise<boolean> {
     return (await this.redis.set(this.keys(run).finalizeLock, owner, 'PX', ms, 'NX')) === 'OK';
@@ -239,6 +255,6 @@ export class RunStore {
       for (let b = start; b < Math.min(buckets, start + 1000); b++) keys.push(k.seenBucket(b));
       await this.redis.unlink(...keys);
     }
-    await this.redis.unlink(k.parts, k.pendingJobs);
+    await this.redis.unlink(k.parts, k.pendingJobs, `${k.prefix}inv`);
   }
 }

@@ -38,7 +38,7 @@ export class FileSink implements Sink {
     await Promise.all((['results', 'failed'] as const).map((k) => unlink(this.partFile(run, part, k)).catch(() => undefined)));
   }
 
-  async finalize(run: string, parts: string[], summary: Summary): Promise<void> {
+  async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>): Promise<void> {
     const runDir = path.join(this.dir, run);
     await mkdir(runDir, { recursive: true });
     for (const kind of ['results', 'failed'] as const) {
@@ -50,6 +50,11 @@ export class FileSink implements Sink {
       for (const part of parts) {
         for await (const chunk of createReadStream(this.partFile(run, part, kind))) {
           if (!out.write(chunk)) await Promise.race([once(out, 'drain'), failed]);
+        }
+      }
+      if (kind === 'failed') {
+        for await (const lines of extraFailed()) {
+          if (!out.write(`${lines.join('\n')}\n`)) await Promise.race([once(out, 'drain'), failed]);
         }
       }
       await Promise.race([new Promise<void>((resolve) => out.end(resolve)), failed]);

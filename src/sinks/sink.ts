@@ -37,8 +37,11 @@ export interface Sink {
   writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void>;
   /** Removes a part that did not commit. */
   discardPart(run: string, part: string): Promise<void>;
-  /** Builds the run's final output from its committed parts, in order; safe to repeat. */
-  finalize(run: string, parts: string[], summary: Summary): Promise<void>;
+  /**
+   * Builds the run's final output from its committed parts, in order, then
+   * `extraFailed` (ready failed.jsonl lines, e.g. invalid IDs); safe to repeat.
+   */
+  finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>): Promise<void>;
   /** Drops the parts once the run is marked finalized. */
   cleanup(run: string): Promise<void>;
   /** Where a user finds the output, for messages. */

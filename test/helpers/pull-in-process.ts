@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Config } from '../../src/config.js';
+import { compileIdUrl } from '../../src/ids/id-url.js';
 import { enqueueRun } from '../../src/runs/enqueue-run.js';
 import { RunStore, type RunStatus } from '../../src/runs/run-store.js';
 import type { FailedLine, ResultLine, Summary } from '../../src/sinks/sink.js';
@@ -39,7 +40,7 @@ export async function pullInProcess(config: Config, ids: string[], options: { ru
   writeFileSync(idsFile, options.idsText ?? `${ids.join('\n')}\n`);
   const workers = [];
   try {
-    await enqueueRun({ store, queue, run, source: idsFile, batchSize: config.enqueue.batchSize });
+    await enqueueRun({ store, queue, run, source: idsFile, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url) });
     for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker({ config, connection: redis, logger: quietLogger() }));
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let status = await store.status(run);

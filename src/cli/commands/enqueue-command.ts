@@ -1,3 +1,4 @@
+import { compileIdUrl } from '../../ids/id-url.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
 import { enqueueRun } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
@@ -17,6 +18,7 @@ export async function enqueueCommand(source: string, flags: GlobalFlags & { run?
       run,
       source,
       batchSize: ctx.config.enqueue.batchSize,
+      urlFor: compileIdUrl(ctx.config.request.url),
       onProgress: tty ? (read, added) => process.stderr.write(`\r\x1b[2Kenqueueing ${run}: ${read} read, ${added} new`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[2K');

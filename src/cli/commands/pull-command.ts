@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { compileIdUrl } from '../../ids/id-url.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { createHttpClient } from '../../jobs/http-client.js';
@@ -32,7 +33,7 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
     if (existing?.sealed) {
       process.stderr.write(`pullq: run ${run} is already enqueued; working on it until complete\n`);
     } else {
-      await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize });
+      await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url) });
     }
     const n = flags.workers ?? 1;
     let fatal: string | undefined;

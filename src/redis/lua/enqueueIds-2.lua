@@ -11,7 +11,11 @@
     ARGV[1] run key prefix ("pullq:<queue>:run:<run>:")
     ARGV[2] batch size (IDs per batch)
     ARGV[3] dedupe bucket bits B (the run has 2^B seen-buckets)
-    ARGV[4..] IDs
+    ARGV[4] number V of valid IDs that follow
+    ARGV[5 .. 4+V] valid IDs
+    ARGV[5+V ..] pairs for IDs that cannot be requested: ID, its failed.jsonl line (JSON)
+      A new one is recorded at once: appended to "<prefix>inv", counted in total,
+      failed and err:invalid_id. The finalizer adds those lines to failed.jsonl.
 
   Dedupe: SHA-1 of the ID; its first B bits pick the bucket hash
   "<prefix>s:<bucket>", the next 80 bits (10 bytes) are the field. With ~64
@@ -20,7 +24,7 @@
   not in the producer, keeps the producer's memory flat.
 
   Output:
-    {newIds, closedBatch1, closedBatch2, ...}
+    {newIds, closedBatch1, closedBatch2, ...}   newIds counts valid and invalid new IDs
     -1 the run is sealed: enqueue is over for it
 ]]
 local rcall = redis.call
@@ -49,7 +53,8 @@ local openCount = tonumber(rcall("HGET", meta, "openCount") or "0")
 local added = 0
 local result = {0}
 
-for i = 4, #ARGV do
+local lastValid = 4 + tonumber(ARGV[4])
+for i = 5, lastValid do
   local bucket, field = slot(ARGV[i])
   if rcall("HSETNX", prefix .. "s:" .. bucket, field, "") == 1 then
     rcall("RPUSH", prefix .. "b:" .. open, ARGV[i])
@@ -62,6 +67,20 @@ for i = 4, #ARGV do
       openCount = 0
     end
   end
+end
+
+local invalid = 0
+for i = lastValid + 1, #ARGV, 2 do
+  local bucket, field = slot(ARGV[i])
+  if rcall("HSETNX", prefix .. "s:" .. bucket, field, "") == 1 then
+    rcall("RPUSH", prefix .. "inv", ARGV[i + 1])
+    invalid = invalid + 1
+  end
+end
+if invalid > 0 then
+  rcall("HINCRBY", meta, "failed", invalid)
+  rcall("HINCRBY", meta, "err:invalid_id", invalid)
+  added = added + invalid
 end
 
 rcall("HSET", meta, "open", open, "openCount", openCount)
