@@ -130,4 +130,16 @@ describe('worker replicas', () => {
     expect(r2.code).toBe(0);
     expectExactlyOnce(run);
   });
+
+  it('SIGKILL of pull mid-run: re-running pull finishes the run; every ID exactly once', async () => {
+    const run = 'pull-kill9';
+    const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.succeeded >= N / 4);
+    first.child.kill('SIGKILL');
+    expect((await first.done).signal).toBe('SIGKILL');
+    const second = await runCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain(`run ${run} is already enqueued`);
+    expectExactlyOnce(run);
+  });
 });
