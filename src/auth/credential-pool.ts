@@ -127,8 +127,14 @@ export class CredentialPool {
     else if (status === 401) verdict = 'unauthorized';
     else if (status === 403) verdict = 'forbidden';
     if (status === null) {
-      // It may have reached the server: its start counts from now.
-      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      if (!this.reportedLimits.has(credential.id)) {
+        // Nothing to learn from a failed exchange: end the slow start anyway, or a dead API is crawled at 4/s.
+        this.reportedLimits.set(credential.id, '-');
+        await this.send(credential, verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
+      } else if (seq > 0) {
+        // It may have reached the server: its start counts from now.
+        await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      }
       return verdict;
     }
 

@@ -1,0 +1,108 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { RunStore } from '../src/runs/run-store.js';
+import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
+import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+
+// Issue #4: whole pulls through every error path, then search everything for the secrets.
+
+const tmp = tempDir('secrets');
+const redis = newRedis();
+const apis: ExampleApi[] = [];
+const queues: string[] = [];
+afterAll(async () => {
+  await Promise.all(apis.map((a) => a.close()));
+  for (const q of queues) await cleanQueue(redis, q);
+  redis.disconnect();
+  tmp.remove();
+});
+
+const SECRETS = ['GOOD-TOKEN-xyzzy', 'REVOKED-TOKEN-plugh', 'QUERY-KEY-frobozz', 'BASIC-PASS-zork', 'CLIENT-SECRET-grue', 'BAD-SECRET-troll'];
+/** Every form a secret could leak in: as is, URL-encoded, inside a Basic header. */
+const FORMS = [...SECRETS, ...SECRETS.map(encodeURIComponent), Buffer.from('ann:BASIC-PASS-zork').toString('base64'), Buffer.from('ok-client:CLIENT-SECRET-grue').toString('base64')];
+
+const IDS = ['ok-1', 'ok-2', 'forbidden-1', 'limited-1', 'flaky-1', 'reset-1', 'redirect-other-1', 'missing-1', 'truncated-1', ...Array.from({ length: 120 }, (_, i) => `n-${i}`)];
+
+async function scenario(name: string, auth: Record<string, unknown> | ((apiUrl: string) => Record<string, unknown>), apiAuth: Parameters<typeof startExampleApi>[0], opts: { url?: (u: string) => string; kill?: boolean } = {}): Promise<CliResult[]> {
+  const other = await startExampleApi({});
+  const api = await startExampleApi({ ...apiAuth, redirectTo: other.url, latencyMs: 5 });
+  apis.push(api, other);
+  const queue = uniqueQueue('sec');
+  queues.push(queue);
+  const dir = path.join(tmp.dir, name);
+  const cfg = path.join(tmp.dir, `${name}.json`);
+  writeFileSync(cfg, JSON.stringify({
+    queue,
+    request: { url: opts.url ? opts.url(api.url) : `${api.url}/items/{id}`, timeoutMs: 1000 },
+    auth: typeof auth === 'function' ? auth(api.url) : auth,
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
+    worker: { concurrency: 4, lockDurationMs: 1500 },
+    enqueue: { batchSize: 10 },
+    sink: { type: 'file', dir },
+  }));
+  writeFileSync(path.join(tmp.dir, 'ids.txt'), `${IDS.join('\n')}\n`);
+  const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', ...Object.fromEntries(SECRETS.map((s, i) => [`S${i}`, s])) };
+  const results: CliResult[] = [];
+  if (opts.kill) {
+    const w = spawnCli(['worker', '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+    const store = new RunStore(redis, queue);
+    results.push(await runCli(['enqueue', 'ids.txt', '--run', name, '--config', cfg], { cwd: tmp.dir, env }));
+    while (((await store.status(name))?.succeeded ?? 0) < 10) await sleep(20);
+    w.child.kill('SIGKILL');
+    results.push(await w.done);
+  }
+  results.push(await runCli(['pull', 'ids.txt', '--run', name, '--config', cfg, '--verbose'], { cwd: tmp.dir, env }));
+  results.push(await runCli(['status', '--run', name, '--config', cfg, '--json'], { cwd: tmp.dir, env }));
+  return results;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = path.join(dir, f);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+async function redisDump(queue: string): Promise<string> {
+  const out: string[] = [];
+  for (const pattern of [`bull:${queue}:*`, `pullq:${queue}:*`]) {
+    for (const key of await redis.keys(pattern)) {
+      out.push(key);
+      const type = await redis.type(key);
+      if (type === 'string') out.push((await redis.get(key)) ?? '');
+      if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
+      if (type === 'list') out.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      if (type === 'set') out.push(JSON.stringify(await redis.smembers(key)));
+      if (type === 'zset') out.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+      if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+  }
+  return out.join('\n');
+}
+
+describe('no credential appears anywhere', () => {
+  it('after pulls through 401, 403, 429, 5xx, resets, truncation, cross-origin redirects, connection refused and a kill -9', { timeout: 180_000 }, async () => {
+    const outputs: CliResult[] = [];
+    outputs.push(...(await scenario('hdr', { type: 'header', tokens: ['${S0}', '${S1}'] }, { auth: { type: 'header', tokens: [SECRETS[0]!, SECRETS[1]!] }, revoked: [SECRETS[1]!] }, { kill: true })));
+    outputs.push(...(await scenario('qry', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, { auth: { type: 'query', param: 'api_key', tokens: [SECRETS[2]!] } })));
+    outputs.push(...(await scenario('refused', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, {}, { url: () => 'http://127.0.0.1:9/items/{id}' })));
+    outputs.push(...(await scenario('basic', { type: 'basic', credentials: [{ username: 'ann', password: '${S3}' }] }, { auth: { type: 'basic', users: { ann: SECRETS[3]! } } })));
+    outputs.push(...(await scenario('oauth', (u) => ({ type: 'oauth2', tokenUrl: `${u}/oauth/token`, clients: [{ clientId: 'ok-client', clientSecret: '${S4}' }, { clientId: 'bad-client', clientSecret: '${S5}' }] }), { auth: { type: 'oauth', clients: { 'ok-client': SECRETS[4]! }, tokenTtlS: 1 } })));
+    const text = outputs.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    expect(text).toContain('quarantined');
+    expect(text).toContain('network');
+    const files = filesUnder(tmp.dir);
+    const fileText = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(fileText).toContain('"error":"forbidden"');
+    const dumps = (await Promise.all(queues.map(redisDump))).join('\n');
+    expect(dumps.length).toBeGreaterThan(1000);
+    for (const form of FORMS) {
+      expect(text, `stdout/stderr hold ${form}`).not.toContain(form);
+      expect(fileText, `output files hold ${form}`).not.toContain(form);
+      expect(dumps, `Redis holds ${form}`).not.toContain(form);
+    }
+  });
+});
