@@ -89,3 +89,35 @@ describe('pullq CLI', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 });
+
+describe('hostile IDs files', () => {
+  it('invalid UTF-8, NUL bytes and a 1 MB line become invalid_id naming their line; the rest is fetched', async () => {
+    const file = path.join(tmp.dir, 'hostile.txt');
+    writeFileSync(file, Buffer.concat([
+      Buffer.from('good-1\n'),
+      Buffer.from([0x62, 0x61, 0x64, 0xc3, 0x28, 0x0a]),
+      Buffer.from('nul\0byte\n'),
+      Buffer.from(`${'y'.repeat(1_000_000)}\n`),
+      Buffer.from('good-2\n'),
+    ]));
+    const r = await runCli(['pull', 'hostile.txt', '--run', 'hostile'], { cwd: tmp.dir, env: env() });
+    expect(r.code).toBe(0);
+    const out = readOutput(path.join(tmp.dir, 'out'), 'hostile');
+    expect(out.results.map((x) => x.id).sort()).toEqual(['good-1', 'good-2']);
+    expect(out.failed.map((f) => [f.error, f.message])).toEqual([
+      ['invalid_id', 'line 2: ID is not valid UTF-8'],
+      ['invalid_id', 'line 3: ID contains a control character'],
+      ['invalid_id', 'line 4: ID is longer than 2048 characters'],
+    ]);
+    expect(out.summary).toMatchObject({ total: 5, succeeded: 2, failed: 3 });
+  });
+
+  it('a line over 1 MiB refuses the file before anything is enqueued', async () => {
+    writeFileSync(path.join(tmp.dir, 'binary.txt'), `a\n${'z'.repeat(3 * 1024 * 1024)}`);
+    const r = await runCli(['enqueue', 'binary.txt', '--run', 'binary'], { cwd: tmp.dir, env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pullq: .*binary\.txt: line 2 is longer than 1048576 bytes; an IDs file has one ID per line\n$/);
+    const s = await runCli(['status', '--run', 'binary'], { cwd: tmp.dir, env: env() });
+    expect(s.stderr).toContain('no run named binary');
+  });
+});

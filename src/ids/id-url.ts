@@ -25,7 +25,7 @@ export function compileIdUrl(template: string): (id: string) => IdUrl {
   const anyInPath = inPath.some(Boolean);
 
   return (id: string): IdUrl => {
-    if (id.length > MAX_ID_LENGTH) return { ok: false, reason: `longer than ${MAX_ID_LENGTH} characters` };
+    if (id.length > MAX_ID_LENGTH) return { ok: false, reason: `is longer than ${MAX_ID_LENGTH} characters` };
     if (CONTROL.test(id)) return { ok: false, reason: 'contains a control character' };
     if (!id.isWellFormed()) return { ok: false, reason: 'is not well-formed Unicode' };
     // "." and ".." are dot-segments: new URL() would remove them and change the path.

@@ -83,15 +83,27 @@ async function openFile(file: string): Promise<Readable> {
   return stream;
 }
 
-/** Counts newline bytes in a file without decoding it: sizes a run's dedupe buckets. */
+/**
+ * Counts the lines of an IDs file without decoding it (sizes a run's dedupe
+ * buckets) and refuses a line over MAX_LINE_BYTES before anything is enqueued.
+ */
 export async function countLines(file: string): Promise<number> {
   let n = 0;
+  let lineStart = 0;
+  let offset = 0;
   try {
     for await (const buf of createReadStream(file) as AsyncIterable<Buffer>) {
       let i = -1;
-      while ((i = buf.indexOf(10, i + 1)) !== -1) n++;
+      while ((i = buf.indexOf(10, i + 1)) !== -1) {
+        n++;
+        if (offset + i - lineStart > MAX_LINE_BYTES) throw tooLong(file, n);
+        lineStart = offset + i + 1;
+      }
+      offset += buf.length;
+      if (offset - lineStart > MAX_LINE_BYTES) throw tooLong(file, n + 1);
     }
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw fileError(file, err as NodeJS.ErrnoException);
   }
   return n + 1;
