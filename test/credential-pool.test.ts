@@ -158,6 +158,19 @@ describe('CredentialPool signals', () => {
     for (let i = 0; i < 20; i++) expect(await p.acquire(none, 0)).toMatchObject({ kind: 'granted', waitMs: 0 });
   });
 
+  it('credentials without a budget take turns', async () => {
+    const p = pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
+    for (const c of p.credentials) await p.report(c, req, 200, {});
+    const picks: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const got = await p.acquire(none, 0);
+      if (got.kind === 'granted') picks.push(got.credential.label);
+    }
+    expect(picks.slice(0, 3).sort()).toEqual([...p.credentials.map((c) => c.label)].sort());
+    expect(picks.slice(3, 6)).toEqual(picks.slice(0, 3));
+    expect(picks.slice(6, 9)).toEqual(picks.slice(0, 3));
+  });
+
   it('keeps no secret in Redis', async () => {
     const p = pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
     await p.acquire(none, 0);

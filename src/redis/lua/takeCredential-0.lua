@@ -15,7 +15,8 @@
   the starts it is spaced from have answered. A rest (Retry-After, a reset, a
   429 backoff) and a quarantine (401s) are honoured too.
 
-  Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset).
+  Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset;
+  "<prefix>turn", the pool's take counter).
 
   Input:
     ARGV[1] key prefix ("pullq:<queue>:cred:")
@@ -36,7 +37,7 @@ local prefix = ARGV[1]
 local horizon = tonumber(ARGV[2])
 local slowStart = ARGV[3]
 
-local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW
+local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn
 local quarantined, candidates = 0, 0
 
 for i = 4, #ARGV, 2 do
@@ -44,7 +45,7 @@ for i = 4, #ARGV, 2 do
   local index = (i - 2) / 2
   local key = prefix .. ARGV[i]
   local log = key .. ":log"
-  local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed")
+  local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn")
   if st[1] and tonumber(st[1]) > now then
     quarantined = quarantined + 1
   else
@@ -73,8 +74,9 @@ for i = 4, #ARGV, 2 do
       local h = (q - used) / q
       if h < headroom then headroom = h end
     end
-    if best == nil or start < bestStart or (start == bestStart and headroom > bestHeadroom) then
-      best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW = index, start, headroom, limits, maxW, minW
+    local turn = tonumber(st[5] or "0")
+    if best == nil or start < bestStart or (start == bestStart and (headroom > bestHeadroom or (headroom == bestHeadroom and turn < bestTurn))) then
+      best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn = index, start, headroom, limits, maxW, minW, turn
     end
   end
 end
@@ -91,6 +93,7 @@ end
 
 local key = prefix .. ARGV[2 + 2 * best]
 rcall("HINCRBY", key, "requests", 1)
+rcall("HSET", key, "turn", rcall("INCR", prefix .. "turn"))
 local seq = 0
 if bestMaxW > 0 then
   local log = key .. ":log"
