@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi, type ExampleApiOptions } from '../scripts/example-api-server.js';
+import { RunStore } from '../src/runs/run-store.js';
 import { pullInProcess } from './helpers/pull-in-process.js';
-import { tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { newRedis, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
 
 const tmp = tempDir('pipeline');
 afterAll(() => tmp.remove());
@@ -141,5 +142,20 @@ describe('static credential kinds against the API', () => {
     expect(out.failed[0]!.message).toContain('refused by every credential');
     expect(api!.requestsById.get('forbidden-x')).toBe(3);
     expect(out.results.map((r) => r.id)).toEqual(['ok-1']);
+  });
+
+  it('a long batch commits what it has finished every few seconds (progress shows, a crash redoes little)', async () => {
+    const config = await setup({ slowMs: 7000 }, { request: { url: 'http://placeholder/{id}', timeoutMs: 10_000 }, enqueue: { batchSize: 20 } });
+    config.request.url = `${api!.url}/items/{id}`;
+    const watcher = newRedis();
+    const store = new RunStore(watcher, config.queue);
+    const seen: number[] = [];
+    const poll = setInterval(() => void store.status('checkpoint').then((st) => st && seen.push(st.succeeded)), 200);
+    const out = await pullInProcess(config, ['slow-1', ...Array.from({ length: 9 }, (_, i) => `quick-${i}`)], { run: 'checkpoint', timeoutMs: 20_000 });
+    clearInterval(poll);
+    watcher.disconnect();
+    expect(out.results).toHaveLength(10);
+    // Before the slow ID answered, the 9 quick ones were already committed.
+    expect(seen).toContain(9);
   });
 });

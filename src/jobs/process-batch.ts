@@ -16,6 +16,8 @@ import type { ErrorCode } from './error-codes.js';
 import { fetchId, type FetchResult } from './fetch-id.js';
 import { scrubSecrets } from './scrub-secrets.js';
 
+/** A batch running longer than this commits what it has finished so far. */
+export const CHECKPOINT_MS = 5000;
 /** Waits up to this long inside the job; longer waits hand the ID back to the queue (a delayed job). */
 export const IN_JOB_WAIT_MS = 5000;
 /** Rate-limited retries of one ID before it fails: rate limits do not spend attempts, this keeps it finite. */
@@ -67,42 +69,93 @@ type IdOutcome =
   | { kind: 'later'; state: RetryState };
 
 /**
- * Runs one step of a batch job: every ID still to do is fetched (or found not
- * due yet), outcomes go to one part, and the step commits atomically in Redis.
+ * Runs a batch job until every ID still to do is fetched or not yet due.
+ * Outcomes commit atomically in Redis, one part per step: at the end, and
+ * every CHECKPOINT_MS while the batch runs (so progress shows and a crash
+ * redoes little); IDs in flight at a checkpoint stay in the batch's list
+ * until a later step commits them.
  */
 export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise<BatchOutcome> {
   const contents = await ctx.store.readBatch(job.run, job.batch);
   if (contents.ids.length === 0) return { committed: true, runDone: false, succeeded: 0, failed: 0 };
 
-  const outcomes = await Promise.all(
-    contents.ids.map((id) => processId(ctx, id, contents.states.get(id) ?? newRetryState())),
-  );
+  let abandoned = false;
+  const local: BatchContext = { ...ctx, stopping: () => abandoned || ctx.stopping() };
+  const states = new Map(contents.ids.map((id) => [id, contents.states.get(id) ?? newRetryState()]));
+  /** Outcomes not yet committed, by ID. */
+  const settled = new Map<string, IdOutcome>();
+  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!).then((o) => void settled.set(id, o))));
+  let allSettled = false;
+  void all.then(() => (allSettled = true));
 
+  const total = { succeeded: 0, failed: 0 };
+  let step = contents.step;
+  let remaining = contents.ids;
+  for (;;) {
+    await waitForEither(all, CHECKPOINT_MS);
+    const final = allSettled;
+    const finishedNow = remaining.filter((id) => {
+      const o = settled.get(id);
+      return o !== undefined && o.kind !== 'later';
+    });
+    if (!final && finishedNow.length === 0) continue;
+    const leftovers = new Map<string, RetryState>();
+    for (const id of remaining) {
+      const o = settled.get(id);
+      if (o === undefined) leftovers.set(id, states.get(id)!);
+      else if (o.kind === 'later') leftovers.set(id, o.state);
+    }
+    const r = await commitStep(ctx, job, step, finishedNow.map((id) => settled.get(id)!), leftovers);
+    if (!r.ok) {
+      abandoned = true;
+      await all;
+      return { committed: false, runDone: false, succeeded: 0, failed: 0 };
+    }
+    total.succeeded += r.succeeded;
+    total.failed += r.failed;
+    step++;
+    remaining = [...leftovers.keys()];
+    if (final) {
+      let nextDueAt: number | undefined;
+      for (const st of leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
+      return { committed: true, runDone: r.done, nextDueAt, ...total };
+    }
+  }
+}
+
+/** Waits for `p` or `ms`, whichever comes first. */
+async function waitForEither(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** Writes one step's part and commits it; on a lost lock the part is discarded. */
+async function commitStep(
+  ctx: BatchContext,
+  job: BatchJobRef,
+  step: number,
+  outcomes: IdOutcome[],
+  leftovers: Map<string, RetryState>,
+): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false }> {
   const results: ResultLine[] = [];
   const failures: FailedLine[] = [];
-  const leftovers = new Map<string, RetryState>();
   const errors = new Map<string, number>();
-  let nextDueAt: number | undefined;
-  contents.ids.forEach((id, i) => {
-    const o = outcomes[i]!;
+  for (const o of outcomes) {
     if (o.kind === 'result') results.push(o.line);
     else if (o.kind === 'failed') {
       failures.push(o.line);
       errors.set(o.line.error, (errors.get(o.line.error) ?? 0) + 1);
-    } else {
-      leftovers.set(id, o.state);
-      nextDueAt = Math.min(nextDueAt ?? Infinity, o.state.dueAt);
     }
-  });
-
-  const part = results.length + failures.length > 0 ? `b${job.batch}-s${contents.step}-${randomBytes(4).toString('hex')}` : '';
+  }
+  const part = results.length + failures.length > 0 ? `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}` : '';
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
   const commit = await ctx.store.commit({
     lockKey: job.lockKey,
     token: job.token,
     run: job.run,
     batch: job.batch,
-    step: contents.step,
+    step,
     part,
     succeeded: results.length,
     failed: failures.length,
@@ -112,9 +165,9 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   if (!commit.ok) {
     if (part) await ctx.sink.discardPart(job.run, part);
     ctx.logger.warn({ reason: commit.reason }, 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
-    return { committed: false, runDone: false, succeeded: 0, failed: 0 };
+    return { ok: false };
   }
-  return { committed: true, runDone: commit.done, nextDueAt, succeeded: results.length, failed: failures.length };
+  return { ok: true, done: commit.done, succeeded: results.length, failed: failures.length };
 }
 
 async function processId(ctx: BatchContext, id: string, state: RetryState): Promise<IdOutcome> {
