@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { Redis } from 'ioredis';
+import { freePort, redisAnswers } from '../../scripts/local-redis.js';
 
 // Redis for the tests: REDIS_URL when set; else testcontainers when a Docker
 // engine answers; else a redis-server binary on a free port; else one clear line.
@@ -14,19 +13,6 @@ declare module 'vitest' {
 
 let stop: (() => Promise<void>) | undefined;
 
-async function answers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
 async function fromTestcontainers(): Promise<string | undefined> {
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
@@ -38,17 +24,6 @@ async function fromTestcontainers(): Promise<string | undefined> {
   const container = await new RedisContainer('redis:7-alpine').start();
   stop = async () => void (await container.stop());
   return container.getConnectionUrl();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function fromBinary(): Promise<string | undefined> {
@@ -65,7 +40,7 @@ async function fromBinary(): Promise<string | undefined> {
   }
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
-    if (await answers(url)) {
+    if (await redisAnswers(url)) {
       stop = async () => void child.kill('SIGTERM');
       return url;
     }
@@ -78,7 +53,7 @@ async function fromBinary(): Promise<string | undefined> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let url = process.env['REDIS_URL'];
   if (url) {
-    if (!(await answers(url))) throw new Error(`tests: REDIS_URL=${url} does not answer PING`);
+    if (!(await redisAnswers(url))) throw new Error(`tests: REDIS_URL=${url} does not answer PING`);
   } else {
     url = (await fromTestcontainers()) ?? (await fromBinary());
   }
