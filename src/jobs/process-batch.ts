@@ -26,6 +26,8 @@ export const MAX_RATE_LIMITED = 50;
 export const RESERVE_HORIZON_MS = 1000;
 /** A reserved start missed by more than this is not used (the budget margin is 20 ms or more). */
 export const LATE_START_MS = 10;
+/** Starts of one ID dropped as late in a row before it is sent anyway (a machine too busy to be punctual). */
+export const MAX_LATE_DROPS = 3;
 
 /** What a worker process shares between all the batches it runs. */
 export interface BatchContext {
@@ -177,6 +179,7 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
   }
   const { retry } = ctx.config;
   const pool = ctx.pool;
+  let lateDrops = 0;
   for (;;) {
     if (ctx.stopping()) return { kind: 'later', state };
     const wait = state.dueAt - Date.now();
@@ -202,14 +205,20 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
       }
       // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
       // within the window of a later reservation: give the slot up (it stays counted) and take a new one.
-      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs: LATE_START_MS });
+      // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
+      const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
+      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
       if (res.late) return { kind: 'late' };
       const said = await pool.report(credential, request, res.status, res.headers, got.seq);
       return { kind: 'response', credential, res, said };
     });
 
     if (step.kind === 'stop') return { kind: 'later', state };
-    if (step.kind === 'late') continue;
+    if (step.kind === 'late') {
+      lateDrops++;
+      continue;
+    }
+    lateDrops = 0;
     if (step.kind === 'no-credential') {
       const got = step.got;
       if (got.kind === 'wait') {
