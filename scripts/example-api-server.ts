@@ -140,11 +140,13 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     }
     windows.set(cred, log);
     const remaining = Math.max(0, budget.requests - log.length);
-    const resetS = log.length > 0 ? Math.max(1, Math.ceil((log[0]! + w - now) / 1000)) : budget.perSeconds;
+    // When the oldest start in the window leaves it: as delta seconds (IETF) or epoch seconds (GitHub), rounded up once.
+    const resetAt = log.length > 0 ? log[0]! + w : now + w;
+    const resetS = Math.max(1, Math.ceil((resetAt - now) / 1000));
     const headers: Record<string, string> = {};
     switch (options.rateLimitHeaders ?? 'none') {
       case 'github':
-        Object.assign(headers, { 'x-ratelimit-limit': String(budget.requests), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.ceil(now / 1000) + resetS) });
+        Object.assign(headers, { 'x-ratelimit-limit': String(budget.requests), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.ceil(resetAt / 1000)) });
         break;
       case 'ietf':
         Object.assign(headers, { 'ratelimit-policy': `"default";q=${budget.requests};w=${budget.perSeconds}`, ratelimit: `"default";r=${remaining};t=${resetS}` });

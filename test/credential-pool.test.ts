@@ -103,6 +103,26 @@ describe('CredentialPool signals', () => {
     expect(await p.report(c, req, 403, {})).toBe('forbidden');
   });
 
+  it('"remaining 0" on a success rests the credential until the reset, unless its own pacing already holds a full window', async () => {
+    const reset = () => String(Math.ceil(Date.now() / 1000) + 30);
+    const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60 } });
+    const c = paced.credentials[0]!;
+    const seqs: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const got = await paced.acquire(none, 0);
+      if (got.kind === 'granted') seqs.push(got.seq);
+    }
+    // Our log holds 2 of 2: the API's "remaining 0" says nothing new; no rest.
+    await paced.report(c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, seqs[1]);
+    expect((await paced.health())[0]!.state).toBe('ok');
+    // Another consumer used the window: one start of ours, remaining 0 → rest until the reset.
+    const shared = pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
+    const one = await shared.acquire(none, 0);
+    await shared.report(shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.seq : 0);
+    expect((await shared.health())[0]!.state).toBe('resting');
+    expect(await shared.isResting(shared.credentials[0]!, false)).toBe(true);
+  });
+
   it('a bare 429 backs off exponentially per credential; a success resets it', async () => {
     const p = pool({ type: 'header', tokens: ['t1'] }, { retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
     const c = p.credentials[0]!;

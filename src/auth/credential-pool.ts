@@ -60,6 +60,8 @@ export class CredentialPool {
   private readonly reportedLimits = new Map<string, string>();
   /** Credentials this process saw in a non-ok state: the next ok is reported to reset their counters. */
   private readonly dirty = new Set<string>();
+  /** Rests this process started, by credential (epoch ms), so its own sleepers need not ask Redis. */
+  private readonly restingUntil = new Map<string, number>();
 
   constructor(deps: { redis: Redis; config: Config; logger: Logger; http: Got }) {
     const { redis, config, logger } = deps;
@@ -104,6 +106,24 @@ export class CredentialPool {
     if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
     return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0 };
+  }
+
+  /**
+   * Whether a credential is resting or quarantined now: asked before using a
+   * start that was reserved a while ago (a rest may have begun meanwhile on
+   * any replica). `askRedis` false: only what this process knows.
+   */
+  async isResting(credential: Credential, askRedis: boolean): Promise<boolean> {
+    const now = Date.now();
+    if ((this.restingUntil.get(credential.id) ?? 0) > now) return true;
+    if (!askRedis) return false;
+    const [rest, q] = await this.redis.hmget(this.prefix + credential.id, 'restUntil', 'qUntil');
+    return Number(rest ?? 0) > now || Number(q ?? 0) > now;
+  }
+
+  /** Gives back a reserved start that was not sent, so its slot can be used again. */
+  async release(credential: Credential, seq: number): Promise<void> {
+    if (seq > 0) await this.scripts.releaseStart(this.prefix, credential.id, seq);
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
@@ -153,7 +173,9 @@ export class CredentialPool {
     if (verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
-    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
+    // A rest only from "remaining 0" on an answer that was not refused may be redundant with pacing.
+    const soft = rest !== undefined && signal.retryAfterMs === undefined && verdict !== 'limited';
+    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, soft);
     return verdict;
   }
 
@@ -163,11 +185,13 @@ export class CredentialPool {
     await this.send(credential, 'unauthorized', undefined, '', 1, reason, 0);
   }
 
-  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number): Promise<void> {
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false): Promise<void> {
     const [event, until] = (await this.scripts.reportResponse(
       this.prefix, credential.id, verdict, restMs === undefined ? '' : Math.ceil(restMs), limits,
       this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason, seq,
+      soft ? '1' : '0', this.configured.get(credential.id) ?? '',
     )) as number[];
+    if (event === 1) this.restingUntil.set(credential.id, until!);
     if (event === 1) this.logger.warn({ credential: credential.label, until: new Date(until!).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(until!).toISOString()}`);
     if (event === 2) this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
   }

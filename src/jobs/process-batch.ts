@@ -26,6 +26,8 @@ export const MAX_RATE_LIMITED = 50;
 export const RESERVE_HORIZON_MS = 1000;
 /** A reserved start missed by more than this is not used (the budget margin is 20 ms or more). */
 export const LATE_START_MS = 10;
+/** A start reserved this far ahead asks Redis, before use, whether its credential began resting meanwhile. */
+export const RECHECK_AFTER_WAIT_MS = 50;
 /** Starts of one ID dropped as late in a row before it is sent anyway (a machine too busy to be punctual). */
 export const MAX_LATE_DROPS = 3;
 
@@ -197,6 +199,11 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
       const startAt = Date.now() + got.waitMs;
       const credential = got.credential;
       if (startAt > Date.now()) await sleep(startAt - Date.now());
+      // A rest that began while this start waited (Retry-After on another request, any replica) wins.
+      if (await pool.isResting(credential, got.waitMs > RECHECK_AFTER_WAIT_MS)) {
+        await pool.release(credential, got.seq);
+        return { kind: 'resting' };
+      }
       let request;
       try {
         request = await credential.apply({ url: placed.url, headers: {} });
@@ -204,16 +211,20 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
         return { kind: 'credential-error', credential, err };
       }
       // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
-      // within the window of a later reservation: give the slot up (it stays counted) and take a new one.
+      // within the window of a later reservation: give the slot back unused and take a new one.
       // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
       const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
       const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
-      if (res.late) return { kind: 'late' };
+      if (res.late) {
+        await pool.release(credential, got.seq);
+        return { kind: 'late' };
+      }
       const said = await pool.report(credential, request, res.status, res.headers, got.seq);
       return { kind: 'response', credential, res, said };
     });
 
     if (step.kind === 'stop') return { kind: 'later', state };
+    if (step.kind === 'resting') continue;
     if (step.kind === 'late') {
       lateDrops++;
       continue;
@@ -284,6 +295,7 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
 type Step =
   | { kind: 'stop' }
   | { kind: 'late' }
+  | { kind: 'resting' }
   | { kind: 'no-credential'; got: Exclude<Acquired, { kind: 'granted' }> }
   | { kind: 'credential-error'; credential: Credential; err: unknown }
   | { kind: 'response'; credential: Credential; res: FetchResult; said: CredentialVerdict };

@@ -97,9 +97,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     if (outcome.runDone) await finalize(run);
   };
 
-  // Batch jobs in flight: enough that one batch's slow tail never idles the request slots.
+  // Batch jobs in flight: enough that batches' tails (IDs waiting for a reserved start) never idle the request slots.
   const batchSize = config.enqueue.batchSize;
-  const jobConcurrency = Math.max(2, Math.ceil((2 * concurrency) / batchSize));
+  const jobConcurrency = Math.max(4, Math.ceil((4 * concurrency) / batchSize));
   const worker = new Worker<BatchJobData>(config.queue, processor, {
     connection,
     concurrency: jobConcurrency,

@@ -19,6 +19,10 @@
     ARGV[10] quarantine length ms
     ARGV[11] quarantine reason (default "unauthorized")
     ARGV[12] seq of the request's logged start, "0" if none: moved to now (see confirmStart-0.lua)
+    ARGV[13] "1" when the rest comes only from an answer that said remaining 0 but was not refused:
+             skipped when the credential's own log already holds a full window for one of its limits
+             (its pacing keeps the next start past the reset anyway; resting too would idle it)
+    ARGV[14] the credential's configured limits ("q:wMs;..." or "" to use the learned ones)
 
   Output:
     {0, 0}          nothing new
@@ -66,6 +70,17 @@ elseif outcome == "unauthorized" then
       local untilMs = now + tonumber(ARGV[10])
       rcall("HSET", key, "qUntil", untilMs, "qReason", ARGV[11] or "unauthorized")
       return {2, untilMs}
+    end
+  end
+end
+
+if rest ~= nil and rest > 0 and ARGV[13] == "1" then
+  local limits = ARGV[14]
+  if limits == nil or limits == "" then limits = rcall("HGET", key, "limits") or "" end
+  for q, w in string.gmatch(limits, "(%d+):(%d+)") do
+    if rcall("ZCOUNT", key .. ":log", now - tonumber(w), "+inf") >= tonumber(q) then
+      rest = nil
+      break
     end
   end
 end

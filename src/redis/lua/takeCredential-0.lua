@@ -16,7 +16,7 @@
   429 backoff) and a quarantine (401s) are honoured too.
 
   Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset;
-  "<prefix>turn", the pool's take counter).
+  "<prefix without its last character>-turn", the pool's take counter).
 
   Input:
     ARGV[1] key prefix ("pullq:<queue>:cred:")
@@ -93,7 +93,7 @@ end
 
 local key = prefix .. ARGV[2 + 2 * best]
 rcall("HINCRBY", key, "requests", 1)
-rcall("HSET", key, "turn", rcall("INCR", prefix .. "turn"))
+rcall("HSET", key, "turn", rcall("INCR", string.sub(prefix, 1, -2) .. "-turn"))
 local seq = 0
 if bestMaxW > 0 then
   local log = key .. ":log"
