@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import type { Redis as RedisClient } from 'ioredis';
 import { Redis } from 'ioredis';
 
 /** True when a Redis at `url` answers PING within 2 s. */
@@ -45,4 +46,16 @@ export async function ensureRedis(preferred: string): Promise<{ url: string; sto
   }
   child.kill('SIGKILL');
   return undefined;
+}
+
+/** Deletes every key matching the patterns (SCAN + UNLINK): a queue's BullMQ and pullq keys. */
+export async function deleteKeys(redis: RedisClient, patterns: string[]): Promise<void> {
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
 }

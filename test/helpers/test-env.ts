@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { deleteKeys } from '../../scripts/local-redis.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -20,14 +21,7 @@ export function newRedis(): Redis {
 
 /** Deletes every key of a queue: BullMQ's and pullq's. */
 export async function cleanQueue(redis: Redis, queue: string): Promise<void> {
-  for (const pattern of [`bull:${queue}:*`, `pullq:${queue}:*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  }
+  await deleteKeys(redis, [`bull:${queue}:*`, `pullq:${queue}:*`]);
 }
 
 export function tempDir(label = 'pullq'): { dir: string; remove(): void } {

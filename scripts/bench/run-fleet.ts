@@ -1,0 +1,114 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import type { BenchContext } from './bench-context.js';
+import type { PlainWorkerOptions } from './plain-worker.js';
+import { spawnChild, type Child, type ChildResult } from './spawn-child.js';
+import { startApiProcess, type ApiProcessOptions, type ApiStats } from './start-api-process.js';
+
+/** Who does the work: pullq worker processes, or plain BullMQ workers (one job per ID). */
+export type Contender =
+  | { kind: 'pullq'; config: (apiUrl: string) => Record<string, unknown> }
+  | { kind: 'plain'; options: (apiUrl: string) => Omit<PlainWorkerOptions, 'redisUrl' | 'queue' | 'output'> };
+
+export interface FleetPlan {
+  label: string;
+  api: ApiProcessOptions;
+  contender: Contender;
+  /** IDs enqueued before the workers start (more than the run can do: runs are fixed-time). */
+  ids: number;
+  /** Replica counts in turn; workers are started or stopped (SIGTERM, newest first) at each boundary. */
+  phases: { replicas: number; ms: number }[];
+}
+
+export interface FleetRun {
+  stats: ApiStats;
+  /** First item request the API saw (epoch ms). */
+  firstRequestAt: number;
+  phases: { replicas: number; start: number; end: number }[];
+  workers: { label: string; code: number | null; signal: string | null; stderrLines: number; stderrTail: string[]; /** pullq: 'resting until' warnings (a credential told to rest). */ rests: number }[];
+  prepareMs: number;
+  /** pullq only: credential takes (starts reserved) the fleet logged in Redis; more than the API saw = starts given up (late). */
+  pullqTakes?: number;
+}
+
+async function pullqTakes(ctx: BenchContext, queue: string): Promise<number> {
+  let total = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `pullq:${queue}:cred:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const k of keys) if ((await ctx.redis.type(k)) === 'hash') total += Number((await ctx.redis.hget(k, 'requests')) ?? 0);
+  } while (cursor !== '0');
+  return total;
+}
+
+/**
+ * One fixed-time fleet run against a fresh API process: enqueue, start the
+ * replicas, change their number at each phase boundary, stop them all, and
+ * collect what the API saw. Deletes the queue's keys and files afterwards.
+ */
+export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<FleetRun> {
+  const api = await startApiProcess(plan.api);
+  const queue = ctx.newQueue(plan.label);
+  const tmp = ctx.tempDir(plan.label);
+  const running: Child[] = [];
+  const stopping: Promise<ChildResult & { label: string }>[] = [];
+  try {
+    const prepStart = Date.now();
+    const ids = Array.from({ length: plan.ids }, (_, i) => `${plan.label}-${i}`);
+    let spawnWorker: (n: number) => Child;
+    if (plan.contender.kind === 'pullq') {
+      const cfg = { redis: { url: ctx.redisUrl }, queue, sink: { type: 'file', dir: './out' }, ...plan.contender.config(api.url) };
+      writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify(cfg, null, 2));
+      writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n`);
+      const env = { REDIS_URL: ctx.redisUrl, PULLQ_LOG_LEVEL: 'warn' };
+      const enq = await spawnChild(process.execPath, [ctx.cli, 'enqueue', 'ids.txt', '--run', 'bench', '--config', 'pullq.config.json'], { label: 'enqueue', cwd: tmp.dir, env, timeoutMs: 120_000 }).done;
+      if (enq.code !== 0) throw new Error(`pullq enqueue failed (${enq.code}): ${enq.stderrTail.join(' | ')}`);
+      spawnWorker = (n) => spawnChild(process.execPath, [ctx.cli, 'worker', '--config', 'pullq.config.json'], { label: `pullq-worker-${n}`, cwd: tmp.dir, env, countSubstring: 'is rate limited: resting' });
+    } else {
+      const q = new Queue(queue, { connection: ctx.redis });
+      for (let i = 0; i < ids.length; i += 1000) {
+        await q.addBulk(ids.slice(i, i + 1000).map((id) => ({ name: 'id', data: { id }, opts: { removeOnComplete: true, removeOnFail: true } })));
+      }
+      await q.close();
+      const base = plan.contender.options(api.url);
+      spawnWorker = (n) => {
+        const o: PlainWorkerOptions = { ...base, redisUrl: ctx.redisUrl, queue, output: path.join(tmp.dir, `out-${n}.jsonl`) };
+        return spawnChild(process.execPath, [path.join(ctx.benchDist, 'plain-worker.js'), JSON.stringify(o)], { label: `plain-worker-${n}`, env: {} });
+      };
+    }
+    const prepareMs = Date.now() - prepStart;
+
+    const phases: FleetRun['phases'] = [];
+    let spawned = 0;
+    for (const phase of plan.phases) {
+      const start = Date.now();
+      while (running.length < phase.replicas) running.push(spawnWorker(spawned++));
+      while (running.length > phase.replicas) {
+        const w = running.pop()!;
+        stopping.push(w.stop(10_000).then((r) => ({ ...r, label: w.label })));
+      }
+      await sleep(Math.max(0, start + phase.ms - Date.now()));
+      phases.push({ replicas: phase.replicas, start, end: Date.now() });
+    }
+    for (const w of running.splice(0)) stopping.push(w.stop(5000).then((r) => ({ ...r, label: w.label })));
+    const results = await Promise.all(stopping);
+    const stats = await api.stats();
+    const firstRequestAt = stats.log.t.reduce((m, t) => Math.min(m, t), Infinity);
+    return {
+      stats,
+      pullqTakes: plan.contender.kind === 'pullq' ? await pullqTakes(ctx, queue) : undefined,
+      firstRequestAt,
+      phases,
+      prepareMs,
+      workers: results.map((r) => ({ label: r.label, code: r.code, signal: r.signal, stderrLines: r.stderrLines, stderrTail: r.stderrTail.slice(-5), rests: r.stderrMatches })),
+    };
+  } finally {
+    for (const w of running) w.child.kill('SIGKILL');
+    await api.close();
+    await ctx.cleanQueue(queue);
+    tmp.remove();
+  }
+}
