@@ -25,7 +25,8 @@ export function createLogger(level = 'info', format: 'json' | 'human' = 'json'):
   return pino(options, {
     write(line: string) {
       const { level: n, msg, time: _t, pid: _p, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+      // Warnings and infos say it all in their message; errors and debug records keep their fields.
+      const extra = Object.keys(rest).length && ((n as number) >= 50 || (n as number) <= 20) ? ` ${JSON.stringify(rest)}` : '';
       process.stderr.write(`pullq: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${extra}\n`);
     },
   });
