@@ -9,7 +9,9 @@ const USAGE = `usage: pullq <command> [options]
   enqueue <ids-file|-> [--run NAME]                 stream IDs into the queue and return
   worker [--concurrency N]                          one worker replica, until SIGTERM/SIGINT
   pull <ids-file|-> [--run NAME] [--workers N]      enqueue, work until complete, print a summary
-  status [--run NAME] [--json]                      counts, completion, ETA
+  status [--run NAME] [--json]                      counts, completion, ETA, credential health
+  check [--id ID] [--json]                          one probe request per credential: valid, rejected, forbidden or exhausted
+  plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
 
 every command: --config PATH (else $PULLQ_CONFIG, else ./pullq.config.json), --verbose, --help
 exit codes: 0 complete, 1 fatal error, 2 the run could not complete`;
@@ -71,6 +73,16 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { run: { type: 'string' }, json: { type: 'boolean' } }, 0);
       if (values.help) return help();
       return (await import('./commands/status-command.js')).statusCommand(values);
+    }
+    case 'check': {
+      const { values } = parse(rest, { id: { type: 'string' }, json: { type: 'boolean' } }, 0);
+      if (values.help) return help();
+      return (await import('./commands/check-command.js')).checkCommand(values);
+    }
+    case 'plan': {
+      const { values, positionals } = parse(rest, { 'latency-ms': { type: 'string' }, json: { type: 'boolean' } }, 1);
+      if (values.help) return help();
+      return (await import('./commands/plan-command.js')).planCommand(source(positionals, command), { ...values, latencyMs: positiveInt('latency-ms', values['latency-ms']) });
     }
     default:
       throw new InputError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
