@@ -12,6 +12,8 @@ const USAGE = `usage: pullq <command> [options]
   status [--run NAME] [--json]                      counts, completion, ETA, credential health
   check [--id ID] [--json]                          one probe request per credential: valid, rejected, forbidden or exhausted
   plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
+  schedule <ids-file> --cron EXPR [--name NAME] [--tz TZ] | --list | --remove NAME
+                                                    cron-triggered pulls, fired once per tick by the worker replicas
 
 every command: --config PATH (else $PULLQ_CONFIG, else ./pullq.config.json), --verbose, --help
 exit codes: 0 complete, 1 fatal error, 2 the run could not complete`;
@@ -78,6 +80,11 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { id: { type: 'string' }, json: { type: 'boolean' } }, 0);
       if (values.help) return help();
       return (await import('./commands/check-command.js')).checkCommand(values);
+    }
+    case 'schedule': {
+      const { values, positionals } = parse(rest, { cron: { type: 'string' }, name: { type: 'string' }, tz: { type: 'string' }, list: { type: 'boolean' }, remove: { type: 'string' } }, 1);
+      if (values.help) return help();
+      return (await import('./commands/schedule-command.js')).scheduleCommand(positionals[0], values);
     }
     case 'plan': {
       const { values, positionals } = parse(rest, { 'latency-ms': { type: 'string' }, json: { type: 'boolean' } }, 1);

@@ -1,4 +1,4 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import { CredentialPool } from '../auth/credential-pool.js';
@@ -9,6 +9,7 @@ import { processBatch, type BatchContext } from '../jobs/process-batch.js';
 import type { Logger } from '../logger.js';
 import { finalizeRun } from '../runs/finalize-run.js';
 import { RunStore } from '../runs/run-store.js';
+import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
 import type { Sink } from '../sinks/sink.js';
 
@@ -81,7 +82,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     }
   };
 
+  let tickQueue: Queue<BatchJobData> | undefined;
   const processor = async (job: Job<BatchJobData>, token?: string) => {
+    if (job.name === SCHEDULED_PULL) {
+      // A schedule's tick (pullq schedule): enqueue its IDs file as a new run; the batches follow as usual.
+      tickQueue ??= new Queue<BatchJobData>(config.queue, { connection });
+      const data = job.data as unknown as ScheduledPullData;
+      const r = await runScheduledPull({ store, queue: tickQueue, data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor });
+      logger.info({ schedule: data.schedule, run: r?.run, ids: r?.total }, r ? 'scheduled run enqueued' : 'scheduled run was already enqueued');
+      if (r?.done) await finalize(r.run);
+      return;
+    }
     const { run, batch } = job.data;
     const log = logger.child({ run, batch, job: job.id });
     const outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
@@ -139,6 +150,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         logger.warn({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
         await worker.close(true);
       }
+      await tickQueue?.close();
     },
   };
 }
