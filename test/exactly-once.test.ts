@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Queue } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import pLimit from 'p-limit';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
@@ -12,7 +13,7 @@ import { enqueueRun } from '../src/runs/enqueue-run.js';
 import { finalizeRun } from '../src/runs/finalize-run.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { FileSink } from '../src/sinks/file-sink.js';
-import type { BatchJobData } from '../src/workers/start-worker.js';
+import { startWorker, type BatchJobData } from '../src/workers/start-worker.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, quietLogger, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
 
@@ -91,5 +92,27 @@ describe('the commit point', () => {
     expect(r).toMatchObject({ resumed: true, added: 1300, total: 2500 });
     expect(await queue.getJobCountByTypes('waiting')).toBe(25);
     await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: ctx.urlFor })).rejects.toThrow(/already exists and is fully enqueued/);
+  });
+
+  it('a batch job BullMQ gave up on is retried when a worker starts: its IDs are not lost', async () => {
+    const ctx = context();
+    const file = path.join(tmp.dir, 'ids-c.txt');
+    writeFileSync(file, 'f1\nf2\nf3\n');
+    await enqueueRun({ store: ctx.store, queue, run: 'gaveup', source: file, batchSize: 10, urlFor: ctx.urlFor });
+    const bare = new Worker(queueName, null, { connection: redis, autorun: false });
+    const job = (await bare.getNextJob('tok-1'))!;
+    // As if its attempts were used up: an UnrecoverableError fails it for good.
+    await job.moveToFailed(new UnrecoverableError('simulated: attempts exhausted'), 'tok-1', false);
+    await bare.close();
+    expect(await queue.getJobCountByTypes('failed')).toBe(1);
+    const config = { ...ctx.config, worker: { ...ctx.config.worker, concurrency: 4 } };
+    const handle = await startWorker({ config, connection: redis, logger: quietLogger() });
+    try {
+      for (let i = 0; i < 100 && !(await ctx.store.status('gaveup'))?.complete; i++) await sleep(50);
+      expect(await ctx.store.status('gaveup')).toMatchObject({ complete: true, succeeded: 3 });
+      expect(readOutput(tmp.dir, 'gaveup').results.map((r) => r.id).sort()).toEqual(['f1', 'f2', 'f3']);
+    } finally {
+      await handle.close(2000);
+    }
   });
 });

@@ -125,11 +125,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   });
   await worker.waitUntilReady();
 
-  // A run whose last batch committed but whose finalizer died is finished by the next worker to start.
+  // A run whose last batch committed but whose finalizer died is finished by the next worker to start;
+  // a batch job BullMQ gave up on (pullq-level errors, too many stalls) is tried again: its IDs must not be lost.
   void (async () => {
     for (const run of await store.listRuns(20)) {
       const s = await store.status(run);
       if (s?.done && !s.complete) await finalize(run);
+    }
+    tickQueue ??= new Queue<BatchJobData>(config.queue, { connection });
+    for (const job of await tickQueue.getFailed(0, 999)) {
+      if (job.name !== 'batch') continue;
+      await job.retry('failed');
+      logger.warn({ run: job.data.run, batch: job.data.batch, failedReason: job.failedReason }, 'retrying a batch job that had failed');
     }
   })().catch((err) => logger.warn({ err: errorSummary(err) }, 'could not check for unfinished runs'));
 
