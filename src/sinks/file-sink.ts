@@ -17,7 +17,8 @@ export class FileSink implements Sink {
   }
 
   location(run: string): string {
-    return path.join(this.dir, run);
+    const dir = path.join(this.dir, run);
+    return `${dir}/results.jsonl, failed.jsonl, summary.json`;
   }
 
   private partsDir(run: string): string {

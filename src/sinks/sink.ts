@@ -46,4 +46,6 @@ export interface Sink {
   cleanup(run: string): Promise<void>;
   /** Where a user finds the output, for messages. */
   location(run: string): string;
+  /** Releases connections, if the sink holds any. */
+  close?(): Promise<void>;
 }

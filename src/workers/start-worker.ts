@@ -158,6 +158,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         await worker.close(true);
       }
       await tickQueue?.close();
+      await sink.close?.();
     },
   };
 }

@@ -22,7 +22,10 @@ export async function enqueueCommand(source: string, flags: GlobalFlags & { run?
       onProgress: tty ? (read, added) => process.stderr.write(`\r\x1b[2Kenqueueing ${run}: ${read} read, ${added} new`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[2K');
-    if (r.done) await finalizeRun(ctx.store, createSink(ctx.config), run, ctx.logger);
+    if (r.done) {
+      const sink = createSink(ctx.config);
+      await finalizeRun(ctx.store, sink, run, ctx.logger).finally(() => sink.close?.());
+    }
     const dup = r.read - r.added;
     process.stdout.write(
       `run ${run}${r.resumed ? ' (resumed)' : ''}: ${r.read} IDs read, ${r.added} new${dup > 0 ? `, ${dup} duplicate or already in` : ''}; ${r.total} in the run\n` +

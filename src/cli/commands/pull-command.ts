@@ -70,6 +70,7 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
   } finally {
     stopProgress();
     stopSignals();
+    await sink.close?.();
     await ctx.close();
   }
 }
@@ -79,6 +80,6 @@ function summaryText(s: RunStatus, where: string): string {
   const errors = Object.entries(s.errors).map(([k, v]) => `${k} ${v}`).join(', ');
   return (
     `run ${s.run} complete in ${took}: ${s.total} IDs, ${s.succeeded} succeeded, ${s.failed} failed${errors ? ` (${errors})` : ''}\n` +
-    `output: ${where}/results.jsonl, failed.jsonl, summary.json\n`
+    `output: ${where}\n`
   );
 }

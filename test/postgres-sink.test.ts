@@ -1,0 +1,96 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { PostgresSink } from '../src/sinks/postgres-sink.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+
+// PostgreSQL from PULLQ_TEST_POSTGRES_URL, else the local server (trust auth, database "test").
+const PG_URL = process.env['PULLQ_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function postgresAnswers(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+const available = await postgresAnswers();
+if (!available) console.warn(`postgres sink tests skipped: no PostgreSQL at ${PG_URL} (set PULLQ_TEST_POSTGRES_URL)`);
+
+const table = `pullq_test_${Math.random().toString(36).slice(2, 10)}`;
+const tmp = tempDir('pgsink');
+const queue = uniqueQueue('pg');
+let api: ExampleApi;
+let db: pg.Client;
+beforeAll(async () => {
+  if (!available) return;
+  api = await startExampleApi({ latencyMs: 5 });
+  db = new pg.Client({ connectionString: PG_URL });
+  await db.connect();
+  writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({
+    queue,
+    request: { url: `${api.url}/items/{id}` },
+    worker: { concurrency: 4, lockDurationMs: 1500 },
+    enqueue: { batchSize: 10 },
+    sink: { type: 'postgres', url: '${PG_URL}', table },
+  }));
+});
+afterAll(async () => {
+  if (!available) return;
+  await db.query(`DROP TABLE IF EXISTS "${table}"; DROP TABLE IF EXISTS "${table}_runs"`);
+  await db.end();
+  await api.close();
+  const r = newRedis();
+  await cleanQueue(r, queue);
+  r.disconnect();
+  tmp.remove();
+});
+
+describe.skipIf(!available)('PostgreSQL sink', () => {
+  it('a part written but never committed is not output', async () => {
+    const sink = new PostgresSink(PG_URL, table);
+    const line = (id: string) => ({ id, status: 200, fetchedAt: 'x', data: { id } });
+    await sink.writePart('unit', 'p-committed', [line('a')], []);
+    await sink.writePart('unit', 'p-lost', [line('a'), line('b')], []);
+    await sink.finalize('unit', ['p-committed'], { run: 'unit', total: 1, succeeded: 1, failed: 0, startedAt: 'x', finishedAt: new Date().toISOString(), durationMs: 0, errors: {} }, async function* () {
+      yield [JSON.stringify({ id: 'bad id', status: null, error: 'invalid_id', message: 'line 2: …', attempts: 0 })];
+    });
+    await sink.close();
+    const rows = await db.query(`SELECT id, ok, line->>'error' AS error FROM "${table}" WHERE run = 'unit' ORDER BY id`);
+    expect(rows.rows).toEqual([{ id: 'a', ok: true, error: null }, { id: 'bad id', ok: false, error: 'invalid_id' }]);
+  });
+
+  it('a fleet with a worker killed mid-run: every ID in exactly one row, summary stored', async () => {
+    const ids = Array.from({ length: 300 }, (_, i) => (i % 50 === 0 ? `missing-${i}` : `pg-${i}`));
+    writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n.\n`);
+    const env = { REDIS_URL: redisUrl(), PG_URL, PULLQ_LOG_LEVEL: 'warn' };
+    const victim = spawnCli(['worker'], { cwd: tmp.dir, env });
+    const pull = spawnCli(['pull', 'ids.txt', '--run', 'fleet'], { cwd: tmp.dir, env });
+    for (;;) {
+      const n = await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = 'fleet'`).catch(() => ({ rows: [{ n: 0 }] }));
+      if ((n.rows[0] as { n: number }).n >= 60) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    victim.child.kill('SIGKILL');
+    const r = await pull.done;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`output: PostgreSQL table ${table} (run = 'fleet')`);
+    expect(r.stdout + r.stderr).not.toContain('postgres://');
+    const rows = await db.query(`SELECT id, count(*)::int AS n, bool_and(ok) AS ok FROM "${table}" WHERE run = 'fleet' GROUP BY id`);
+    expect(rows.rows).toHaveLength(301);
+    expect(rows.rows.every((x: { n: number }) => x.n === 1)).toBe(true);
+    expect(rows.rows.filter((x: { ok: boolean }) => !x.ok).map((x: { id: string }) => x.id).sort()).toEqual(['.', ...ids.filter((i) => i.startsWith('missing-'))].sort());
+    const summary = await db.query(`SELECT summary FROM "${table}_runs" WHERE run = 'fleet'`);
+    expect(summary.rows[0].summary).toMatchObject({ run: 'fleet', total: 301, succeeded: 294, failed: 7 });
+    const status = await runCli(['status', '--run', 'fleet', '--json'], { cwd: tmp.dir, env });
+    expect(JSON.parse(status.stdout)).toMatchObject({ complete: true, total: 301 });
+  });
+});
