@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { makePlan } from '../src/cli/commands/plan-command.js';
 import { runCli } from './helpers/cli.js';
-import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 const tmp = tempDir('check');
 const queue = uniqueQueue('check');
@@ -20,13 +20,7 @@ beforeAll(async () => {
   }));
   writeFileSync(path.join(tmp.dir, 'ids.txt'), '1\n2\n3\n.\n# c\n4\n');
 });
-afterAll(async () => {
-  await api.close();
-  const r = newRedis();
-  await cleanQueue(r, queue);
-  r.disconnect();
-  tmp.remove();
-});
+afterAll(() => tearDown({ api, queue, tmp }));
 const env = () => ({ REDIS_URL: redisUrl() });
 
 describe('pullq check', () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 const tmp = tempDir('cli');
 let api: ExampleApi;
@@ -19,13 +19,7 @@ beforeAll(async () => {
   }));
   writeFileSync(path.join(tmp.dir, 'ids.txt'), 'a\nb\nmissing-1\nb\n');
 });
-afterAll(async () => {
-  await api.close();
-  const r = newRedis();
-  await cleanQueue(r, queue);
-  r.disconnect();
-  tmp.remove();
-});
+afterAll(() => tearDown({ api, queue, tmp }));
 const env = () => ({ REDIS_URL: redisUrl(), CLI_TOKEN: 'cli-token-1' });
 
 describe('pullq CLI', () => {

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi, type ExampleApiOptions } from '../scripts/example-api-server.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { pullInProcess } from './helpers/pull-in-process.js';

@@ -7,7 +7,7 @@ import { tickRunName, tickTime } from '../src/runs/scheduled-pull.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 const tmp = tempDir('schedule');
 const queue = uniqueQueue('sched');
@@ -18,12 +18,7 @@ beforeAll(async () => {
   writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, sink: { type: 'file', dir: './out' } }));
   writeFileSync(path.join(tmp.dir, 'nightly.txt'), 'a\nb\nc\n');
 });
-afterAll(async () => {
-  await api.close();
-  await cleanQueue(redis, queue);
-  redis.disconnect();
-  tmp.remove();
-});
+afterAll(() => tearDown({ api, queue, redis, tmp }));
 const env = () => ({ REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' });
 
 describe('pullq schedule', () => {

@@ -6,7 +6,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { RunStore, type RunStatus } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // Real worker processes against a real API and Redis: kill -9 and SIGTERM mid-run.
 
@@ -30,12 +30,7 @@ beforeAll(async () => {
   }));
   writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n`);
 });
-afterAll(async () => {
-  await api.close();
-  await cleanQueue(redis, queue);
-  redis.disconnect();
-  tmp.remove();
-});
+afterAll(() => tearDown({ api, queue, redis, tmp }));
 
 const env = () => ({ REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' });
 

@@ -35,3 +35,12 @@ export function testConfig(json: Record<string, unknown>, vars: Record<string, s
 }
 
 export const quietLogger = () => createLogger('silent');
+
+/** Teardown of a test file that ran an API, a queue and a temp dir: closes and deletes all three. */
+export async function tearDown(parts: { api?: { close(): Promise<void> }; queue: string; redis?: Redis; tmp: { remove(): void } }): Promise<void> {
+  await parts.api?.close();
+  const redis = parts.redis ?? newRedis();
+  await cleanQueue(redis, parts.queue);
+  redis.disconnect();
+  parts.tmp.remove();
+}
