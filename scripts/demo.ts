@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimeEnv } from '../src/config.js';
+import { utcStamp } from '../src/runs/run-name.js';
 import { startExampleApi } from './example-api-server.js';
 import { ensureRedis } from './local-redis.js';
 
@@ -22,7 +23,7 @@ async function main(): Promise<number> {
   if (redis.started) process.stderr.write(`demo: no Redis at 127.0.0.1:6379; started a throw-away redis-server at ${redis.url}\n`);
   const tokens = ['demo-token-alpha', 'demo-token-beta'];
   const api = await startExampleApi({ auth: { type: 'header', tokens }, latencyMs: 5 });
-  const run = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  const run = `demo-${utcStamp()}`;
   process.stdout.write(`demo: example API at ${api.url} (2 tokens); pulling examples/ids.txt as run ${run}\n\n`);
   try {
     const code = await new Promise<number>((resolve) => {

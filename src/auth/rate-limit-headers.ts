@@ -97,35 +97,27 @@ export function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimi
   }
 
   // IETF draft (earlier revisions): RateLimit-Limit / -Remaining / -Reset (delta seconds).
-  if (signal.remaining === undefined) {
-    const limit = nonNegInt(first(headers['ratelimit-limit']));
-    const remaining = nonNegInt(first(headers['ratelimit-remaining']));
-    const reset = nonNegInt(first(headers['ratelimit-reset']));
-    if (remaining !== undefined) {
-      signal.remaining = remaining;
-      if (reset !== undefined) signal.resetInMs = reset * 1000;
-      if (limit !== undefined && limit > 0 && signal.limits.length === 0) signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
-      signal.seen = true;
-    }
-  }
-
+  if (signal.remaining === undefined) readLimitTriple(signal, headers, 'ratelimit-', 60_000, nowMs);
   // GitHub: x-ratelimit-limit / -remaining / -reset (epoch seconds).
   // https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
-  if (signal.remaining === undefined) {
-    const limit = nonNegInt(first(headers['x-ratelimit-limit']));
-    const remaining = nonNegInt(first(headers['x-ratelimit-remaining']));
-    const reset = nonNegInt(first(headers['x-ratelimit-reset']));
-    if (remaining !== undefined) {
-      signal.remaining = remaining;
-      if (reset !== undefined) {
-        // Some APIs send delta seconds here; an epoch is recognisably large.
-        signal.resetInMs = reset > 1_000_000_000 ? Math.max(0, reset * 1000 - nowMs) : reset * 1000;
-      }
-      if (limit !== undefined && limit > 0 && signal.limits.length === 0) signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? 3_600_000) });
-      signal.seen = true;
-    }
-  }
+  if (signal.remaining === undefined) readLimitTriple(signal, headers, 'x-ratelimit-', 3_600_000, nowMs);
   return signal;
+}
+
+/**
+ * Reads `<prefix>limit / -remaining / -reset` into `signal`. The reset is
+ * delta seconds or epoch seconds (an epoch is recognisably large); the limit's
+ * window is guessed from the reset, else `defaultWindowMs`.
+ */
+function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: string, defaultWindowMs: number, nowMs: number): void {
+  const limit = nonNegInt(first(headers[`${prefix}limit`]));
+  const remaining = nonNegInt(first(headers[`${prefix}remaining`]));
+  const reset = nonNegInt(first(headers[`${prefix}reset`]));
+  if (remaining === undefined) return;
+  signal.remaining = remaining;
+  if (reset !== undefined) signal.resetInMs = reset > 1_000_000_000 ? Math.max(0, reset * 1000 - nowMs) : reset * 1000;
+  if (limit !== undefined && limit > 0 && signal.limits.length === 0) signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? defaultWindowMs) });
+  signal.seen = true;
 }
 
 /**

@@ -1,9 +1,9 @@
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, runtimeEnv, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { connectRedis, warnAboutRedisSettings } from '../redis/connect-redis.js';
+import { runLabel, utcStamp } from '../runs/run-name.js';
 import { RunStore, validateRunName } from '../runs/run-store.js';
 import type { BatchJobData } from '../workers/start-worker.js';
 
@@ -47,8 +47,5 @@ export async function openContext(flags: GlobalFlags, options: { longLived: bool
 /** `--run`, or the IDs file's base name and a UTC timestamp. */
 export function runNameFor(flag: string | undefined, source: string, now = new Date()): string {
   if (flag !== undefined) return validateRunName(flag);
-  const base = source === '-' ? 'stdin' : path.basename(source).replace(/\.[^.]*$/, '');
-  const clean = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'run';
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${clean}-${stamp}`;
+  return `${source === '-' ? 'stdin' : runLabel(source, 'run')}-${utcStamp(now.getTime())}`;
 }

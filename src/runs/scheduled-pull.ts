@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { IdUrl } from '../ids/id-url.js';
+import { utcStamp } from './run-name.js';
 import type { BatchJobData } from '../workers/start-worker.js';
 import { enqueueRun, type EnqueueResult } from './enqueue-run.js';
 import type { RunStore } from './run-store.js';
@@ -16,7 +17,7 @@ export interface ScheduledPullData {
 
 /** Run name of a tick: the schedule's name and the tick's UTC time, the same on every retry of that tick. */
 export function tickRunName(schedule: string, tickMs: number): string {
-  return `${schedule}-${new Date(tickMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `${schedule}-${utcStamp(tickMs)}`;
 }
 
 /** The tick time of a scheduler job: BullMQ names them `repeat:<scheduler>:<millis>`. */

@@ -1,7 +1,7 @@
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { loadConfig, runtimeEnv } from '../../config.js';
 import { compileIdUrl } from '../../ids/id-url.js';
-import { checkIdsSource, countLines, readIds } from '../../ids/read-ids.js';
+import { checkIdsSource, readIds } from '../../ids/read-ids.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { createLogger } from '../../logger.js';
 import { connectRedis } from '../../redis/connect-redis.js';
@@ -54,7 +54,6 @@ export async function planCommand(source: string, flags: GlobalFlags & { latency
   const env = runtimeEnv();
   const config = loadConfig(flags.config, env);
   const logger = createLogger('warn', 'human');
-  if (source !== '-') await countLines(source);
   const urlFor = compileIdUrl(config.request.url);
   let ids = 0;
   let invalid = 0;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { InputError } from '../../errors.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
+import { runLabel } from '../../runs/run-name.js';
 import { validateRunName } from '../../runs/run-store.js';
 import { SCHEDULED_PULL, type ScheduledPullData } from '../../runs/scheduled-pull.js';
 import type { BatchJobData } from '../../workers/start-worker.js';
@@ -30,7 +31,7 @@ export async function scheduleCommand(source: string | undefined, flags: Schedul
     await checkIdsSource(source);
     if (flags.tz !== undefined && !isTimeZone(flags.tz)) throw new InputError(`--tz: unknown time zone ${JSON.stringify(flags.tz)}`);
   }
-  const name = source !== undefined ? validateRunName(flags.name ?? defaultName(source)) : undefined;
+  const name = source !== undefined ? validateRunName(flags.name ?? runLabel(source, 'schedule')) : undefined;
   const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
     if (flags.list) return await list(ctx.queue);
@@ -68,10 +69,6 @@ async function list(queue: Queue<BatchJobData>): Promise<number> {
     process.stdout.write(`${s.id ?? s.key}  ${s.pattern ?? `every ${s.every} ms`}${s.tz ? ` (${s.tz})` : ''}  next ${s.next ? new Date(s.next).toISOString() : '-'}  ${data?.source ?? ''}\n`);
   }
   return 0;
-}
-
-function defaultName(source: string): string {
-  return path.basename(source).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'schedule';
 }
 
 function isTimeZone(tz: string): boolean {
