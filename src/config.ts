@@ -87,6 +87,8 @@ export const configSchema = z.strictObject({
     attempts: positiveInt.default(6),
     baseDelayMs: z.number().int().nonnegative('must be >= 0').default(1000),
     maxDelayMs: z.number().int().nonnegative('must be >= 0').default(300_000),
+    /** The longest wait a server may impose (Retry-After, a rate-limit reset); longer ones are capped to it. */
+    maxWaitMs: positiveInt.default(3_600_000),
   }).prefault({}),
   worker: z.strictObject({
     concurrency: positiveInt.max(4096, 'must be <= 4096').default(16),

@@ -42,3 +42,10 @@ export class RunAbortedError extends PullqError {
     super('run_aborted', message, { ...options, exitCode: 2 });
   }
 }
+
+/** A batch step's commit got no answer from Redis: it may or may not have committed; the batch is retried. */
+export class CommitUnknownError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('commit_unknown', message, options);
+  }
+}

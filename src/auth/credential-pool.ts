@@ -3,10 +3,11 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
-import { isRateLimited, parseRateLimitHeaders, restFor, type Limit } from './rate-limit-headers.js';
+import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit } from './rate-limit-headers.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
 export const SLOW_START = '1:250';
@@ -30,6 +31,8 @@ export interface CredentialHealth {
   state: 'ok' | 'resting' | 'quarantined';
   until: string | null;
   reason: string | null;
+  /** The rest the server asked for when it was longer than retry.maxWaitMs (capped to it), in ms. */
+  askedMs: number | null;
   budget: string;
   /** Starts left in the tightest window now, when a budget is known. */
   remaining: number | null;
@@ -62,6 +65,8 @@ export class CredentialPool {
   private readonly dirty = new Set<string>();
   /** Rests this process started, by credential (epoch ms), so its own sleepers need not ask Redis. */
   private readonly restingUntil = new Map<string, number>();
+  /** Credentials whose capped wait this process already logged. */
+  private readonly cappedLogged = new Set<string>();
 
   constructor(deps: { redis: Redis; config: Config; logger: Logger; http: Got }) {
     const { redis, config, logger } = deps;
@@ -100,9 +105,9 @@ export class CredentialPool {
   async acquire(exclude: ReadonlySet<string>, horizonMs: number): Promise<Acquired> {
     const candidates = this.credentials.filter((c) => !exclude.has(c.id));
     if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
-    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START];
+    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START, newOpId()];
     for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '');
-    const [status, index, startAt, now, seq] = (await this.scripts.takeCredential(...args)) as number[];
+    const [status, index, startAt, now, seq] = (await retryRedis(() => this.scripts.takeCredential(...args))) as number[];
     if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
     return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0 };
@@ -117,19 +122,19 @@ export class CredentialPool {
     const now = Date.now();
     if ((this.restingUntil.get(credential.id) ?? 0) > now) return true;
     if (!askRedis) return false;
-    const [rest, q] = await this.redis.hmget(this.prefix + credential.id, 'restUntil', 'qUntil');
+    const [rest, q] = await retryRedis(() => this.redis.hmget(this.prefix + credential.id, 'restUntil', 'qUntil'));
     return Number(rest ?? 0) > now || Number(q ?? 0) > now;
   }
 
   /** Gives back a reserved start that was not sent, so its slot can be used again. */
   async release(credential: Credential, seq: number): Promise<void> {
-    if (seq > 0) await this.scripts.releaseStart(this.prefix, credential.id, seq);
+    if (seq > 0) await retryRedis(() => this.scripts.releaseStart(this.prefix, credential.id, seq));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
   async allQuarantined(): Promise<boolean> {
     const now = Date.now();
-    const values = await Promise.all(this.credentials.map((c) => this.redis.hget(this.prefix + c.id, 'qUntil')));
+    const values = await retryRedis(() => Promise.all(this.credentials.map((c) => this.redis.hget(this.prefix + c.id, 'qUntil'))));
     return values.every((v) => v !== null && Number(v) > now);
   }
 
@@ -153,21 +158,23 @@ export class CredentialPool {
         await this.send(credential, verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
       } else if (seq > 0) {
         // It may have reached the server: its start counts from now.
-        await this.scripts.confirmStart(this.prefix, credential.id, seq);
+        await this.confirm(credential, seq);
       }
       return verdict;
     }
 
     const limits = signal.limits.length > 0 ? toLimitString(signal.limits) : signal.seen ? '' : '-';
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
-    const rest = restFor(signal);
+    const wait = restFor(signal);
+    const rest = wait === undefined ? undefined : capWait(wait, this.retry.maxWaitMs);
+    if (rest?.capped) this.logCapped(credential, rest.askedMs);
     if (verdict === 'ok' && !newLimits && rest === undefined && !this.dirty.has(credential.id)) {
-      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      if (seq > 0) await this.confirm(credential, seq);
       return verdict;
     }
 
     if (verdict === 'unauthorized' && credential.onUnauthorized && !(await credential.onUnauthorized(request))) {
-      if (seq > 0) await this.scripts.confirmStart(this.prefix, credential.id, seq);
+      if (seq > 0) await this.confirm(credential, seq);
       return 'stale';
     }
     if (verdict === 'ok') this.dirty.delete(credential.id);
@@ -175,8 +182,22 @@ export class CredentialPool {
     if (newLimits) this.reportedLimits.set(credential.id, limits);
     // A rest only from "remaining 0" on an answer that was not refused may be redundant with pacing.
     const soft = rest !== undefined && signal.retryAfterMs === undefined && verdict !== 'limited';
-    await this.send(credential, verdict, rest, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, soft);
+    await this.send(credential, verdict, rest?.waitMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, soft, rest?.capped ? rest.askedMs : undefined);
     return verdict;
+  }
+
+  /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */
+  private async confirm(credential: Credential, seq: number): Promise<void> {
+    await retryRedis(() => this.scripts.confirmStart(this.prefix, credential.id, seq));
+  }
+
+  private logCapped(credential: Credential, askedMs: number): void {
+    if (this.cappedLogged.has(credential.id)) return;
+    this.cappedLogged.add(credential.id);
+    this.logger.warn(
+      { credential: credential.label, askedMs, maxWaitMs: this.retry.maxWaitMs },
+      `credential ${credential.label}: the API asked to wait ${formatMs(askedMs)}; waiting retry.maxWaitMs (${formatMs(this.retry.maxWaitMs)}) instead`,
+    );
   }
 
   /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
@@ -185,12 +206,13 @@ export class CredentialPool {
     await this.send(credential, 'unauthorized', undefined, '', 1, reason, 0);
   }
 
-  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false): Promise<void> {
-    const [event, until] = (await this.scripts.reportResponse(
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false, askedMs?: number): Promise<void> {
+    const args = [
       this.prefix, credential.id, verdict, restMs === undefined ? '' : Math.ceil(restMs), limits,
       this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason, seq,
-      soft ? '1' : '0', this.configured.get(credential.id) ?? '',
-    )) as number[];
+      soft ? '1' : '0', this.configured.get(credential.id) ?? '', newOpId(), askedMs === undefined ? '' : Math.ceil(askedMs),
+    ];
+    const [event, until] = (await retryRedis(() => this.scripts.reportResponse(...args))) as number[];
     if (event === 1) this.restingUntil.set(credential.id, until!);
     if (event === 1) this.logger.warn({ credential: credential.label, until: new Date(until!).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(until!).toISOString()}`);
     if (event === 2) this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
@@ -202,7 +224,7 @@ export class CredentialPool {
     return Promise.all(
       this.credentials.map(async (c) => {
         const key = this.prefix + c.id;
-        const h = await this.redis.hgetall(key);
+        const h = await retryRedis(() => this.redis.hgetall(key));
         const limits = this.configured.get(c.id) || h['limits'] || '';
         let remaining: number | null = null;
         for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
@@ -217,6 +239,7 @@ export class CredentialPool {
           state,
           until: state === 'quarantined' ? new Date(qUntil).toISOString() : state === 'resting' ? new Date(restUntil).toISOString() : null,
           reason: state === 'quarantined' ? (h['qReason'] ?? null) : null,
+          askedMs: state === 'resting' && h['restAsked'] ? Number(h['restAsked']) : null,
           budget: describeLimits(limits, !!this.configured.get(c.id), h['observed'] === '1'),
           remaining,
           requests: Number(h['requests'] ?? 0),
@@ -237,6 +260,15 @@ export class CredentialPool {
   tokenEndpointCalls(): number {
     return this.tokenSources.reduce((n, s) => n + s.endpointCalls, 0);
   }
+}
+
+/** A duration for a human: "250 ms", "42 s", "3.5 h", "3650 d". */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 172_800_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${Math.round(ms / 86_400_000)} d`;
 }
 
 function describeLimits(limits: string, configured: boolean, observed: boolean): string {

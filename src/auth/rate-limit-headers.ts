@@ -132,6 +132,16 @@ export function restFor(signal: RateLimitSignal): number | undefined {
   return undefined;
 }
 
+/**
+ * Bounds a wait a server asked for (Retry-After, a reset) by `maxWaitMs`
+ * (config retry.maxWaitMs): a misread epoch or a hostile header must not
+ * park a credential or an ID for years.
+ */
+export function capWait(askedMs: number, maxWaitMs: number): { waitMs: number; capped: boolean; askedMs: number } {
+  const asked = Number.isFinite(askedMs) ? Math.max(0, askedMs) : Number.MAX_SAFE_INTEGER;
+  return asked > maxWaitMs ? { waitMs: maxWaitMs, capped: true, askedMs: asked } : { waitMs: asked, capped: false, askedMs: asked };
+}
+
 /** True when a 403 (or 429) is a rate limit rather than a refusal: GitHub answers 403 with remaining 0. */
 export function isRateLimited(status: number, signal: RateLimitSignal): boolean {
   if (status === 429) return true;

@@ -30,7 +30,8 @@ export async function openContext(flags: GlobalFlags, options: { longLived: bool
   const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger });
   if (options.longLived) await warnAboutRedisSettings(redis, logger);
   const queue = new Queue<BatchJobData>(config.queue, { connection: redis });
-  queue.on('error', (err) => logger.warn({ err: { message: err.message } }, 'queue connection error'));
+  // Dropped connections are ridden out (ioredis reconnects and resends); a user need not see each one.
+  queue.on('error', (err) => logger.info({ err: { message: err.message } }, 'queue connection error'));
   return {
     config,
     logger,

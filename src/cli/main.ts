@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError, PullqError } from '../errors.js';
+import { isRedisConnectionError } from '../redis/redis-retry.js';
 
 // Commands load lazily: `enqueue` and `status` never pay for got or the worker.
 
@@ -113,6 +114,12 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`pullq: ${err.message}\n`);
       if (verbose && err.cause) process.stderr.write(`${(err.cause as Error).stack ?? String(err.cause)}\n`);
       process.exit(err.exitCode);
+    }
+    if (isRedisConnectionError(err)) {
+      // The connection dropped for longer than pullq rides out: nothing is lost, the command can be run again.
+      process.stderr.write(`pullq: lost the connection to Redis and it did not come back (${(err as Error).message}); check Redis and run the command again: it resumes where it stopped\n`);
+      if (verbose) process.stderr.write(`${(err as Error).stack}\n`);
+      process.exit(1);
     }
     process.stderr.write(`pullq: unexpected error: ${(err as Error)?.message ?? String(err)}${verbose ? `\n${(err as Error)?.stack}` : ' (run with --verbose for details)'}\n`);
     process.exit(1);

@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Got } from 'got';
 import type { LimitFunction } from 'p-limit';
-import type { Acquired, CredentialPool, CredentialVerdict } from '../auth/credential-pool.js';
+import { formatMs, type Acquired, type CredentialPool, type CredentialVerdict } from '../auth/credential-pool.js';
+import { capWait } from '../auth/rate-limit-headers.js';
 import type { Credential } from '../auth/credential.js';
 import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
 import type { Config } from '../config.js';
+import { CommitUnknownError } from '../errors.js';
 import type { IdUrl } from '../ids/id-url.js';
 import type { Logger } from '../logger.js';
 import { newRetryState, type RetryState, type RunStore } from '../runs/run-store.js';
@@ -90,14 +92,37 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   const settled = new Map<string, IdOutcome>();
   const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!).then((o) => void settled.set(id, o))));
   let allSettled = false;
-  void all.then(() => (allSettled = true));
+  all.then(() => (allSettled = true), () => undefined);
 
+  try {
+    return await commitAsSettled(ctx, job, contents.step, contents.ids, states, settled, all, () => allSettled, () => (abandoned = true));
+  } catch (err) {
+    // A step that cannot commit (the sink refused it, Redis stayed away): stop this attempt's requests
+    // before BullMQ tries the batch again, so two attempts never run side by side in one process.
+    abandoned = true;
+    await all.catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Commits finished IDs every CHECKPOINT_MS and once all are settled; see processBatch. */
+async function commitAsSettled(
+  ctx: BatchContext,
+  job: BatchJobRef,
+  firstStep: number,
+  ids: string[],
+  states: Map<string, RetryState>,
+  settled: Map<string, IdOutcome>,
+  all: Promise<unknown>,
+  allSettled: () => boolean,
+  abandon: () => void,
+): Promise<BatchOutcome> {
   const total = { succeeded: 0, failed: 0 };
-  let step = contents.step;
-  let remaining = contents.ids;
+  let step = firstStep;
+  let remaining = ids;
   for (;;) {
     await waitForEither(all, CHECKPOINT_MS);
-    const final = allSettled;
+    const final = allSettled();
     const finishedNow = remaining.filter((id) => {
       const o = settled.get(id);
       return o !== undefined && o.kind !== 'later';
@@ -111,7 +136,7 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
     }
     const r = await commitStep(ctx, job, step, finishedNow.map((id) => settled.get(id)!), leftovers);
     if (!r.ok) {
-      abandoned = true;
+      abandon();
       await all;
       return { committed: false, runDone: false, succeeded: 0, failed: 0 };
     }
@@ -154,7 +179,9 @@ async function commitStep(
   }
   const part = results.length + failures.length > 0 ? `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}` : '';
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
-  const commit = await ctx.store.commit({
+  let commit;
+  try {
+    commit = await ctx.store.commit({
     lockKey: job.lockKey,
     token: job.token,
     run: job.run,
@@ -163,12 +190,19 @@ async function commitStep(
     part,
     succeeded: results.length,
     failed: failures.length,
-    errors,
-    leftovers,
-  });
+      errors,
+      leftovers,
+    });
+  } catch (err) {
+    // Redis stayed unreachable: the step may or may not have committed. Its part stays (an uncommitted
+    // part is never output); the job's next attempt reads the batch as Redis has it.
+    throw new CommitUnknownError(`could not commit batch ${job.batch} of run ${job.run}: Redis did not answer; the batch will be retried`, { cause: err });
+  }
   if (!commit.ok) {
-    if (part) await ctx.sink.discardPart(job.run, part);
-    ctx.logger.warn({ reason: commit.reason }, 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
+    // 'finalized': the run's output is written; this attempt was stale. Its part is not touched (a late
+    // replay may share its name with a committed part only in theory, but deleting output is never safe).
+    if (part && commit.reason !== 'finalized') await ctx.sink.discardPart(job.run, part);
+    ctx.logger.warn({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
     return { ok: false };
   }
   return { ok: true, done: commit.done, succeeded: results.length, failed: failures.length };
@@ -288,7 +322,7 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
     if (state.attempts >= retry.attempts) {
       return failedOutcome(ctx, id, res.status, verdict.error, `${verdict.message} (gave up after ${state.attempts} attempts)`, state.attempts);
     }
-    state.dueAt = now + (verdict.waitMs ?? backoffDelay(state.attempts, retry.baseDelayMs, retry.maxDelayMs));
+    state.dueAt = now + (verdict.waitMs === undefined ? backoffDelay(state.attempts, retry.baseDelayMs, retry.maxDelayMs) : boundedWait(ctx, verdict.waitMs));
   }
 }
 
@@ -299,6 +333,17 @@ type Step =
   | { kind: 'no-credential'; got: Exclude<Acquired, { kind: 'granted' }> }
   | { kind: 'credential-error'; credential: Credential; err: unknown }
   | { kind: 'response'; credential: Credential; res: FetchResult; said: CredentialVerdict };
+
+/** A wait the server asked for on this ID (Retry-After on a 5xx or 408), capped by retry.maxWaitMs; logged once per process. */
+function boundedWait(ctx: BatchContext, askedMs: number): number {
+  const w = capWait(askedMs, ctx.config.retry.maxWaitMs);
+  if (w.capped && !cappedWaitLogged.has(ctx.config.queue)) {
+    cappedWaitLogged.add(ctx.config.queue);
+    ctx.logger.warn({ askedMs: w.askedMs, maxWaitMs: ctx.config.retry.maxWaitMs }, `the API asked to retry an ID after ${formatMs(w.askedMs)}; retrying after retry.maxWaitMs (${formatMs(w.waitMs)}) instead`);
+  }
+  return w.waitMs;
+}
+const cappedWaitLogged = new Set<string>();
 
 function successOutcome(id: string, res: FetchResult, attempts: number): IdOutcome {
   const body = res.body ?? Buffer.alloc(0);

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { IdUrl } from '../ids/id-url.js';
+import { retryRedis } from '../redis/redis-retry.js';
 import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
 import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from '../workers/start-worker.js';
@@ -41,9 +42,22 @@ export function batchJobOptions(run: string, batch: number) {
 export async function addBatchJobs(queue: Queue<BatchJobData>, store: RunStore, run: string, batches: number[]): Promise<void> {
   for (let i = 0; i < batches.length; i += 1000) {
     const slice = batches.slice(i, i + 1000);
-    await queue.addBulk(slice.map((batch) => ({ name: 'batch', data: { run, batch }, opts: batchJobOptions(run, batch) })));
+    // A pipeline cut by a lost connection rejects its unanswered commands: adding again is safe (fixed job ids).
+    await retryRedis(() => queue.addBulk(slice.map((batch) => ({ name: 'batch', data: { run, batch }, opts: batchJobOptions(run, batch) }))));
     await store.markJobsAdded(run, slice);
   }
+}
+
+/**
+ * Gives every closed batch of a run that may lack its BullMQ job one back: a
+ * producer killed between closing batches (or sealing) and adding their jobs,
+ * or a batch handed back when its run was aborted. Safe at any time and from
+ * any process; returns how many batches it looked at.
+ */
+export async function repairJobs(queue: Queue<BatchJobData>, store: RunStore, run: string): Promise<number> {
+  const pending = await store.pendingJobBatches(run);
+  await addBatchJobs(queue, store, run, pending);
+  return pending.length;
 }
 
 /**

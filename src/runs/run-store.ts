@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
+import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import type { FailedLine } from '../sinks/sink.js';
 
@@ -22,6 +23,8 @@ export function runKeys(queue: string, run: string) {
     meta: `${prefix}meta`,
     pendingJobs: `${prefix}pj`,
     parts: `${prefix}parts`,
+    /** What each state-changing script call did, by operation id: a replayed call answers from it. */
+    ops: `${prefix}ops`,
     finalizeLock: `${prefix}fin`,
     batch: (n: number) => `${prefix}b:${n}`,
     batchState: (n: number) => `${prefix}bs:${n}`,
@@ -71,10 +74,12 @@ export interface RunStatus {
   createdAt: string | null;
   finishedAt: string | null;
   errors: Record<string, number>;
+  /** Why the run cannot complete (a batch that cannot be written), if so: `pull` exits 2 naming it. */
+  aborted: string | null;
 }
 
-/** Result of committing a batch step (see commitBatch-5.lua). */
-export type CommitResult = { ok: true; done: boolean } | { ok: false; reason: 'lock_lost' | 'step_moved' };
+/** Result of committing a batch step (see commitBatch-6.lua). */
+export type CommitResult = { ok: true; done: boolean } | { ok: false; reason: 'lock_lost' | 'step_moved' | 'finalized' };
 
 export interface CommitInput {
   lockKey: string;
@@ -113,18 +118,18 @@ export class RunStore {
   /** Creates a run, or finds the unsealed one to resume. Throws when the run is already sealed. */
   async open(run: string, info: { source: string; expectedIds: number; batchSize: number }): Promise<{ resumed: boolean }> {
     const k = this.keys(run);
-    const created = await this.redis.hsetnx(k.meta, 'createdAt', String(Date.now()));
-    if (created === 1) {
-      await this.redis
-        .multi()
-        .hset(k.meta, 'source', info.source, 'seenBits', String(seenBitsFor(info.expectedIds)), 'batchSize', String(info.batchSize))
-        .zadd(`pullq:${this.queue}:runs`, Date.now(), run)
-        .exec();
-      return { resumed: false };
-    }
-    const sealed = await this.redis.hget(k.meta, 'sealed');
-    if (sealed === '1') throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
+    const op = newOpId();
+    const [created, sealed] = (await retryRedis(() =>
+      this.scripts.openRun(k.meta, this.runsKey, k.ops, op, Date.now(), run, info.source, seenBitsFor(info.expectedIds), info.batchSize),
+    )) as number[];
+    if (created === 1) return { resumed: false };
+    if (sealed === 1) throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
     return { resumed: true };
+  }
+
+  /** The queue's runs, scored by creation time. */
+  private get runsKey(): string {
+    return `pullq:${this.queue}:runs`;
   }
 
   /**
@@ -135,7 +140,8 @@ export class RunStore {
     const k = this.keys(run);
     const args: string[] = [];
     for (const x of invalid) args.push(x.id, JSON.stringify(x.line));
-    const res = (await this.scripts.enqueueIds(k.meta, k.pendingJobs, k.prefix, batchSize, seenBits, ids.length, ...ids, ...args)) as number | number[];
+    const op = newOpId();
+    const res = (await retryRedis(() => this.scripts.enqueueIds(k.meta, k.pendingJobs, k.ops, k.prefix, batchSize, seenBits, ids.length, op, ...ids, ...args))) as number | number[];
     if (res === -1) throw new InputError(`run ${run} is already sealed`);
     const [added, ...closed] = res as number[];
     return { added: added!, closed };
@@ -144,26 +150,52 @@ export class RunStore {
   /** Closes the run's IDs: `total` becomes final. */
   async seal(run: string): Promise<{ done: boolean; closed: number[] }> {
     const k = this.keys(run);
-    const [done, ...closed] = (await this.scripts.sealRun(k.meta, k.pendingJobs, Date.now())) as number[];
+    const op = newOpId();
+    const now = Date.now();
+    const [done, ...closed] = (await retryRedis(() => this.scripts.sealRun(k.meta, k.pendingJobs, k.ops, now, op))) as number[];
     return { done: done === 1, closed };
   }
 
   async runSetting(run: string, field: 'seenBits' | 'batchSize'): Promise<number> {
-    return Number((await this.redis.hget(this.keys(run).meta, field)) ?? 0);
+    return Number((await retryRedis(() => this.redis.hget(this.keys(run).meta, field))) ?? 0);
   }
 
   /** Batches closed whose BullMQ job may not have been added yet. */
   async pendingJobBatches(run: string): Promise<number[]> {
-    return (await this.redis.smembers(this.keys(run).pendingJobs)).map(Number);
+    return (await retryRedis(() => this.redis.smembers(this.keys(run).pendingJobs))).map(Number);
   }
 
   async markJobsAdded(run: string, batches: number[]): Promise<void> {
-    if (batches.length > 0) await this.redis.srem(this.keys(run).pendingJobs, ...batches.map(String));
+    if (batches.length > 0) await retryRedis(() => this.redis.srem(this.keys(run).pendingJobs, ...batches.map(String)));
+  }
+
+  /**
+   * Hands a batch back as "closed, job not added": the next repair (pull
+   * resume, worker start, status) adds its job again. For a batch whose job
+   * ended without finishing it (its run was aborted).
+   */
+  async markJobPending(run: string, batch: number): Promise<void> {
+    await retryRedis(() => this.redis.sadd(this.keys(run).pendingJobs, String(batch)));
+  }
+
+  /** Marks the run as unable to complete, naming why; `pull` stops with exit 2 and `status` shows it. */
+  async abort(run: string, reason: string): Promise<void> {
+    await retryRedis(() => this.redis.hsetnx(this.keys(run).meta, 'aborted', reason));
+  }
+
+  /** Why the run was aborted, or null. */
+  async abortReason(run: string): Promise<string | null> {
+    return retryRedis(() => this.redis.hget(this.keys(run).meta, 'aborted'));
+  }
+
+  /** Lifts an abort (the user resumes the run after fixing its cause). */
+  async clearAbort(run: string): Promise<void> {
+    await retryRedis(() => this.redis.hdel(this.keys(run).meta, 'aborted'));
   }
 
   async readBatch(run: string, batch: number): Promise<BatchContents> {
     const k = this.keys(run);
-    const [[, ids], [, state]] = (await this.redis.multi().lrange(k.batch(batch), 0, -1).hgetall(k.batchState(batch)).exec()) as [
+    const [[, ids], [, state]] = (await retryRedis(() => this.redis.multi().lrange(k.batch(batch), 0, -1).hgetall(k.batchState(batch)).exec())) as [
       [Error | null, string[]],
       [Error | null, Record<string, string>],
     ];
@@ -174,18 +206,24 @@ export class RunStore {
     return { ids, step: Number(state['step'] ?? 0), states };
   }
 
+  /**
+   * Commits one step of a batch (commitBatch-6.lua), retrying through lost
+   * connections under one operation id: a call that ran but whose reply was
+   * lost answers its first result, so a step never commits twice. Throws
+   * when Redis stays unreachable: the outcome is then unknown.
+   */
   async commit(c: CommitInput): Promise<CommitResult> {
     const k = this.keys(c.run);
-    const args: (string | number)[] = [c.token, c.step, c.part, c.succeeded, c.failed, c.errors.size];
+    const args: (string | number)[] = [newOpId(), c.token, c.step, c.part, c.succeeded, c.failed, c.errors.size];
     for (const [code, n] of c.errors) args.push(code, n);
     for (const [id, state] of c.leftovers) args.push(id, JSON.stringify(state));
-    const res = (await this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, ...args)) as number[];
+    const res = (await retryRedis(() => this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, k.ops, ...args))) as number[];
     if (res[0] === 1) return { ok: true, done: res[1] === 1 };
-    return { ok: false, reason: res[0] === -1 ? 'lock_lost' : 'step_moved' };
+    return { ok: false, reason: res[0] === -1 ? 'lock_lost' : res[0] === -3 ? 'finalized' : 'step_moved' };
   }
 
   async status(run: string): Promise<RunStatus | null> {
-    const m = await this.redis.hgetall(this.keys(run).meta);
+    const m = await retryRedis(() => this.redis.hgetall(this.keys(run).meta));
     if (!m['createdAt']) return null;
     const num = (f: string) => Number(m[f] ?? 0);
     const total = num('total');
@@ -208,23 +246,24 @@ export class RunStore {
       createdAt: new Date(num('createdAt')).toISOString(),
       finishedAt: m['finishedAt'] ? new Date(Number(m['finishedAt'])).toISOString() : null,
       errors,
+      aborted: m['aborted'] ?? null,
     };
   }
 
   /** Runs of this queue, newest first. */
   async listRuns(limit = 50): Promise<string[]> {
-    return this.redis.zrevrange(`pullq:${this.queue}:runs`, 0, limit - 1);
+    return retryRedis(() => this.redis.zrevrange(this.runsKey, 0, limit - 1));
   }
 
   async parts(run: string): Promise<string[]> {
-    return this.redis.lrange(this.keys(run).parts, 0, -1);
+    return retryRedis(() => this.redis.lrange(this.keys(run).parts, 0, -1));
   }
 
   /** failed.jsonl lines of the IDs that were never requested (invalid_id), 10,000 at a time. */
   async *invalidLines(run: string): AsyncGenerator<string[]> {
     const key = `${this.keys(run).prefix}inv`;
     for (let start = 0; ; start += 10_000) {
-      const lines = await this.redis.lrange(key, start, start + 9_999);
+      const lines = await retryRedis(() => this.redis.lrange(key, start, start + 9_999));
       if (lines.length === 0) return;
       yield lines;
     }
@@ -255,6 +294,6 @@ export class RunStore {
       for (let b = start; b < Math.min(buckets, start + 1000); b++) keys.push(k.seenBucket(b));
       await this.redis.unlink(...keys);
     }
-    await this.redis.unlink(k.parts, k.pendingJobs, `${k.prefix}inv`);
+    await this.redis.unlink(k.parts, k.pendingJobs, `${k.prefix}inv`, k.ops);
   }
 }

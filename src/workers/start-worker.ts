@@ -5,8 +5,12 @@ import { CredentialPool } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
 import { compileIdUrl } from '../ids/id-url.js';
 import { createHttpClient } from '../jobs/http-client.js';
+import { isTransientFailure, POISON_ATTEMPTS } from '../jobs/batch-failure.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
+import { scrubSecrets } from '../jobs/scrub-secrets.js';
 import type { Logger } from '../logger.js';
+import { isRedisConnectionError } from '../redis/redis-retry.js';
+import { repairJobs } from '../runs/enqueue-run.js';
 import { finalizeRun } from '../runs/finalize-run.js';
 import { RunStore } from '../runs/run-store.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
@@ -83,19 +87,44 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   };
 
   let tickQueue: Queue<BatchJobData> | undefined;
+  /** The queue handle this worker adds jobs with (schedule ticks, repairs); made on first use. */
+  const jobQueue = (): Queue<BatchJobData> => {
+    if (!tickQueue) {
+      tickQueue = new Queue<BatchJobData>(config.queue, { connection });
+      // A dropped connection is reported here; without a listener the EventEmitter would throw it.
+      tickQueue.on('error', (err) => logger.debug({ err: errorSummary(err) }, 'queue connection error'));
+    }
+    return tickQueue;
+  };
   const processor = async (job: Job<BatchJobData>, token?: string) => {
     if (job.name === SCHEDULED_PULL) {
       // A schedule's tick (pullq schedule): enqueue its IDs file as a new run; the batches follow as usual.
-      tickQueue ??= new Queue<BatchJobData>(config.queue, { connection });
       const data = job.data as unknown as ScheduledPullData;
-      const r = await runScheduledPull({ store, queue: tickQueue, data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor });
+      const r = await runScheduledPull({ store, queue: jobQueue(), data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor });
       logger.info({ schedule: data.schedule, run: r?.run, ids: r?.total }, r ? 'scheduled run enqueued' : 'scheduled run was already enqueued');
       if (r?.done) await finalize(r.run);
       return;
     }
     const { run, batch } = job.data;
     const log = logger.child({ run, batch, job: job.id });
-    const outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
+    if ((await store.abortReason(run)) !== null) {
+      // The run cannot complete until its user resumes it: keep the batch for then, free the queue now.
+      await store.markJobPending(run, batch);
+      return;
+    }
+    let outcome;
+    try {
+      outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
+    } catch (err) {
+      if (isTransientFailure(err) || job.attemptsMade + 1 < POISON_ATTEMPTS) throw err;
+      // The same batch failed POISON_ATTEMPTS times for a reason that retrying does not fix: end the run
+      // with that reason rather than loop. Its IDs stay in the batch for a resume after the fix.
+      const reason = `batch ${batch} cannot be written: ${scrubSecrets(errorSummary(err).message, ctx.pool.secrets()).slice(0, 300)}`;
+      await store.abort(run, reason);
+      await store.markJobPending(run, batch);
+      log.error({ reason }, `run ${run} cannot complete: ${reason}`);
+      return;
+    }
     stats.succeeded += outcome.succeeded;
     stats.failed += outcome.failed;
     if (!outcome.committed) return;
@@ -119,21 +148,26 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     maxStalledCount: MAX_STALLED,
     autorun: true,
   });
-  worker.on('error', (err) => logger.error({ err: errorSummary(err) }, 'worker error'));
+  worker.on('error', (err) => {
+    // A dropped Redis connection is ridden out (ioredis reconnects and resends); only say so quietly.
+    if (isRedisConnectionError(err)) logger.info({ err: errorSummary(err) }, 'Redis connection dropped; reconnecting');
+    else logger.error({ err: errorSummary(err) }, 'worker error');
+  });
   worker.on('failed', (job, err) => {
     if (job) logger.error({ run: job.data.run, batch: job.data.batch, err: errorSummary(err) }, 'batch job failed');
   });
   await worker.waitUntilReady();
 
   // A run whose last batch committed but whose finalizer died is finished by the next worker to start;
+  // a closed batch without its job (a producer killed before adding it) gets one;
   // a batch job BullMQ gave up on (pullq-level errors, too many stalls) is tried again: its IDs must not be lost.
   void (async () => {
     for (const run of await store.listRuns(20)) {
       const s = await store.status(run);
       if (s?.done && !s.complete) await finalize(run);
+      else if (s && !s.done && s.aborted === null) await repairJobs(jobQueue(), store, run);
     }
-    tickQueue ??= new Queue<BatchJobData>(config.queue, { connection });
-    for (const job of await tickQueue.getFailed(0, 999)) {
+    for (const job of await jobQueue().getFailed(0, 999)) {
       if (job.name !== 'batch') continue;
       await job.retry('failed');
       logger.warn({ run: job.data.run, batch: job.data.batch, failedReason: job.failedReason }, 'retrying a batch job that had failed');

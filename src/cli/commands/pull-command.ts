@@ -3,7 +3,7 @@ import { compileIdUrl } from '../../ids/id-url.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { createHttpClient } from '../../jobs/http-client.js';
-import { enqueueRun } from '../../runs/enqueue-run.js';
+import { enqueueRun, repairJobs } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
 import type { RunStatus } from '../../runs/run-store.js';
 import { createSink } from '../../sinks/create-sink.js';
@@ -30,8 +30,14 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
   const stopProgress = startProgress(() => ctx.store.status(run));
   try {
     const existing = await ctx.store.status(run);
+    if (existing?.aborted) {
+      // Resuming is how a user says the cause is fixed: its batches get their jobs back below.
+      process.stderr.write(`pullq: run ${run} had stopped (${existing.aborted}); resuming it\n`);
+      await ctx.store.clearAbort(run);
+    }
     if (existing?.sealed) {
       process.stderr.write(`pullq: run ${run} is already enqueued; working on it until complete\n`);
+      await repairJobs(ctx.queue, ctx.store, run);
     } else {
       await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url) });
     }
@@ -48,6 +54,10 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
     while (!interrupted && fatal === undefined) {
       status = await ctx.store.status(run);
       if (status?.complete) break;
+      if (status?.aborted) {
+        fatal = `run ${run} cannot complete: ${status.aborted}`;
+        break;
+      }
       if (status?.done) await finalizeRun(ctx.store, sink, run, ctx.logger);
       else await sleep(250);
       if (Date.now() - checkedAt > 2000) {
@@ -58,7 +68,7 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
     stopProgress();
     await Promise.all(workers.map((w) => w.close()));
     if (fatal !== undefined) {
-      process.stderr.write(`pullq: ${fatal}; run ${run} is not complete (resume: \`pullq pull ${source} --run ${run}\`)\n`);
+      process.stderr.write(`pullq: ${fatal}; run ${run} is not complete (fix the cause, then resume: \`pullq pull ${source} --run ${run}\`)\n`);
       return 2;
     }
     if (!status?.complete) {

@@ -1,6 +1,7 @@
-import { CredentialPool, type CredentialHealth } from '../../auth/credential-pool.js';
+import { CredentialPool, formatMs, type CredentialHealth } from '../../auth/credential-pool.js';
 import { InputError } from '../../errors.js';
 import { createHttpClient } from '../../jobs/http-client.js';
+import { repairJobs } from '../../runs/enqueue-run.js';
 import { validateRunName, type RunStatus } from '../../runs/run-store.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
@@ -13,6 +14,8 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
     if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
     const s = await ctx.store.status(run);
     if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
+    // A closed batch whose job was never added (its producer was killed) gets it now.
+    if (!s.done && s.aborted === null) await repairJobs(ctx.queue, ctx.store, run);
     const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
     const credentials = await new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) }).health();
     const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
@@ -22,7 +25,7 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts, credentials })}\n`);
     } else {
-      process.stdout.write(humanStatus(s, rate, etaMs, counts) + credentialTable(credentials));
+      process.stdout.write(humanStatus(s, rate, etaMs, counts) + waitingLine(s, credentials) + credentialTable(credentials));
     }
     return 0;
   } finally {
@@ -31,7 +34,7 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
 }
 
 function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Record<string, number>): string {
-  const state = s.complete ? 'complete' : s.done ? 'writing output' : s.sealed ? 'running' : 'enqueueing';
+  const state = s.complete ? 'complete' : s.aborted ? `stopped: ${s.aborted}` : s.done ? 'writing output' : s.sealed ? 'running' : 'enqueueing';
   const lines = [
     `run       ${s.run} (${state})`,
     `total     ${s.total}${s.sealed ? '' : ' so far'}`,
@@ -43,6 +46,17 @@ function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Rec
     `queue     ${s.queue}: ${jobs['active'] ?? 0} active, ${jobs['waiting'] ?? 0} waiting, ${jobs['delayed'] ?? 0} delayed, ${jobs['failed'] ?? 0} failed batch jobs (all runs)`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Why an unfinished run makes no progress now, when every credential waits. */
+function waitingLine(s: RunStatus, creds: CredentialHealth[]): string {
+  if (s.done || s.aborted || creds.length === 0 || creds.some((c) => c.state === 'ok')) return '';
+  const resting = creds.filter((c) => c.state === 'resting');
+  if (resting.length === 0) return `waiting   every credential is quarantined: fix or replace them, then resume the run\n`;
+  const next = resting.map((c) => c.until!).sort()[0];
+  const asked = Math.max(0, ...resting.map((c) => c.askedMs ?? 0));
+  const cap = asked > 0 ? `; the API asked for ${formatMs(asked)}, capped by retry.maxWaitMs` : '';
+  return `waiting   every credential is resting (rate limited) until ${next}${cap}\n`;
 }
 
 function credentialTable(creds: CredentialHealth[]): string {

@@ -23,6 +23,11 @@
              skipped when the credential's own log already holds a full window for one of its limits
              (its pacing keeps the next start past the reset anyway; resting too would idle it)
     ARGV[14] the credential's configured limits ("q:wMs;..." or "" to use the learned ones)
+    ARGV[15] operation id, unique per call: a replayed call (ioredis resends a command whose reply a
+             dropped connection lost) answers the first call's result and counts nothing twice
+             (remembered 10 min in "<prefix without its last character>-op:<id>")
+    ARGV[16] when the server asked for a longer wait than ARGV[4] (capped by retry.maxWaitMs): what it
+             asked, ms ("" = not capped); kept as "restAsked" for `pullq status`
 
   Output:
     {0, 0}          nothing new
@@ -34,6 +39,15 @@ local t = rcall("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key = ARGV[1] .. ARGV[2]
 local outcome = ARGV[3]
+local opKey = string.sub(ARGV[1], 1, -2) .. "-op:" .. ARGV[15]
+local prior = rcall("GET", opKey)
+if prior then
+  return cjson.decode(prior)
+end
+local function answer(r)
+  rcall("SET", opKey, cjson.encode(r), "PX", 600000)
+  return r
+end
 if ARGV[12] and ARGV[12] ~= "0" then
   rcall("ZADD", key .. ":log", "XX", "GT", now, ARGV[12])
 end
@@ -69,7 +83,7 @@ elseif outcome == "unauthorized" then
     if not q or tonumber(q) <= now then
       local untilMs = now + tonumber(ARGV[10])
       rcall("HSET", key, "qUntil", untilMs, "qReason", ARGV[11] or "unauthorized")
-      return {2, untilMs}
+      return answer({2, untilMs})
     end
   end
 end
@@ -89,10 +103,10 @@ if rest ~= nil and rest > 0 then
   local untilMs = now + rest
   local old = tonumber(rcall("HGET", key, "restUntil") or "0")
   if untilMs > old then
-    rcall("HSET", key, "restUntil", untilMs)
+    rcall("HSET", key, "restUntil", untilMs, "restAsked", ARGV[16] or "")
     if old <= now then
-      return {1, untilMs}
+      return answer({1, untilMs})
     end
   end
 end
-return {0, 0}
+return answer({0, 0})

@@ -15,14 +15,21 @@
   the starts it is spaced from have answered. A rest (Retry-After, a reset, a
   429 backoff) and a quarantine (401s) are honoured too.
 
+  A replayed call (ioredis resends a command whose reply a dropped connection
+  lost) answers the first call's reservation instead of reserving a second
+  start: reservations are remembered by operation id for 20-40 s in a hash per
+  20 s ("<prefix without its last character>-takes:<n>"). A replay later than
+  that reserves again: one start of the budget unused, never one too many.
+
   Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset;
-  "<prefix without its last character>-turn", the pool's take counter).
+  "<prefix without its last character>-turn", the pool's take counter; the takes hashes above).
 
   Input:
     ARGV[1] key prefix ("pullq:<queue>:cred:")
     ARGV[2] horizon, ms: reserve only a start at most this far ahead
     ARGV[3] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
-    ARGV[4..] pairs per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned)
+    ARGV[4] operation id, unique per call
+    ARGV[5..] pairs per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned)
 
   Output:
     {1, index, startAtMs, nowMs, seq}  reserved: start at startAtMs (Redis clock); index is 1-based;
@@ -36,13 +43,23 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[1]
 local horizon = tonumber(ARGV[2])
 local slowStart = ARGV[3]
+local opId = ARGV[4]
+local base = string.sub(prefix, 1, -2)
+local bucket = math.floor(now / 20000)
+local takes = base .. "-takes:" .. bucket
+local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
+if prior then
+  local r = cjson.decode(prior)
+  r[4] = now
+  return r
+end
 
 local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn
 local quarantined, candidates = 0, 0
 
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   candidates = candidates + 1
-  local index = (i - 2) / 2
+  local index = (i - 3) / 2
   local key = prefix .. ARGV[i]
   local log = key .. ":log"
   local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn")
@@ -91,9 +108,9 @@ if bestStart - now > horizon then
   return {0, best, math.floor(bestStart - horizon), now}
 end
 
-local key = prefix .. ARGV[2 + 2 * best]
+local key = prefix .. ARGV[3 + 2 * best]
 rcall("HINCRBY", key, "requests", 1)
-rcall("HSET", key, "turn", rcall("INCR", string.sub(prefix, 1, -2) .. "-turn"))
+rcall("HSET", key, "turn", rcall("INCR", base .. "-turn"))
 local seq = 0
 if bestMaxW > 0 then
   local log = key .. ":log"
@@ -103,4 +120,7 @@ if bestMaxW > 0 then
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
 end
-return {1, best, bestStart, now, seq}
+local result = {1, best, bestStart, now, seq}
+rcall("HSET", takes, opId, cjson.encode(result))
+rcall("PEXPIRE", takes, 45000)
+return result

@@ -5,18 +5,24 @@
   Input:
     KEYS[1] run meta hash
     KEYS[2] pending-jobs set
+    KEYS[3] run ops hash: a replayed call (ioredis resends a command whose reply
+            a dropped connection lost) answers the batch the first call closed
 
     ARGV[1] now, epoch ms (for `sealedAt`)
+    ARGV[2] operation id, unique per call
 
   Output:
     {done, closedBatch?}
     done: 1 when every ID already has an outcome (e.g. an empty run), else 0
 ]]
 local rcall = redis.call
-local meta, pendingJobs = KEYS[1], KEYS[2]
+local meta, pendingJobs, ops = KEYS[1], KEYS[2], KEYS[3]
 local result = {0}
 
-if rcall("HGET", meta, "sealed") ~= "1" then
+local prior = rcall("HGET", ops, ARGV[2])
+if prior then
+  if prior ~= "" then result[2] = tonumber(prior) end
+elseif rcall("HGET", meta, "sealed") ~= "1" then
   local open = tonumber(rcall("HGET", meta, "open") or "0")
   local openCount = tonumber(rcall("HGET", meta, "openCount") or "0")
   if openCount > 0 then
@@ -25,6 +31,7 @@ if rcall("HGET", meta, "sealed") ~= "1" then
     rcall("HSET", meta, "open", open + 1, "openCount", 0)
   end
   rcall("HSET", meta, "sealed", "1", "sealedAt", ARGV[1])
+  rcall("HSET", ops, ARGV[2], result[2] or "")
 end
 
 local total = tonumber(rcall("HGET", meta, "total") or "0")

@@ -7,13 +7,15 @@
   Input:
     KEYS[1] run meta hash
     KEYS[2] pending-jobs set (batches closed but whose BullMQ job may not exist yet)
+    KEYS[3] run ops hash: opId -> result of each call already made (a replayed call answers from it)
 
     ARGV[1] run key prefix ("pullq:<queue>:run:<run>:")
     ARGV[2] batch size (IDs per batch)
     ARGV[3] dedupe bucket bits B (the run has 2^B seen-buckets)
     ARGV[4] number V of valid IDs that follow
-    ARGV[5 .. 4+V] valid IDs
-    ARGV[5+V ..] pairs for IDs that cannot be requested: ID, its failed.jsonl line (JSON)
+    ARGV[5] operation id, unique per call
+    ARGV[6 .. 5+V] valid IDs
+    ARGV[6+V ..] pairs for IDs that cannot be requested: ID, its failed.jsonl line (JSON)
       A new one is recorded at once: appended to "<prefix>inv", counted in total,
       failed and err:invalid_id. The finalizer adds those lines to failed.jsonl.
 
@@ -28,7 +30,7 @@
     -1 the run is sealed: enqueue is over for it
 ]]
 local rcall = redis.call
-local meta, pendingJobs = KEYS[1], KEYS[2]
+local meta, pendingJobs, ops = KEYS[1], KEYS[2], KEYS[3]
 local prefix = ARGV[1]
 local batchSize = tonumber(ARGV[2])
 local shift = 2 ^ (32 - tonumber(ARGV[3]))
@@ -44,6 +46,10 @@ local function slot(id)
   return bucket, char(unpack(bytes))
 end
 
+local prior = rcall("HGET", ops, ARGV[5])
+if prior then
+  return cjson.decode(prior)
+end
 if rcall("HGET", meta, "sealed") == "1" then
   return -1
 end
@@ -53,8 +59,8 @@ local openCount = tonumber(rcall("HGET", meta, "openCount") or "0")
 local added = 0
 local result = {0}
 
-local lastValid = 4 + tonumber(ARGV[4])
-for i = 5, lastValid do
+local lastValid = 5 + tonumber(ARGV[4])
+for i = 6, lastValid do
   local bucket, field = slot(ARGV[i])
   if rcall("HSETNX", prefix .. "s:" .. bucket, field, "") == 1 then
     rcall("RPUSH", prefix .. "b:" .. open, ARGV[i])
@@ -86,4 +92,5 @@ end
 rcall("HSET", meta, "open", open, "openCount", openCount)
 rcall("HINCRBY", meta, "total", added)
 result[1] = added
+rcall("HSET", ops, ARGV[5], cjson.encode(result))
 return result

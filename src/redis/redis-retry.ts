@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long an operation keeps retrying through a lost Redis connection before giving up. */
+export const REDIS_RETRY_MS = 120_000;
+
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const CONNECTION_NAMES = new Set(['AbortError', 'MaxRetriesPerRequestError']);
+/** Replies of a Redis that is starting, failing over or resharding: the same call works a moment later. */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY )/;
+const CONNECTION_MESSAGE = /^(Connection is closed|Command aborted due to connection close|Stream isn't writeable|Reached the max retries per request limit|connect ETIMEDOUT|write EPIPE|read ECONNRESET)/;
+
+/**
+ * True when `err` says the connection to Redis dropped or Redis was briefly
+ * unable to answer, not that a command was wrong: the outcome of the command
+ * is unknown, and an idempotent call may be made again.
+ */
+export function isRedisConnectionError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { name?: unknown; code?: unknown; message?: unknown };
+  if (typeof e.name === 'string' && CONNECTION_NAMES.has(e.name)) return true;
+  if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return CONNECTION_MESSAGE.test(message) || TRANSIENT_REPLY.test(message);
+}
+
+/** A fresh operation id: scripts remember what they did under it, so a replayed call changes nothing twice. */
+export function newOpId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/**
+ * Runs `op`, and runs it again while it fails for a lost connection, up to
+ * `forMs` in all (capped backoff). `op` must be idempotent: a call whose reply
+ * was lost may have run. Other errors, and the last connection error, are thrown.
+ */
+export async function retryRedis<T>(op: () => Promise<T>, forMs = REDIS_RETRY_MS): Promise<T> {
+  const deadline = Date.now() + forMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!isRedisConnectionError(err) || Date.now() >= deadline) throw err;
+      await sleep(Math.min(50 * 2 ** Math.min(attempt, 6), 2000, Math.max(0, deadline - Date.now())));
+    }
+  }
+}
