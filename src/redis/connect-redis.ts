@@ -32,8 +32,8 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     connectTimeout: timeout,
-    // Reconnect with a capped backoff; long-lived processes ride out Redis restarts.
-    retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
+    // Reconnect at once after a blip, then with a capped backoff; long-lived processes ride out Redis restarts.
+    retryStrategy: (times) => Math.min(25 * 2 ** Math.min(times, 8), 5000),
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
   let lastError: Error | undefined;
@@ -41,12 +41,19 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     lastError = err;
   });
   try {
-    await withTimeout(redis.connect().then(() => redis.ping()), timeout);
+    // Not just the first attempt: a connection cut during the handshake (a lost reply) is retried
+    // by ioredis itself until the timeout.
+    const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    redis.connect().catch(() => undefined);
+    await withTimeout(ready.then(() => redis.ping()), timeout);
   } catch (err) {
     redis.disconnect();
     const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
     throw new RedisUnavailableError(`cannot reach Redis at ${safeRedisUrl(url)} (${why}); start it (e.g. \`docker compose up -d redis\` or \`redis-server\`) or set REDIS_URL`, { cause: err });
   }
+  // BullMQ duplicates this connection (blocking reads); a lazy duplicate's first connect() fails outright
+  // when the handshake is cut, an eager one retries like this one.
+  redis.options.lazyConnect = false;
   if (!options.longLived) {
     // One-shot commands: once connected, a dropped connection should fail calls, not hang them.
     redis.options.maxRetriesPerRequest = 3;

@@ -151,6 +151,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   worker.on('error', (err) => {
     // A dropped Redis connection is ridden out (ioredis reconnects and resends); only say so quietly.
     if (isRedisConnectionError(err)) logger.info({ err: errorSummary(err) }, 'Redis connection dropped; reconnecting');
+    // BullMQ's move of a job it already moved: the command ran, its reply was lost, ioredis sent it again.
+    else if (/^Missing (key|lock) for job /.test(err.message)) logger.info({ err: errorSummary(err) }, 'a job move was replayed after a dropped connection; it had already happened');
     else logger.error({ err: errorSummary(err) }, 'worker error');
   });
   worker.on('failed', (job, err) => {
