@@ -13,6 +13,7 @@ import { scenarioLearnedBudgets } from './bench/scenario-learned-budgets.js';
 import { scenarioOverhead } from './bench/scenario-overhead.js';
 import type { ScenarioResult } from './bench/scenario-result.js';
 import { scenarioRetryAfter } from './bench/scenario-retry-after.js';
+import { scenarioSoak } from './bench/scenario-soak.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -25,6 +26,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'overhead', title: '3. overhead when nothing limits', run: scenarioOverhead },
   { id: 'enqueue-scale', title: '4. enqueue at scale', run: scenarioEnqueueScale },
   { id: 'retry-after', title: '5. 429 + Retry-After precision', run: scenarioRetryAfter },
+  { id: 'soak', title: '6. soak: lost replies and killed workers', run: scenarioSoak },
 ];
 
 async function main(): Promise<number> {
