@@ -189,4 +189,31 @@ describe('replies lost after Redis ran the command', () => {
     expect(proxy.stats.lostReplies - before).toBeGreaterThan(5);
     expectExactlyOnce(dir, 'r', ids);
   });
+
+  it('enqueue and status with 1 in 20 replies lost: exit 0, no stack trace, every ID enqueued once', async () => {
+    const { queueName, store } = setUp('enq');
+    const ids = Array.from({ length: 5000 }, (_, i) => `e-${i}`);
+    writeFileSync(path.join(tmp.dir, 'enq.ids.txt'), `${ids.join('\n')}\n`);
+    writeFileSync(path.join(tmp.dir, 'enq.config.json'), JSON.stringify({ queue: queueName, request: { url: `${api.url}/items/{id}` }, enqueue: { batchSize: 50 } }));
+    const before = proxy.stats.lostReplies;
+    proxy.randomLoss({ probability: 1 / 20 });
+    try {
+      const env = { REDIS_URL: proxy.url };
+      const r = await runCli(['enqueue', 'enq.ids.txt', '--run', 'r', '--config', 'enq.config.json'], { cwd: tmp.dir, env });
+      expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('5000 IDs read, 5000 new');
+      const st = await runCli(['status', '--run', 'r', '--json', '--config', 'enq.config.json'], { cwd: tmp.dir, env });
+      expect(st.code).toBe(0);
+      expect(JSON.parse(st.stdout)).toMatchObject({ total: 5000, sealed: true });
+    } finally {
+      proxy.stopRandomLoss();
+    }
+    expect(proxy.stats.lostReplies - before).toBeGreaterThan(2);
+    // Every batch has its job: 100 batches of 50.
+    const queue = new Queue<BatchJobData>(queueName, { connection: direct });
+    cleanup.push(() => queue.close());
+    expect(await queue.getJobCountByTypes('waiting')).toBe(100);
+    expect(await store.status('r')).toMatchObject({ total: 5000 });
+  });
 });

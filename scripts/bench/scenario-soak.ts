@@ -15,6 +15,7 @@ const LOSS = 1 / 50;
 interface SoakRun {
   faults: boolean;
   wallMs: number;
+  enqueueMs: number;
   lost: number;
   doubled: number;
   lines: number;
@@ -59,7 +60,9 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
       const enq = await spawnChild(process.execPath, [ctx.cli, 'enqueue', 'ids.txt', '--run', 'soak'], { label: 'enqueue', cwd: tmp.dir, env, timeoutMs: 120_000 }).done;
       if (enq.code !== 0) throw new Error(`pullq enqueue exited ${enq.code}: ${enq.stderrTail.join(' | ')}`);
       const spawnWorker = () => spawnChild(process.execPath, [ctx.cli, 'worker'], { label: 'worker', cwd: tmp.dir, env, timeoutMs: 300_000 });
+      const enqueueMs = Date.now() - t0;
       for (let i = 0; i < WORKERS; i++) workers.push(spawnWorker());
+      const faultStart = Date.now();
       const store = new RunStore(ctx.redis, queue);
       let kills = 0;
       let nextKill = Date.now() + killEveryMs;
@@ -68,7 +71,7 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
         const s = await store.status('soak');
         if (s?.complete) break;
         if (Date.now() > deadline) throw new Error(`soak run not complete after 240 s: ${JSON.stringify(s)}`);
-        if (faults && Date.now() - t0 < faultMs && Date.now() >= nextKill) {
+        if (faults && Date.now() - faultStart < faultMs && Date.now() >= nextKill) {
           const i = kills % WORKERS;
           workers[i]!.child.kill('SIGKILL');
           await workers[i]!.done;
@@ -76,7 +79,7 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
           kills++;
           nextKill = Date.now() + killEveryMs;
         }
-        if (faults && Date.now() - t0 >= faultMs) proxy.stopRandomLoss();
+        if (faults && Date.now() - faultStart >= faultMs) proxy.stopRandomLoss();
         await sleep(50);
       }
       const wallMs = Date.now() - t0;
@@ -84,7 +87,7 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
       const lines = ['results', 'failed'].flatMap((k) => readFileSync(path.join(tmp.dir, 'out/soak', `${k}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
       const distinct = new Set(lines);
       const stats = await api.stats();
-      return { faults, wallMs, lost: ids.filter((id) => !distinct.has(id)).length, doubled: lines.length - distinct.size, lines: lines.length, kills, lostReplies: proxy.stats.lostReplies, commands: proxy.stats.commands, requests: stats.total };
+      return { faults, wallMs, enqueueMs, lost: ids.filter((id) => !distinct.has(id)).length, doubled: lines.length - distinct.size, lines: lines.length, kills, lostReplies: proxy.stats.lostReplies, commands: proxy.stats.commands, requests: stats.total };
     } finally {
       await Promise.all(workers.map((w) => w.stop(5000)));
       await proxy.close();
@@ -98,7 +101,7 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`  without faults: ${fmt.s(clean.wallMs)}, lost ${clean.lost}, doubled ${clean.doubled}`);
   const faulted = await once(true);
   ctx.log(`  with faults: ${fmt.s(faulted.wallMs)}, lost ${faulted.lost}, doubled ${faulted.doubled}; ${faulted.lostReplies} replies lost of ${faulted.commands} commands, ${faulted.kills} workers SIGKILLed`);
-  const row = (r: SoakRun) => [r.faults ? `1 reply in 50 lost for ${fmt.s(faultMs)}, a worker SIGKILLed every ${fmt.s(killEveryMs)} meanwhile` : 'no faults', fmt.s(r.wallMs), String(r.lost), String(r.doubled), fmt.num(r.requests), r.faults ? `${fmt.num(r.lostReplies)} of ${fmt.num(r.commands)}` : '–', String(r.kills)];
+  const row = (r: SoakRun) => [r.faults ? `1 reply in 50 lost from the enqueue on, until ${fmt.s(faultMs)} after the workers started; a worker SIGKILLed every ${fmt.s(killEveryMs)} meanwhile` : 'no faults', fmt.s(r.wallMs), fmt.s(r.enqueueMs), String(r.lost), String(r.doubled), fmt.num(r.requests), r.faults ? `${fmt.num(r.lostReplies)} of ${fmt.num(r.commands)}` : '–', String(r.kills)];
   const notes: string[] = [];
   if (faulted.requests > n) notes.push(`The API saw ${fmt.num(faulted.requests - n)} requests more than IDs with faults: a killed worker's batch is fetched again by the next (requests may repeat, output may not).`);
   return {
@@ -106,14 +109,14 @@ export async function scenarioSoak(ctx: BenchContext): Promise<ScenarioResult> {
     title: `6. Soak: lost replies and killed workers (${fmt.num(n)} IDs, ${WORKERS} worker processes)`,
     setup:
       `The example API in its own process (5 ms latency, no auth). \`pullq enqueue\` then ${WORKERS} \`pullq worker\` processes (concurrency 16, batch size 50, lockDurationMs 2000), all talking to Redis through a RESP-aware TCP proxy (scripts/redis-fault-proxy.ts). ` +
-      `With faults, the proxy loses the reply to 1 command in 50 (any command: pullq's scripts and BullMQ's) after Redis ran it and cuts that connection, from the enqueue on for ${fmt.s(faultMs)}, and a worker is SIGKILLed and restarted every ${fmt.s(killEveryMs)} meanwhile. ` +
+      `With faults, the proxy loses the reply to 1 command in 50 (any command: pullq's scripts and BullMQ's) after Redis ran it and cuts that connection, from the enqueue on until ${fmt.s(faultMs)} after the workers started, and a worker is SIGKILLed and restarted every ${fmt.s(killEveryMs)} in those ${fmt.s(faultMs)}. ` +
       'Wall time from the enqueue to `complete` (output written). Lost and doubled are counted in results.jsonl + failed.jsonl.',
     targets: [
       { figure: 'IDs lost, with faults', measured: String(faulted.lost), comparison: `without faults ${clean.lost}`, target: '0', met: faulted.lost === 0 },
       { figure: 'IDs doubled, with faults', measured: String(faulted.doubled), comparison: `without faults ${clean.doubled}`, target: '0', met: faulted.doubled === 0 },
       { figure: 'wall time, with faults', measured: fmt.s(faulted.wallMs), comparison: `without faults ${fmt.s(clean.wallMs)} (×${(faulted.wallMs / clean.wallMs).toFixed(2)})`, target: '–', met: null },
     ],
-    tables: [{ caption: 'Both runs', columns: ['run', 'wall time', 'lost', 'doubled', 'API requests', 'replies lost', 'workers killed'], rows: [row(clean), row(faulted)] }],
+    tables: [{ caption: 'Both runs', columns: ['run', 'wall time', 'of it enqueue', 'lost', 'doubled', 'API requests', 'replies lost', 'workers killed'], rows: [row(clean), row(faulted)] }],
     notes,
     raw: { n, faultMs, killEveryMs, loss: LOSS, clean, faulted },
     durationMs: Date.now() - started,

@@ -100,11 +100,12 @@ export class OAuth2TokenSource {
 
   private async obtain(): Promise<string> {
     const deadline = Date.now() + LOCK_MS;
+    const owner = `${process.pid}-${Math.random()}`;
     for (;;) {
       const cached = await this.readCache();
       if (cached && Date.now() < cached.refreshAt) return this.keep(cached);
-      const owner = `${process.pid}-${Math.random()}`;
-      if ((await this.redis.set(`${this.key}:lock`, owner, 'PX', LOCK_MS, 'NX')) === 'OK') {
+      // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
+      if ((await this.redis.set(`${this.key}:lock`, owner, 'PX', LOCK_MS, 'NX')) === 'OK' || (await this.redis.get(`${this.key}:lock`)) === owner) {
         try {
           const again = await this.readCache();
           if (again && Date.now() < again.refreshAt) return this.keep(again);

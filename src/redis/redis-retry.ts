@@ -41,7 +41,8 @@ export async function retryRedis<T>(op: () => Promise<T>, forMs = REDIS_RETRY_MS
       return await op();
     } catch (err) {
       if (!isRedisConnectionError(err) || Date.now() >= deadline) throw err;
-      await sleep(Math.min(50 * 2 ** Math.min(attempt, 6), 2000, Math.max(0, deadline - Date.now())));
+      // Quick after a blip (the connection is usually back at once), capped at 1 s during an outage.
+      await sleep(Math.min(20 * 2 ** Math.min(attempt, 6), 1000, Math.max(0, deadline - Date.now())));
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { IdUrl } from '../ids/id-url.js';
-import { retryRedis } from '../redis/redis-retry.js';
+import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
 import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
 import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from '../workers/start-worker.js';
@@ -42,9 +42,30 @@ export function batchJobOptions(run: string, batch: number) {
 export async function addBatchJobs(queue: Queue<BatchJobData>, store: RunStore, run: string, batches: number[]): Promise<void> {
   for (let i = 0; i < batches.length; i += 1000) {
     const slice = batches.slice(i, i + 1000);
-    // A pipeline cut by a lost connection rejects its unanswered commands: adding again is safe (fixed job ids).
-    await retryRedis(() => queue.addBulk(slice.map((batch) => ({ name: 'batch', data: { run, batch }, opts: batchJobOptions(run, batch) }))));
+    await addJobs(queue, run, slice);
     await store.markJobsAdded(run, slice);
+  }
+}
+
+/**
+ * One addBulk pipeline. A dropped connection rejects the pipeline's unanswered
+ * commands; adding a job again is harmless (fixed job ids), so the slice is sent
+ * again, halved each time it is cut, down to a few jobs retried as they are:
+ * a long pipeline on a flaky link would otherwise be cut every time.
+ */
+async function addJobs(queue: Queue<BatchJobData>, run: string, batches: number[]): Promise<void> {
+  const add = () => queue.addBulk(batches.map((batch) => ({ name: 'batch', data: { run, batch }, opts: batchJobOptions(run, batch) })));
+  if (batches.length <= 8) {
+    await retryRedis(add);
+    return;
+  }
+  try {
+    await add();
+  } catch (err) {
+    if (!isRedisConnectionError(err)) throw err;
+    const half = Math.ceil(batches.length / 2);
+    await addJobs(queue, run, batches.slice(0, half));
+    await addJobs(queue, run, batches.slice(half));
   }
 }
 
