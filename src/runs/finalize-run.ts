@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
+import { PullqError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Sink, Summary } from '../sinks/sink.js';
+import type { FinalizeFence, Sink, Summary } from '../sinks/sink.js';
 import type { RunStore } from './run-store.js';
 
-/** How long a finalizer may hold the run before another may take over (ms). */
-const FINALIZE_LOCK_MS = 10 * 60_000;
+/** How long a finalizer holds the run without renewing before another may take over (ms). */
+export const FINALIZE_LOCK_MS = 60_000;
+
+/** A finalizer's lock expired (it stalled longer than the lock) and another took over: it stops, publishing nothing. */
+export class FinalizeLostError extends PullqError {
+  constructor(run: string) {
+    super('finalize_lost', `another process took over writing the output of run ${run}; this one stopped`);
+  }
+}
 
 /**
  * Writes a done run's final output once. Any process may call it (the worker
  * that committed the last batch, `pull`, a worker starting up); one wins the
  * lock, the others return false and try again later. Safe to repeat after a crash.
+ * The lock is renewed while writing (every third of `lockMs`), and checked
+ * before anything becomes visible: a finalizer that stalled past its lock
+ * (a paused container, a long GC) stops instead of overwriting the other's output.
  */
-export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger): Promise<boolean> {
+export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger, options: { lockMs?: number } = {}): Promise<boolean> {
+  const lockMs = options.lockMs ?? FINALIZE_LOCK_MS;
   if (await store.isFinalized(run)) {
     await sink.cleanup(run);
     return true;
@@ -19,7 +31,24 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
   const status = await store.status(run);
   if (!status?.done) return false;
   const owner = randomUUID();
-  if (!(await store.lockFinalize(run, owner, FINALIZE_LOCK_MS))) return false;
+  if (!(await store.lockFinalize(run, owner, lockMs))) return false;
+  let lost = false;
+  const renew = setInterval(() => {
+    store.extendFinalize(run, owner, lockMs).then(
+      (held) => {
+        if (!held) lost = true;
+      },
+      () => undefined,
+    );
+  }, Math.max(10, Math.floor(lockMs / 3)));
+  const fence: FinalizeFence = {
+    async check() {
+      if (lost || !(await store.holdsFinalize(run, owner))) {
+        lost = true;
+        throw new FinalizeLostError(run);
+      }
+    },
+  };
   try {
     if (await store.isFinalized(run)) return true;
     const parts = await store.parts(run);
@@ -34,12 +63,17 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
       durationMs: finishedAt - Date.parse(status.createdAt ?? new Date(finishedAt).toISOString()),
       errors: status.errors,
     };
-    await sink.finalize(run, parts, summary, () => store.invalidLines(run));
-    await store.markFinalized(run, finishedAt);
+    await sink.finalize(run, parts, summary, () => store.invalidLines(run), fence);
+    if (!(await store.markFinalized(run, finishedAt, owner))) throw new FinalizeLostError(run);
     await sink.cleanup(run);
     logger.info({ run, total: summary.total, succeeded: summary.succeeded, failed: summary.failed, output: sink.location(run) }, 'run complete');
     return true;
+  } catch (err) {
+    if (!(err instanceof FinalizeLostError)) throw err;
+    logger.warn({ run }, err.message);
+    return false;
   } finally {
+    clearInterval(renew);
     await store.unlockFinalize(run, owner);
   }
 }

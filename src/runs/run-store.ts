@@ -271,22 +271,36 @@ export class RunStore {
 
   /** Takes the finalize lock for `ms`; false when another process holds it. */
   async lockFinalize(run: string, owner: string, ms: number): Promise<boolean> {
-    return (await this.redis.set(this.keys(run).finalizeLock, owner, 'PX', ms, 'NX')) === 'OK';
+    const key = this.keys(run).finalizeLock;
+    // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
+    return retryRedis(async () => (await this.redis.set(key, owner, 'PX', ms, 'NX')) === 'OK' || (await this.redis.get(key)) === owner);
+  }
+
+  /** Extends the finalize lock while `owner` holds it; false when it was lost. */
+  async extendFinalize(run: string, owner: string, ms: number): Promise<boolean> {
+    return (await retryRedis(() => this.scripts.extendLock(this.keys(run).finalizeLock, owner, ms))) === 1;
+  }
+
+  /** Whether `owner` still holds the finalize lock. */
+  async holdsFinalize(run: string, owner: string): Promise<boolean> {
+    return (await retryRedis(() => this.redis.get(this.keys(run).finalizeLock))) === owner;
   }
 
   async unlockFinalize(run: string, owner: string): Promise<void> {
-    const key = this.keys(run).finalizeLock;
-    if ((await this.redis.get(key)) === owner) await this.redis.del(key);
+    await retryRedis(() => this.scripts.releaseLock(this.keys(run).finalizeLock, owner));
   }
 
   async isFinalized(run: string): Promise<boolean> {
-    return (await this.redis.hget(this.keys(run).meta, 'finalized')) === '1';
+    return (await retryRedis(() => this.redis.hget(this.keys(run).meta, 'finalized'))) === '1';
   }
 
-  /** Marks the output written and drops what only mattered while the run was live (dedupe set, part list). */
-  async markFinalized(run: string, finishedAt: number): Promise<void> {
+  /**
+   * Marks the output written, while `owner` holds the finalize lock (false when it was lost),
+   * and drops what only mattered while the run was live (dedupe set, part list, operation records).
+   */
+  async markFinalized(run: string, finishedAt: number, owner: string): Promise<boolean> {
     const k = this.keys(run);
-    await this.redis.hset(k.meta, 'finalized', '1', 'finishedAt', String(finishedAt));
+    if ((await retryRedis(() => this.scripts.markFinalized(k.finalizeLock, k.meta, owner, finishedAt))) !== 1) return false;
     const bits = await this.runSetting(run, 'seenBits');
     const buckets = 2 ** bits;
     for (let start = 0; start < buckets; start += 1000) {
@@ -295,5 +309,6 @@ export class RunStore {
       await this.redis.unlink(...keys);
     }
     await this.redis.unlink(k.parts, k.pendingJobs, `${k.prefix}inv`, k.ops);
+    return true;
   }
 }

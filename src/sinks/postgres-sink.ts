@@ -1,8 +1,31 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { FailedLine, ResultLine, Sink, Summary } from './sink.js';
+import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 
 /** Part name under which `enqueue`'s invalid IDs are stored at finalize. */
 const INVALID_PART = 'invalid-ids';
+/** Rows per INSERT, and a byte budget per INSERT: one step's rows never become one giant query. */
+const ROWS_PER_INSERT = 500;
+const BYTES_PER_INSERT = 32 * 1024 * 1024;
+
+/**
+ * JSON text PostgreSQL's jsonb accepts. It refuses the NUL character
+ * (`\u0000`) and lone UTF-16 surrogates (`\ud800`, which JSON.parse happily
+ * makes from an API's JSON): both are stored as their six-character escape
+ * text instead (the string then reads `\u0000` literally), so such data is
+ * written rather than failing its whole batch. JSON.stringify escapes exactly
+ * these as `\uXXXX` (a valid surrogate pair stays raw). Pure; see the table in
+ * test/sink-data.test.ts.
+ */
+export function pgSafeJson(json: string): string {
+  // An escaped backslash before "u0000" is not an escape: count the backslashes.
+  return json.replace(/(\\*)\\u(0000|d[89a-f][0-9a-f]{2})/g, (m, slashes: string, code: string) => (slashes.length % 2 === 0 ? `${slashes}\\\\u${code}` : m));
+}
+
+/** A text value PostgreSQL can hold: NUL bytes become the six characters `\u0000`. */
+export function pgSafeText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\\u0000') : text;
+}
 
 /**
  * Results in PostgreSQL, for fleets without a shared directory. One row per
@@ -43,15 +66,52 @@ export class PostgresSink implements Sink {
     return this.ready;
   }
 
+  /**
+   * Writes a part in one transaction, in bounded INSERTs. It holds the run's
+   * advisory lock shared (finalize takes it exclusively) and refuses once the
+   * run has its summary row: a stalled worker waking after finalize cannot
+   * leave rows in a complete run.
+   */
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
     await this.ensureTables();
-    const rows = [...results.map((r) => [r.id, true, r.status, r] as const), ...failures.map((f) => [f.id, false, f.status, f] as const)];
-    await this.pool.query(
-      `INSERT INTO "${this.table}" (run, id, part, ok, status, line)
-       SELECT $1, t.id, $2, t.ok, t.status, t.line FROM unnest($3::text[], $4::boolean[], $5::integer[], $6::jsonb[]) AS t(id, ok, status, line)
-       ON CONFLICT (run, part, id) DO UPDATE SET ok = EXCLUDED.ok, status = EXCLUDED.status, line = EXCLUDED.line`,
-      [run, part, rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => JSON.stringify(r[3]))],
-    );
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
+      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
+      if (done.rowCount) throw new RunFinalizedError(run);
+      let rows: [string, boolean, number | null, string][] = [];
+      let bytes = 0;
+      const flush = async () => {
+        if (rows.length === 0) return;
+        await client.query(
+          `INSERT INTO "${this.table}" (run, id, part, ok, status, line)
+           SELECT $1, t.id, $2, t.ok, t.status, t.line FROM unnest($3::text[], $4::boolean[], $5::integer[], $6::jsonb[]) AS t(id, ok, status, line)
+           ON CONFLICT (run, part, id) DO UPDATE SET ok = EXCLUDED.ok, status = EXCLUDED.status, line = EXCLUDED.line`,
+          [run, part, rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+        );
+        rows = [];
+        bytes = 0;
+      };
+      for (const [line, ok] of [...results.map((r) => [r, true] as const), ...failures.map((f) => [f, false] as const)]) {
+        const json = pgSafeJson(JSON.stringify(line));
+        rows.push([pgSafeText(line.id), ok, line.status, json]);
+        bytes += json.length;
+        if (rows.length >= ROWS_PER_INSERT || bytes >= BYTES_PER_INSERT) await flush();
+      }
+      await flush();
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The advisory lock key of one run of this table (writePart shares it, finalize holds it alone). */
+  private runLockKey(run: string): string {
+    return pgLockKey(`${this.table}:${run}`);
   }
 
   async discardPart(run: string, part: string): Promise<void> {
@@ -59,11 +119,13 @@ export class PostgresSink implements Sink {
     await this.pool.query(`DELETE FROM "${this.table}" WHERE run = $1 AND part = $2`, [run, part]);
   }
 
-  async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>): Promise<void> {
+  async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
     await this.ensureTables();
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      // Waits for parts being written now, and keeps new ones out until this commits.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [this.runLockKey(run)]);
       // Rows of parts that never committed (an attempt that lost its job) are not output.
       await client.query(`DELETE FROM "${this.table}" WHERE run = $1 AND NOT (part = ANY($2::text[]))`, [run, parts]);
       for await (const lines of extraFailed()) {
@@ -72,7 +134,7 @@ export class PostgresSink implements Sink {
           `INSERT INTO "${this.table}" (run, id, part, ok, status, line)
            SELECT $1, t.id, $2, false, NULL, t.line FROM unnest($3::text[], $4::jsonb[]) AS t(id, line)
            ON CONFLICT (run, part, id) DO NOTHING`,
-          [run, INVALID_PART, parsed.map((f) => f.id), lines],
+          [run, INVALID_PART, parsed.map((f) => pgSafeText(f.id)), lines.map(pgSafeJson)],
         );
       }
       await client.query(
@@ -80,6 +142,8 @@ export class PostgresSink implements Sink {
          ON CONFLICT (run) DO UPDATE SET summary = EXCLUDED.summary, finished_at = EXCLUDED.finished_at`,
         [run, JSON.stringify(summary), summary.finishedAt],
       );
+      // A finalizer that lost its lock meanwhile publishes nothing.
+      await fence?.check();
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -96,4 +160,9 @@ export class PostgresSink implements Sink {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** A stable signed 64-bit advisory lock key for a name (the first 8 bytes of its SHA-256). */
+function pgLockKey(name: string): string {
+  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
 }
