@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +57,38 @@ afterAll(async () => {
 });
 
 describe.skipIf(!available)('PostgreSQL sink', () => {
+  it('an API answering NUL characters and lone surrogates: every ID written (escaped), the run completes', async () => {
+    // Before: jsonb refused "\u0000", the batch job failed 20 times and the run never completed.
+    const server = createServer((req, res) => {
+      const id = decodeURIComponent(req.url!.split('/').pop()!);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`{"id":${JSON.stringify(id)},"note":"nul\\u0000here","odd":"\\ud800"}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const nulTable = `${table}_nul`;
+      const ids = Array.from({ length: 40 }, (_, i) => `nul-${i}`);
+      writeFileSync(path.join(tmp.dir, 'nul.ids.txt'), `${ids.join('\n')}\n`);
+      writeFileSync(path.join(tmp.dir, 'nul.config.json'), JSON.stringify({
+        queue: `${queue}-nul`,
+        request: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/items/{id}` },
+        enqueue: { batchSize: 10 },
+        sink: { type: 'postgres', url: '${PG_URL}', table: nulTable },
+      }));
+      const r = await runCli(['pull', 'nul.ids.txt', '--run', 'nul', '--config', 'nul.config.json'], { cwd: tmp.dir, env: { REDIS_URL: redisUrl(), PG_URL, PULLQ_LOG_LEVEL: 'error' } });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const rows = (await db.query(`SELECT id, line->'data'->>'note' AS note, line->'data'->>'odd' AS odd FROM "${nulTable}" WHERE run = 'nul' ORDER BY id`)).rows;
+      await db.query(`DROP TABLE IF EXISTS "${nulTable}"; DROP TABLE IF EXISTS "${nulTable}_runs"`);
+      expect(rows).toHaveLength(40);
+      expect(rows[0]).toEqual({ id: 'nul-0', note: 'nul\\u0000here', odd: '\\ud800' });
+    } finally {
+      server.close();
+      const r = newRedis();
+      await cleanQueue(r, `${queue}-nul`);
+      r.disconnect();
+    }
+  });
+
   it('a part written but never committed is not output', async () => {
     const sink = new PostgresSink(PG_URL, table);
     const line = (id: string) => ({ id, status: 200, fetchedAt: 'x', data: { id } });
