@@ -7,23 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { PostgresSink } from '../src/sinks/postgres-sink.js';
 import { runCli, spawnCli } from './helpers/cli.js';
+import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // PostgreSQL from PULLQ_TEST_POSTGRES_URL, else the local server (trust auth, database "test").
-const PG_URL = process.env['PULLQ_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function postgresAnswers(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
 const available = await postgresAnswers();
 if (!available) console.warn(`postgres sink tests skipped: no PostgreSQL at ${PG_URL} (set PULLQ_TEST_POSTGRES_URL)`);
 

@@ -8,23 +8,12 @@ import { FileSink } from '../src/sinks/file-sink.js';
 import { pgSafeJson, pgSafeText, PostgresSink } from '../src/sinks/postgres-sink.js';
 import { RunFinalizedError, type FailedLine, type ResultLine, type Summary } from '../src/sinks/sink.js';
 import { readJsonl } from './helpers/pull-in-process.js';
+import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { cleanQueue, newRedis, quietLogger, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // Issue #8, items 3, 4, 5 and 7: data a sink cannot hold, steps too big for one
 // string, two finalizers, a stalled worker writing after finalize, durability.
 
-const PG_URL = process.env['PULLQ_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-async function postgresAnswers(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
 const pgAvailable = await postgresAnswers();
 
 const tmp = tempDir('sinkdata');

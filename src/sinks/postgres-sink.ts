@@ -73,10 +73,7 @@ export class PostgresSink implements Sink {
    * leave rows in a complete run.
    */
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
-    await this.ensureTables();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
       const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
       if (done.rowCount) throw new RunFinalizedError(run);
@@ -100,6 +97,16 @@ export class PostgresSink implements Sink {
         if (rows.length >= ROWS_PER_INSERT || bytes >= BYTES_PER_INSERT) await flush();
       }
       await flush();
+    });
+  }
+
+  /** Runs `fn` in one transaction on one pooled client: COMMIT when it returns, ROLLBACK when it throws. */
+  private async transaction(fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    await this.ensureTables();
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await fn(client);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -120,10 +127,7 @@ export class PostgresSink implements Sink {
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
-    await this.ensureTables();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
       // Waits for parts being written now, and keeps new ones out until this commits.
       await client.query('SELECT pg_advisory_xact_lock($1)', [this.runLockKey(run)]);
       // Rows of parts that never committed (an attempt that lost its job) are not output.
@@ -144,13 +148,7 @@ export class PostgresSink implements Sink {
       );
       // A finalizer that lost its lock meanwhile publishes nothing.
       await fence?.check();
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async cleanup(): Promise<void> {
