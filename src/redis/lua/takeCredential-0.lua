@@ -18,8 +18,12 @@
   A replayed call (ioredis resends a command whose reply a dropped connection
   lost) answers the first call's reservation instead of reserving a second
   start: reservations are remembered by operation id for 20-40 s in a hash per
-  20 s ("<prefix without its last character>-takes:<n>"). A replay later than
-  that reserves again: one start of the budget unused, never one too many.
+  20 s ("<prefix without its last character>-takes:<n>"). Only reservations in
+  a window log are remembered, and looked up only when the pick has a budget:
+  a take of a credential without limits reserves nothing, and costs nothing
+  extra. A replay later than that, or one whose first call reserved a budgeted
+  credential while an unbudgeted one is now the pick, leaves one start of the
+  budget unused: never one too many.
 
   Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset;
   "<prefix without its last character>-turn", the pool's take counter; the takes hashes above).
@@ -47,12 +51,6 @@ local opId = ARGV[4]
 local base = string.sub(prefix, 1, -2)
 local bucket = math.floor(now / 20000)
 local takes = base .. "-takes:" .. bucket
-local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
-if prior then
-  local r = cjson.decode(prior)
-  r[4] = now
-  return r
-end
 
 local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn
 local quarantined, candidates = 0, 0
@@ -101,6 +99,14 @@ end
 if best == nil then
   return {-1, 0, 0, now}
 end
+if bestMaxW > 0 then
+  local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
+  if prior then
+    local r = cjson.decode(prior)
+    r[4] = now
+    return r
+  end
+end
 if bestMinW and bestMinW / 2 < horizon then
   horizon = bestMinW / 2
 end
@@ -119,8 +125,7 @@ if bestMaxW > 0 then
   rcall("ZADD", log, bestStart, seq)
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
+  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq}))
+  rcall("PEXPIRE", takes, 45000)
 end
-local result = {1, best, bestStart, now, seq}
-rcall("HSET", takes, opId, cjson.encode(result))
-rcall("PEXPIRE", takes, 45000)
-return result
+return {1, best, bestStart, now, seq}
