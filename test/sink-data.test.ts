@@ -1,4 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -86,8 +88,13 @@ describe('what PostgreSQL cannot hold is escaped, not refused', () => {
   });
 });
 
+// The part below takes ~580 MB of disk for a moment: skipped (with a warning) where there is not that much room.
+const disk = await statfs(tmpdir());
+const roomForBigPart = disk.bavail * disk.bsize > 2 * 1024 ** 3;
+if (!roomForBigPart) console.warn('sink-data: the 550 MB part test is skipped: less than 2 GiB free in the temp directory');
+
 describe('a step bigger than one string can be', () => {
-  it('55 bodies of 10 MiB (550 MB of lines, past V8 max string length) are written as one part', async () => {
+  it.skipIf(!roomForBigPart)('55 bodies of 10 MiB (550 MB of lines, past V8 max string length) are written as one part', async () => {
     const body = 'x'.repeat(10 * 1024 * 1024);
     const sink = new FileSink(tmp.dir);
     const lines = Array.from({ length: 55 }, (_, i) => result(`big-${i}`, body));
