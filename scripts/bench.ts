@@ -26,7 +26,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'overhead', title: '3. overhead when nothing limits', run: scenarioOverhead },
   { id: 'enqueue-scale', title: '4. enqueue at scale', run: scenarioEnqueueScale },
   { id: 'retry-after', title: '5. 429 + Retry-After precision', run: scenarioRetryAfter },
-  { id: 'soak', title: '6. soak: lost replies and killed workers', run: scenarioSoak },
+  { id: 'soak', title: '6. soak: lost replies, killed workers, a Redis crash', run: scenarioSoak },
 ];
 
 async function main(): Promise<number> {
