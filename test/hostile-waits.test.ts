@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { capWait } from '../src/auth/rate-limit-headers.js';
+import { capWait } from '../src/http/rate-limit-headers.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';

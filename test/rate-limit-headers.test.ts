@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guessWindowMs, isRateLimited, parseRateLimitHeaders, parseStructuredList, restFor } from '../src/auth/rate-limit-headers.js';
+import { guessWindowMs, isRateLimited, parseList, parseNumericDictionary, parseRateLimitHeaders, parseStructuredList, resetInMsFrom, restFor } from '../src/http/rate-limit-headers.js';
 
 const now = Date.parse('2026-01-01T00:00:00Z');
 const epoch = (s: number) => String(now / 1000 + s);
@@ -58,5 +58,76 @@ describe('helpers', () => {
   });
   it('parseStructuredList reads numeric parameters per member', () => {
     expect(parseStructuredList('"a";q=1;w=2, "b";r=3')).toEqual([{ q: 1, w: 2 }, { r: 3 }]);
+  });
+});
+
+// Issue #9, item 1: every header form in use, with values as each convention's documentation shows them.
+describe('every header form', () => {
+  const table: [string, Record<string, string>, Record<string, unknown>][] = [
+    // IETF draft 8+ (structured lists with names, pk and qu).
+    ['IETF draft 8+: named policy with pk and qu', { 'ratelimit-policy': '"default";q=100;w=10;pk=:cHsdsRa894==:;qu="requests"', ratelimit: '"default";r=50;t=30' },
+      { limits: [{ requests: 100, windowMs: 10_000 }], remaining: 50, resetInMs: 30_000, seen: true }],
+    ['IETF draft 8+: two policies appended as separate members', { 'ratelimit-policy': '"permin";q=50;w=60, "perhr";q=1000;w=3600', ratelimit: '"permin";r=20;t=12, "perhr";r=5;t=1800' },
+      { limits: [{ requests: 50, windowMs: 60_000 }, { requests: 1000, windowMs: 3_600_000 }], remaining: 5, resetInMs: 1_800_000 }],
+    // IETF draft 7 (what express-rate-limit calls draft-7).
+    ['IETF draft 7: dictionary + bare-number policy', { 'ratelimit-policy': '100;w=60', ratelimit: 'limit=100, remaining=25, reset=5' },
+      { limits: [{ requests: 100, windowMs: 60_000 }], remaining: 25, resetInMs: 5000, seen: true }],
+    ['IETF draft 7: dictionary alone (window guessed from the reset)', { ratelimit: 'limit=30, remaining=12, reset=1' },
+      { limits: [{ requests: 30, windowMs: 1000 }], remaining: 12, resetInMs: 1000 }],
+    // IETF drafts <= 6: the triple, with or without RateLimit-Policy.
+    ['IETF draft 6: triple + policy', { 'ratelimit-policy': '100;w=60', 'ratelimit-limit': '100', 'ratelimit-remaining': '25', 'ratelimit-reset': '5' },
+      { limits: [{ requests: 100, windowMs: 60_000 }], remaining: 25, resetInMs: 5000 }],
+    ['IETF early drafts: RateLimit-Limit carrying its policies', { 'ratelimit-limit': '10, 10;w=5, 80;w=60', 'ratelimit-remaining': '6', 'ratelimit-reset': '3' },
+      { limits: [{ requests: 10, windowMs: 5000 }, { requests: 80, windowMs: 60_000 }], remaining: 6, resetInMs: 3000 }],
+    // GitHub REST API.
+    ['GitHub: used and resource, reset in epoch seconds', { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '56', 'x-ratelimit-used': '4', 'x-ratelimit-reset': epoch(2400), 'x-ratelimit-resource': 'core' },
+      { limits: [{ requests: 60, windowMs: 3_600_000 }], remaining: 56, resetInMs: 2_400_000 }],
+    ['GitHub: limit inferred from used + remaining', { 'x-ratelimit-remaining': '56', 'x-ratelimit-used': '4', 'x-ratelimit-reset': epoch(2400) },
+      { limits: [{ requests: 60, windowMs: 3_600_000 }], remaining: 56 }],
+    // X (Twitter) API v2: x-rate-limit-*, epoch seconds, 15-minute windows.
+    ['X: x-rate-limit-*', { 'x-rate-limit-limit': '900', 'x-rate-limit-remaining': '847', 'x-rate-limit-reset': epoch(600) },
+      { limits: [{ requests: 900, windowMs: 900_000 }], remaining: 847, resetInMs: 600_000 }],
+    // Discord: fractional epoch reset, and reset-after (wins).
+    ['Discord: fractional epoch reset and reset-after', { 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now / 1000 + 1.5), 'x-ratelimit-reset-after': '1.234', 'x-ratelimit-bucket': 'abcd1234' },
+      { remaining: 0, resetInMs: 1234, limits: [{ requests: 5, windowMs: 1000 }] }],
+    // Epoch milliseconds (some limiters): not 55,000 years.
+    ['x-ratelimit-reset in epoch milliseconds', { 'x-ratelimit-limit': '100', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now + 10_000) },
+      { remaining: 0, resetInMs: 10_000, limits: [{ requests: 100, windowMs: 10_000 }] }],
+    // The window itself is only guessed from one reset here; learning it from several responses is issue #9's next step.
+    ['x-ratelimit-reset as delta seconds', { 'x-ratelimit-limit': '20', 'x-ratelimit-remaining': '4', 'x-ratelimit-reset': '2' },
+      { remaining: 4, resetInMs: 2000 }],
+    // Retry-After, both forms (RFC 9110 examples).
+    ['Retry-After: 120', { 'retry-after': '120' }, { retryAfterMs: 120_000, seen: true }],
+    ['Retry-After: HTTP-date', { 'retry-after': 'Thu, 01 Jan 2026 00:02:00 GMT' }, { retryAfterMs: 120_000 }],
+    // Malformed fields are ignored.
+    ['malformed dictionary and list', { ratelimit: 'limit=ten, remaining=?', 'ratelimit-policy': ';;;' }, { limits: [], seen: false }],
+  ];
+  it.each(table)('%s', (_, headers, expected) => {
+    expect(parseRateLimitHeaders(headers, now)).toMatchObject(expected);
+  });
+
+  it.each([
+    ['delta seconds', 7, 7000],
+    ['fractional delta seconds', 1.5, 1500],
+    ['epoch seconds', now / 1000 + 42, 42_000],
+    ['epoch milliseconds', now + 42_000, 42_000],
+    ['a past epoch', now / 1000 - 5, 0],
+  ])('resetInMsFrom: %s', (_, value, expected) => {
+    expect(resetInMsFrom(value, now)).toBe(expected);
+  });
+
+  it('an epoch reset is measured on the server clock (Date) when ours is skewed by more than 2 s', () => {
+    // Our clock runs 30 s ahead: the local delta would read 30 s short.
+    expect(resetInMsFrom(now / 1000 + 60, now + 30_000, now)).toBe(60_000);
+    // Within 2 s the local clock (ms precision) wins over Date's whole seconds.
+    expect(resetInMsFrom(now / 1000 + 60, now + 500, now)).toBe(59_500);
+    const h = { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': epoch(60), date: new Date(now).toUTCString() };
+    expect(parseRateLimitHeaders(h, now + 30_000).resetInMs).toBe(60_000);
+  });
+
+  it('list and dictionary parsers', () => {
+    expect(parseList('10, 10;w=5, "b";q=3;w=1;qu="requests"')).toEqual([{ value: 10, params: {} }, { value: 10, params: { w: 5 } }, { value: 'b', params: { q: 3, w: 1 } }]);
+    expect(parseNumericDictionary('limit=100, remaining=25, reset=5')).toEqual({ limit: 100, remaining: 25, reset: 5 });
+    expect(parseNumericDictionary('limit=100, "x"')).toBeUndefined();
   });
 });

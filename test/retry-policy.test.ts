@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../src/jobs/backoff-delay.js';
-import { parseRetryAfter } from '../src/jobs/retry-after.js';
+import { parseRetryAfter } from '../src/http/retry-after.js';
 
 describe('parseRetryAfter (RFC 9110 §10.2.3)', () => {
   const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');

@@ -7,7 +7,7 @@ import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
-import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit } from './rate-limit-headers.js';
+import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit } from '../http/rate-limit-headers.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
 export const SLOW_START = '1:250';

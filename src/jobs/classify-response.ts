@@ -1,5 +1,5 @@
 import type { ErrorCode } from './error-codes.js';
-import { parseRetryAfter } from './retry-after.js';
+import { parseRetryAfter } from '../http/retry-after.js';
 
 /** What one HTTP exchange (or its failure) looked like, as far as policy cares. */
 export interface Exchange {

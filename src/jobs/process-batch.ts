@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Got } from 'got';
 import type { LimitFunction } from 'p-limit';
 import { formatMs, type Acquired, type CredentialPool, type CredentialVerdict } from '../auth/credential-pool.js';
-import { capWait } from '../auth/rate-limit-headers.js';
+import { capWait } from '../http/rate-limit-headers.js';
 import type { Credential } from '../auth/credential.js';
 import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
 import type { Config } from '../config.js';

@@ -1,6 +1,6 @@
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { OAuth2RefusedError } from '../../auth/oauth2-token-source.js';
-import { parseRateLimitHeaders, isRateLimited } from '../../auth/rate-limit-headers.js';
+import { parseRateLimitHeaders, isRateLimited } from '../../http/rate-limit-headers.js';
 import { InputError } from '../../errors.js';
 import { compileIdUrl } from '../../ids/id-url.js';
 import { fetchId } from '../../jobs/fetch-id.js';
