@@ -10,10 +10,23 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 const positiveInt = z.number().int('must be an integer').positive('must be > 0');
 
-const budgetSchema = z.strictObject({
-  requests: z.number().int('must be an integer').positive('must be > 0'),
-  perSeconds: z.number().positive('must be > 0'),
-});
+const budgetSchema = z
+  .strictObject({
+    requests: z.number().int('must be an integer').positive('must be > 0').optional(),
+    perSeconds: z.number().positive('must be > 0').optional(),
+    /** Requests in flight with one credential, fleet-wide (a lease per request; a crashed replica's come back when they expire). */
+    maxInFlight: z.number().int('must be an integer').positive('must be > 0').optional(),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.requests === undefined) !== (b.perSeconds === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [b.requests === undefined ? 'requests' : 'perSeconds'], message: 'required with ' + (b.requests === undefined ? 'perSeconds' : 'requests') });
+    } else if (b.requests === undefined && b.maxInFlight === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give requests and perSeconds, or maxInFlight, or both' });
+    }
+  });
+
+/** A budget as the config gives it: a rate (requests per perSeconds), an in-flight cap, or both. */
+export type Budget = z.infer<typeof budgetSchema>;
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 
@@ -114,7 +127,7 @@ export interface CredentialConfig {
   /** basic: the username; oauth2: the client id. */
   user?: string;
   name?: string;
-  budget?: { requests: number; perSeconds: number };
+  budget?: Budget;
 }
 
 export type Config = Omit<RawConfig, 'auth'> & {

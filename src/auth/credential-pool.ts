@@ -18,7 +18,16 @@ export const QUARANTINE_MS = 24 * 3600_000;
 
 /** Result of asking the pool for a credential. */
 export type Acquired =
-  | { kind: 'granted'; credential: Credential; /** ms to wait before starting: the reserved slot. */ waitMs: number; /** the logged start, to confirm with the response (0: none). */ seq: number }
+  | {
+      kind: 'granted';
+      credential: Credential;
+      /** ms to wait before starting: the reserved slot. */
+      waitMs: number;
+      /** the logged start, to confirm with the response (0: none). */
+      seq: number;
+      /** The in-flight lease taken (budget.maxInFlight): give it back with endRequest once the request is over. */
+      lease?: string;
+    }
   | { kind: 'wait'; /** ms until the earliest credential could start. */ waitMs: number }
   | { kind: 'exhausted'; /** every credential of the pool is quarantined (not just the excluded ones). */ allQuarantined: boolean };
 
@@ -53,6 +62,10 @@ const toLimitString = (limits: Limit[]) => limits.map((l) => `${l.requests}:${Ma
 export class CredentialPool {
   readonly credentials: readonly Credential[];
   private readonly configured: ReadonlyMap<string, string>;
+  /** budget.maxInFlight per credential id, when set. */
+  private readonly inFlightCaps: ReadonlyMap<string, number>;
+  /** How long an in-flight lease lasts: longer than any request can take (a crashed replica's leases come back then). */
+  private readonly leaseMs: number;
   private readonly scripts: Scripts;
   private readonly redis: Redis;
   private readonly prefix: string;
@@ -89,9 +102,17 @@ export class CredentialPool {
     const configured = new Map<string, string>();
     for (const c of this.credentials) {
       const b = c.budget ?? config.budget;
-      configured.set(c.id, b ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
+      configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
     }
     this.configured = configured;
+    const caps = new Map<string, number>();
+    for (const c of this.credentials) {
+      const cap = (c.budget ?? config.budget)?.maxInFlight;
+      if (cap !== undefined) caps.set(c.id, cap);
+    }
+    this.inFlightCaps = caps;
+    // A request ends within request.timeoutMs; 5 s more covers getting its token and reporting back.
+    this.leaseMs = config.request.timeoutMs + 5_000;
   }
 
   get size(): number {
@@ -105,12 +126,19 @@ export class CredentialPool {
   async acquire(exclude: ReadonlySet<string>, horizonMs: number): Promise<Acquired> {
     const candidates = this.credentials.filter((c) => !exclude.has(c.id));
     if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
-    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START, newOpId()];
-    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '');
+    const op = newOpId();
+    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START, op, this.leaseMs + horizonMs];
+    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '', this.inFlightCaps.get(c.id) ?? '');
     const [status, index, startAt, now, seq] = (await retryRedis(() => this.scripts.takeCredential(...args))) as number[];
     if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
-    return { kind: 'granted', credential: candidates[index! - 1]!, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0 };
+    const credential = candidates[index! - 1]!;
+    return { kind: 'granted', credential, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0, lease: this.inFlightCaps.has(credential.id) ? op : undefined };
+  }
+
+  /** Gives back an in-flight lease (budget.maxInFlight) once its request is over, answered or not. Idempotent. */
+  async endRequest(credential: Credential, lease: string | undefined): Promise<void> {
+    if (lease !== undefined) await retryRedis(() => this.redis.zrem(`${this.prefix}${credential.id}:inflight`, lease));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CredentialConfig } from '../config.js';
+import type { Budget, CredentialConfig } from '../config.js';
 
 /** How a request looks before and after a credential is put on it. */
 export interface RequestParts {
@@ -16,7 +16,7 @@ export interface Credential {
   readonly id: string;
   /** What people see: the configured name, else the id. */
   readonly label: string;
-  readonly budget?: { requests: number; perSeconds: number };
+  readonly budget?: Budget;
   /** Returns the request with this credential on it (OAuth2: after getting a token). */
   apply(parts: RequestParts): RequestParts | Promise<RequestParts>;
   /**

@@ -230,31 +230,11 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
       if (ctx.stopping()) return { kind: 'stop' };
       const got = await pool.acquire(new Set(state.refusedBy), RESERVE_HORIZON_MS);
       if (got.kind !== 'granted') return { kind: 'no-credential', got };
-      const startAt = Date.now() + got.waitMs;
-      const credential = got.credential;
-      if (startAt > Date.now()) await sleep(startAt - Date.now());
-      // A rest that began while this start waited (Retry-After on another request, any replica) wins.
-      if (await pool.isResting(credential, got.waitMs > RECHECK_AFTER_WAIT_MS)) {
-        await pool.release(credential, got.seq);
-        return { kind: 'resting' };
-      }
-      let request;
       try {
-        request = await credential.apply({ url: placed.url, headers: {} });
-      } catch (err) {
-        return { kind: 'credential-error', credential, err };
+        return await useGrant(ctx, got, placed.url, lateDrops);
+      } finally {
+        await pool.endRequest(got.credential, got.lease);
       }
-      // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
-      // within the window of a later reservation: give the slot back unused and take a new one.
-      // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
-      const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
-      const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
-      if (res.late) {
-        await pool.release(credential, got.seq);
-        return { kind: 'late' };
-      }
-      const said = await pool.report(credential, request, res.status, res.headers, got.seq);
-      return { kind: 'response', credential, res, said };
     });
 
     if (step.kind === 'stop') return { kind: 'later', state };
@@ -324,6 +304,36 @@ async function processId(ctx: BatchContext, id: string, state: RetryState): Prom
     }
     state.dueAt = now + (verdict.waitMs === undefined ? backoffDelay(state.attempts, retry.baseDelayMs, retry.maxDelayMs) : boundedWait(ctx, verdict.waitMs));
   }
+}
+
+/** Waits for a granted start, then sends the request with its credential and reports what came back. */
+async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'granted' }>, url: string, lateDrops: number): Promise<Step> {
+  const pool = ctx.pool;
+  const startAt = Date.now() + got.waitMs;
+  const credential = got.credential;
+  if (startAt > Date.now()) await sleep(startAt - Date.now());
+  // A rest that began while this start waited (Retry-After on another request, any replica) wins.
+  if (await pool.isResting(credential, got.waitMs > RECHECK_AFTER_WAIT_MS)) {
+    await pool.release(credential, got.seq);
+    return { kind: 'resting' };
+  }
+  let request;
+  try {
+    request = await credential.apply({ url, headers: {} });
+  } catch (err) {
+    return { kind: 'credential-error', credential, err };
+  }
+  // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
+  // within the window of a later reservation: give the slot back unused and take a new one.
+  // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
+  const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
+  const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
+  if (res.late) {
+    await pool.release(credential, got.seq);
+    return { kind: 'late' };
+  }
+  const said = await pool.report(credential, request, res.status, res.headers, got.seq);
+  return { kind: 'response', credential, res, said };
 }
 
 type Step =

@@ -39,18 +39,22 @@ export async function checkCommand(flags: GlobalFlags & { id?: string; json?: bo
         probes.push({ credential: credential.label, verdict: 'exhausted', status: null, detail: `not probed: ${why}` });
         continue;
       }
-      if (got.waitMs > 0) await new Promise((r) => setTimeout(r, got.waitMs));
-      let request;
       try {
-        request = await credential.apply({ url: placed.url, headers: {} });
-      } catch (err) {
-        if (err instanceof OAuth2RefusedError) await pool.quarantine(credential, 'token endpoint refused the client');
-        probes.push({ credential: credential.label, verdict: err instanceof OAuth2RefusedError ? 'rejected' : 'error', status: null, detail: scrubSecrets((err as Error).message, pool.secrets()) });
-        continue;
+        if (got.waitMs > 0) await new Promise((r) => setTimeout(r, got.waitMs));
+        let request;
+        try {
+          request = await credential.apply({ url: placed.url, headers: {} });
+        } catch (err) {
+          if (err instanceof OAuth2RefusedError) await pool.quarantine(credential, 'token endpoint refused the client');
+          probes.push({ credential: credential.label, verdict: err instanceof OAuth2RefusedError ? 'rejected' : 'error', status: null, detail: scrubSecrets((err as Error).message, pool.secrets()) });
+          continue;
+        }
+        const res = await fetchId(http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
+        await pool.report(credential, request, res.status, res.headers, got.seq);
+        probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode));
+      } finally {
+        await pool.endRequest(credential, got.lease);
       }
-      const res = await fetchId(http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
-      await pool.report(credential, request, res.status, res.headers, got.seq);
-      probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode));
     }
     if (flags.json) process.stdout.write(`${JSON.stringify({ probeId: flags.id ?? PROBE_ID, credentials: probes })}\n`);
     else {

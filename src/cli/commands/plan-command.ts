@@ -74,7 +74,8 @@ export async function planCommand(source: string, flags: GlobalFlags & { latency
   }
   const pool = health ?? [];
   const credentials = (config.credentials.length > 0 ? config.credentials : [{ name: 'anonymous', budget: undefined }]).map((c, i) => {
-    const b = c.budget ?? config.budget;
+    const given = c.budget ?? config.budget;
+    const b = given?.requests !== undefined && given.perSeconds !== undefined ? { requests: given.requests, perSeconds: given.perSeconds } : undefined;
     const learned = pool[i]?.budget ?? '';
     const m = /^(\d+)\/([\d.]+)s/.exec(learned);
     const perSecond = b ? b.requests / b.perSeconds : m ? Number(m[1]) / Number(m[2]) : null;

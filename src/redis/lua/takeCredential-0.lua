@@ -4,6 +4,11 @@
   to the most budget headroom) and reserves that start in the credential's
   window log, so no replica ever needs to poll: it sleeps until its start.
 
+  A credential with an in-flight cap (budget.maxInFlight) holds one lease per
+  request in "<prefix><id>:inflight" (zset: operation id scored by its expiry):
+  a pick takes one, the response gives it back (ZREM), and a crashed replica's
+  leases expire. A credential at its cap is not a candidate until one ends.
+
   A credential's budget is a list of limits "q:wMs" (at most q request starts
   in any wMs window, a sliding window kept as a log of start times, on Redis's
   clock). Consecutive starts q apart are spaced by w plus a safety margin
@@ -32,13 +37,16 @@
     ARGV[1] key prefix ("pullq:<queue>:cred:")
     ARGV[2] horizon, ms: reserve only a start at most this far ahead
     ARGV[3] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
-    ARGV[4] operation id, unique per call
-    ARGV[5..] pairs per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned)
+    ARGV[4] operation id, unique per call; also the name of the in-flight lease it takes
+    ARGV[5] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
+    ARGV[6..] triples per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned),
+            in-flight cap ("" = none): budget.maxInFlight
 
   Output:
     {1, index, startAtMs, nowMs, seq}  reserved: start at startAtMs (Redis clock); index is 1-based;
                                        seq names the log entry (0 when the credential has no limit)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
+                                       (every candidate at its in-flight cap: in 25 ms)
     {-1, 0, 0, nowMs}                  every candidate is quarantined
 ]]
 local rcall = redis.call
@@ -51,18 +59,45 @@ local opId = ARGV[4]
 local base = string.sub(prefix, 1, -2)
 local bucket = math.floor(now / 20000)
 local takes = base .. "-takes:" .. bucket
+local leaseMs = tonumber(ARGV[5])
+local function replayed()
+  local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
+  if prior then
+    local r = cjson.decode(prior)
+    r[4] = now
+    return r
+  end
+end
 
-local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn
-local quarantined, candidates = 0, 0
+local anyCap = false
+for i = 8, #ARGV, 3 do
+  if ARGV[i] ~= "" then anyCap = true end
+end
+if anyCap then
+  -- Before counting leases: a replay's own lease would make its credential look full.
+  local r = replayed()
+  if r then return r end
+end
 
-for i = 5, #ARGV, 2 do
+local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap
+local quarantined, candidates, fullIndex = 0, 0, nil
+
+for i = 6, #ARGV, 3 do
   candidates = candidates + 1
-  local index = (i - 3) / 2
+  local index = (i - 3) / 3
   local key = prefix .. ARGV[i]
   local log = key .. ":log"
+  local cap = tonumber(ARGV[i + 2])
   local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn")
+  local full = false
+  if cap then
+    rcall("ZREMRANGEBYSCORE", key .. ":inflight", "-inf", now)
+    full = rcall("ZCARD", key .. ":inflight") >= cap
+  end
   if st[1] and tonumber(st[1]) > now then
     quarantined = quarantined + 1
+  elseif full then
+    fullIndex = fullIndex or index
   else
     local limits = ARGV[i + 1]
     if limits == "" then
@@ -91,21 +126,18 @@ for i = 5, #ARGV, 2 do
     end
     local turn = tonumber(st[5] or "0")
     if best == nil or start < bestStart or (start == bestStart and (headroom > bestHeadroom or (headroom == bestHeadroom and turn < bestTurn))) then
-      best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn = index, start, headroom, limits, maxW, minW, turn
+      best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap = index, start, headroom, limits, maxW, minW, turn, cap
     end
   end
 end
 
 if best == nil then
+  if fullIndex then return {0, fullIndex, now + 25, now} end
   return {-1, 0, 0, now}
 end
-if bestMaxW > 0 then
-  local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
-  if prior then
-    local r = cjson.decode(prior)
-    r[4] = now
-    return r
-  end
+if bestMaxW > 0 and not anyCap then
+  local r = replayed()
+  if r then return r end
 end
 if bestMinW and bestMinW / 2 < horizon then
   horizon = bestMinW / 2
@@ -114,7 +146,7 @@ if bestStart - now > horizon then
   return {0, best, math.floor(bestStart - horizon), now}
 end
 
-local key = prefix .. ARGV[3 + 2 * best]
+local key = prefix .. ARGV[3 + 3 * best]
 rcall("HINCRBY", key, "requests", 1)
 rcall("HSET", key, "turn", rcall("INCR", base .. "-turn"))
 local seq = 0
@@ -125,6 +157,13 @@ if bestMaxW > 0 then
   rcall("ZADD", log, bestStart, seq)
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
+end
+if bestCap then
+  local inflight = key .. ":inflight"
+  rcall("ZADD", inflight, bestStart + leaseMs, opId)
+  rcall("PEXPIRE", inflight, bestStart - now + leaseMs + 60000)
+end
+if bestMaxW > 0 or bestCap then
   rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq}))
   rcall("PEXPIRE", takes, 45000)
 end
