@@ -47,6 +47,7 @@ describe('budget.maxInFlight', () => {
     const b = await p.acquire(none, 0);
     expect([a.kind, b.kind]).toEqual(['granted', 'granted']);
     expect(await p.acquire(none, 0)).toMatchObject({ kind: 'wait' });
+    expect((await p.health())[0]!.budget).toBe('1000/1s, ≤ 2 in flight');
     if (a.kind !== 'granted') throw new Error('unreachable');
     await p.endRequest(a.credential, a.lease);
     const c = await p.acquire(none, 0);

@@ -268,7 +268,7 @@ export class CredentialPool {
           until: state === 'quarantined' ? new Date(qUntil).toISOString() : state === 'resting' ? new Date(restUntil).toISOString() : null,
           reason: state === 'quarantined' ? (h['qReason'] ?? null) : null,
           askedMs: state === 'resting' && h['restAsked'] ? Number(h['restAsked']) : null,
-          budget: describeLimits(limits, !!this.configured.get(c.id), h['observed'] === '1'),
+          budget: describeLimits(limits, !!this.configured.get(c.id), h['observed'] === '1') + (this.inFlightCaps.has(c.id) ? `, ≤ ${this.inFlightCaps.get(c.id)} in flight` : ''),
           remaining,
           requests: Number(h['requests'] ?? 0),
           n429: Number(h['n429'] ?? 0),
