@@ -46,7 +46,7 @@
     {1, index, startAtMs, nowMs, seq}  reserved: start at startAtMs (Redis clock); index is 1-based;
                                        seq names the log entry (0 when the credential has no limit)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
-                                       (every candidate at its in-flight cap: in 25 ms)
+                                       (every candidate at its in-flight cap: in 50 ms)
     {-1, 0, 0, nowMs}                  every candidate is quarantined
 ]]
 local rcall = redis.call
@@ -132,7 +132,7 @@ for i = 6, #ARGV, 3 do
 end
 
 if best == nil then
-  if fullIndex then return {0, fullIndex, now + 25, now} end
+  if fullIndex then return {0, fullIndex, now + 50, now} end
   return {-1, 0, 0, now}
 end
 if bestMaxW > 0 and not anyCap then
