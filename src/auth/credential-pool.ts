@@ -7,7 +7,8 @@ import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
-import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit } from '../http/rate-limit-headers.js';
+import { learnedWindowMs, observeWindow, type WindowObservation } from '../http/learn-window.js';
+import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit, type RateLimitSignal } from '../http/rate-limit-headers.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
 export const SLOW_START = '1:250';
@@ -78,6 +79,8 @@ export class CredentialPool {
   private readonly dirty = new Set<string>();
   /** Rests this process started, by credential (epoch ms), so its own sleepers need not ask Redis. */
   private readonly restingUntil = new Map<string, number>();
+  /** What this process saw of each credential's remaining/reset, for windows no header states. */
+  private readonly windows = new Map<string, WindowObservation>();
   /** Credentials whose capped wait this process already logged. */
   private readonly cappedLogged = new Set<string>();
 
@@ -174,6 +177,7 @@ export class CredentialPool {
   async report(credential: Credential, request: RequestParts, status: number | null, headers: Record<string, string | string[] | undefined> | undefined, seq = 0): Promise<CredentialVerdict> {
     const now = Date.now();
     const signal = parseRateLimitHeaders(headers ?? {}, now);
+    this.learnWindow(credential, signal, now);
     let verdict: CredentialVerdict = 'other';
     if (status !== null && status >= 200 && status < 400) verdict = 'ok';
     else if (status !== null && isRateLimited(status, signal)) verdict = 'limited';
@@ -212,6 +216,15 @@ export class CredentialPool {
     const soft = rest !== undefined && signal.retryAfterMs === undefined && verdict !== 'limited';
     await this.send(credential, verdict, rest?.waitMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, soft, rest?.capped ? rest.askedMs : undefined);
     return verdict;
+  }
+
+  /** Replaces a window guessed from one reset by the one learned from how resets move (see learn-window.ts). */
+  private learnWindow(credential: Credential, signal: RateLimitSignal, now: number): void {
+    if (!signal.windowGuessed || signal.remaining === undefined || signal.resetInMs === undefined) return;
+    const obs = observeWindow(this.windows.get(credential.id), signal.remaining, signal.resetInMs, now, signal.resetIsEpochSeconds);
+    this.windows.set(credential.id, obs);
+    const learned = learnedWindowMs(obs);
+    if (learned !== undefined && signal.limits[0]) signal.limits[0] = { ...signal.limits[0], windowMs: learned };
   }
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */

@@ -18,6 +18,10 @@ export interface RateLimitSignal {
   retryAfterMs?: number;
   /** Whether any rate-limit header was present at all. */
   seen: boolean;
+  /** The first limit's window was guessed from one reset (no header states it): learn it over several responses. */
+  windowGuessed?: boolean;
+  /** The reset was an epoch in whole seconds: it reads up to a second longer than the wait. */
+  resetIsEpochSeconds?: boolean;
 }
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -171,6 +175,7 @@ export function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimi
       if (dict['reset'] !== undefined) signal.resetInMs = dict['reset'] * 1000;
       if (signal.limits.length === 0 && dict['limit'] !== undefined && dict['limit'] > 0) {
         signal.limits.push({ requests: dict['limit'], windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+        signal.windowGuessed = true;
       }
       signal.seen = true;
     } else if (/\br\s*=/.test(current)) {
@@ -207,7 +212,10 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
   const resetAfter = nonNeg(first(headers[`${prefix}reset-after`]));
   const reset = nonNeg(first(headers[`${prefix}reset`]));
   if (resetAfter !== undefined) signal.resetInMs = resetAfter * 1000;
-  else if (reset !== undefined) signal.resetInMs = resetInMsFrom(reset, nowMs, serverDateMs);
+  else if (reset !== undefined) {
+    signal.resetInMs = resetInMsFrom(reset, nowMs, serverDateMs);
+    if (reset >= EPOCH_S_MIN && reset < EPOCH_MS_MIN) signal.resetIsEpochSeconds = true;
+  }
   if (signal.limits.length > 0) return;
   const limitHeader = first(headers[`${prefix}limit`]);
   const members = limitHeader === undefined ? [] : parseList(limitHeader);
@@ -218,7 +226,10 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
   }
   const used = nonNeg(first(headers[`${prefix}used`]));
   const limit = typeof members[0]?.value === 'number' ? members[0].value : used !== undefined ? used + remaining : undefined;
-  if (limit !== undefined && limit > 0) signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+  if (limit !== undefined && limit > 0) {
+    signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+    signal.windowGuessed = true;
+  }
 }
 
 /**
