@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Got } from 'got';
 import type { Redis } from 'ioredis';
@@ -100,7 +101,7 @@ export class OAuth2TokenSource {
 
   private async obtain(): Promise<string> {
     const deadline = Date.now() + LOCK_MS;
-    const owner = `${process.pid}-${Math.random()}`;
+    const owner = randomUUID();
     for (;;) {
       const cached = await this.readCache();
       if (cached && Date.now() < cached.refreshAt) return this.keep(cached);
