@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
@@ -87,6 +88,39 @@ describe.skipIf(!available)('PostgreSQL sink', () => {
     await sink.close();
     const rows = await db.query(`SELECT id, ok, line->>'error' AS error FROM "${table}" WHERE run = 'unit' ORDER BY id`);
     expect(rows.rows).toEqual([{ id: 'a', ok: true, error: null }, { id: 'bad id', ok: false, error: 'invalid_id' }]);
+  });
+
+  it('a stalled batch whose run is already final in the table is dropped quietly, not retried into an abort', async () => {
+    const q = `${queue}-late`;
+    writeFileSync(path.join(tmp.dir, 'late.ids.txt'), 'late-1\nlate-2\n');
+    writeFileSync(path.join(tmp.dir, 'late.config.json'), JSON.stringify({
+      queue: q, request: { url: `${api.url}/items/{id}` }, enqueue: { batchSize: 10 }, sink: { type: 'postgres', url: '${PG_URL}', table },
+    }));
+    const env = { REDIS_URL: redisUrl(), PG_URL, PULLQ_LOG_LEVEL: 'error' };
+    expect((await runCli(['enqueue', 'late.ids.txt', '--run', 'late', '--config', 'late.config.json'], { cwd: tmp.dir, env })).code).toBe(0);
+    // Another finalizer already wrote this run's output (as if this batch's worker had stalled until after it).
+    const sink = new PostgresSink(PG_URL, table);
+    await sink.discardPart('late', 'none'); // creates the tables
+    await sink.close();
+    await db.query(`INSERT INTO "${table}_runs" (run, summary, finished_at) VALUES ('late', '{}', now()) ON CONFLICT (run) DO NOTHING`);
+    const worker = spawnCli(['worker', '--config', 'late.config.json'], { cwd: tmp.dir, env });
+    const r = newRedis();
+    try {
+      const q2 = new Queue(q, { connection: r });
+      for (let i = 0; i < 100 && (await q2.getJobCountByTypes('waiting', 'active', 'delayed')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
+      // The batch job ended at once: not delayed for a retry, not failed.
+      const left = await q2.getJobCountByTypes('waiting', 'active', 'delayed', 'failed');
+      await q2.close();
+      expect(left).toBe(0);
+      const meta = await r.hgetall(`pullq:${q}:run:late:meta`);
+      expect(meta['aborted']).toBeUndefined();
+      expect((await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = 'late'`)).rows[0].n).toBe(0);
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.done;
+      await cleanQueue(r, q);
+      r.disconnect();
+    }
   });
 
   it('a fleet with a worker killed mid-run: every ID in exactly one row, summary stored', async () => {

@@ -15,7 +15,7 @@ import { finalizeRun } from '../runs/finalize-run.js';
 import { RunStore } from '../runs/run-store.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
-import type { Sink } from '../sinks/sink.js';
+import { RunFinalizedError, type Sink } from '../sinks/sink.js';
 
 /** Data of one BullMQ job: a reference to a batch of IDs kept in Redis (never a secret). */
 export interface BatchJobData {
@@ -116,6 +116,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     try {
       outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
     } catch (err) {
+      // A stalled attempt woke after the run's output was written: nothing of it can count, nothing to retry.
+      if (err instanceof RunFinalizedError) {
+        log.info({ reason: err.code }, err.message);
+        return;
+      }
       if (isTransientFailure(err) || job.attemptsMade + 1 < POISON_ATTEMPTS) throw err;
       // The same batch failed POISON_ATTEMPTS times for a reason that retrying does not fix: end the run
       // with that reason rather than loop. Its IDs stay in the batch for a resume after the fix.
