@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-// Each src/redis/lua/<name>-<numKeys>.lua becomes an ioredis command `<name>`,
-// sent by EVALSHA (ioredis falls back to EVAL once after a SCRIPT FLUSH).
+// Each src/redis/lua/<name>-<numKeys>.lua becomes an ioredis command `<name>`.
+// ioredis 5 sends a script's first call on each connection as EVAL (the whole
+// body) and later ones as EVALSHA; a call resent after a reconnect is an EVAL
+// again. Every state-changing script is idempotent under such a replay.
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
