@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guessWindowMs, isRateLimited, parseList, parseNumericDictionary, parseRateLimitHeaders, parseStructuredList, resetInMsFrom, restFor } from '../src/http/rate-limit-headers.js';
+import { guessWindowMs, isRateLimited, parseList, parseNumericDictionary, parseRateLimitHeaders, resetInMsFrom, restFor } from '../src/http/rate-limit-headers.js';
 
 const now = Date.parse('2026-01-01T00:00:00Z');
 const epoch = (s: number) => String(now / 1000 + s);
@@ -56,8 +56,8 @@ describe('helpers', () => {
     expect(guessWindowMs(45_000)).toBe(60_000);
     expect(guessWindowMs(3_599_000)).toBe(3_600_000);
   });
-  it('parseStructuredList reads numeric parameters per member', () => {
-    expect(parseStructuredList('"a";q=1;w=2, "b";r=3')).toEqual([{ q: 1, w: 2 }, { r: 3 }]);
+  it('parseList reads numeric parameters per member', () => {
+    expect(parseList('"a";q=1;w=2, "b";r=3').map((m) => m.params)).toEqual([{ q: 1, w: 2 }, { r: 3 }]);
   });
 });
 

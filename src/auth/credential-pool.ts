@@ -103,16 +103,13 @@ export class CredentialPool {
       seen.add(c.id);
     }
     const configured = new Map<string, string>();
+    const caps = new Map<string, number>();
     for (const c of this.credentials) {
       const b = c.budget ?? config.budget;
       configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
+      if (b?.maxInFlight !== undefined) caps.set(c.id, b.maxInFlight);
     }
     this.configured = configured;
-    const caps = new Map<string, number>();
-    for (const c of this.credentials) {
-      const cap = (c.budget ?? config.budget)?.maxInFlight;
-      if (cap !== undefined) caps.set(c.id, cap);
-    }
     this.inFlightCaps = caps;
     // A request ends within request.timeoutMs; 5 s more covers getting its token and reporting back.
     this.leaseMs = config.request.timeoutMs + 5_000;

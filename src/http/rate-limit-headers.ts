@@ -99,11 +99,6 @@ export function parseList(value: string): ListMember[] {
   return out;
 }
 
-/** The numeric parameters of each list member (kept for callers of the earlier API). */
-export function parseStructuredList(value: string): Record<string, number>[] {
-  return parseList(value).map((m) => m.params).filter((p) => Object.keys(p).length > 0);
-}
-
 /**
  * A structured-field dictionary with numeric values, as draft 7 sends it:
  * `RateLimit: limit=100, remaining=25, reset=5`. Undefined unless every member
@@ -173,10 +168,7 @@ export function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimi
       // Draft 7: one dictionary for the current window.
       signal.remaining = dict['remaining'];
       if (dict['reset'] !== undefined) signal.resetInMs = dict['reset'] * 1000;
-      if (signal.limits.length === 0 && dict['limit'] !== undefined && dict['limit'] > 0) {
-        signal.limits.push({ requests: dict['limit'], windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
-        signal.windowGuessed = true;
-      }
+      if (signal.limits.length === 0 && dict['limit'] !== undefined) addGuessedLimit(signal, dict['limit']);
       signal.seen = true;
     } else if (/\br\s*=/.test(current)) {
       // Draft 8+: one member per policy; the scarcest binds.
@@ -226,10 +218,14 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
   }
   const used = nonNeg(first(headers[`${prefix}used`]));
   const limit = typeof members[0]?.value === 'number' ? members[0].value : used !== undefined ? used + remaining : undefined;
-  if (limit !== undefined && limit > 0) {
-    signal.limits.push({ requests: limit, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
-    signal.windowGuessed = true;
-  }
+  if (limit !== undefined) addGuessedLimit(signal, limit);
+}
+
+/** A quota no header gives a window for: guessed from the reset (else 1 minute), to be learned (learn-window.ts). */
+function addGuessedLimit(signal: RateLimitSignal, requests: number): void {
+  if (requests <= 0) return;
+  signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+  signal.windowGuessed = true;
 }
 
 /**

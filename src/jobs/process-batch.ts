@@ -94,61 +94,46 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
+  const total = { succeeded: 0, failed: 0 };
+  let step = contents.step;
+  let remaining = contents.ids;
   try {
-    return await commitAsSettled(ctx, job, contents.step, contents.ids, states, settled, all, () => allSettled, () => (abandoned = true));
+    for (;;) {
+      await waitForEither(all, CHECKPOINT_MS);
+      const final = allSettled;
+      const finishedNow = remaining.filter((id) => {
+        const o = settled.get(id);
+        return o !== undefined && o.kind !== 'later';
+      });
+      if (!final && finishedNow.length === 0) continue;
+      const leftovers = new Map<string, RetryState>();
+      for (const id of remaining) {
+        const o = settled.get(id);
+        if (o === undefined) leftovers.set(id, states.get(id)!);
+        else if (o.kind === 'later') leftovers.set(id, o.state);
+      }
+      const r = await commitStep(ctx, job, step, finishedNow.map((id) => settled.get(id)!), leftovers);
+      if (!r.ok) {
+        abandoned = true;
+        await all;
+        return { committed: false, runDone: false, succeeded: 0, failed: 0 };
+      }
+      total.succeeded += r.succeeded;
+      total.failed += r.failed;
+      step++;
+      remaining = [...leftovers.keys()];
+      if (final) {
+        let nextDueAt: number | undefined;
+        for (const st of leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
+        return { committed: true, runDone: r.done, nextDueAt, ...total };
+      }
+    }
   } catch (err) {
     // A step that cannot commit (the sink refused it, Redis stayed away): stop this attempt's requests
     // before BullMQ tries the batch again, so two attempts never run side by side in one process.
     abandoned = true;
     await all.catch(() => undefined);
     throw err;
-  }
-}
-
-/** Commits finished IDs every CHECKPOINT_MS and once all are settled; see processBatch. */
-async function commitAsSettled(
-  ctx: BatchContext,
-  job: BatchJobRef,
-  firstStep: number,
-  ids: string[],
-  states: Map<string, RetryState>,
-  settled: Map<string, IdOutcome>,
-  all: Promise<unknown>,
-  allSettled: () => boolean,
-  abandon: () => void,
-): Promise<BatchOutcome> {
-  const total = { succeeded: 0, failed: 0 };
-  let step = firstStep;
-  let remaining = ids;
-  for (;;) {
-    await waitForEither(all, CHECKPOINT_MS);
-    const final = allSettled();
-    const finishedNow = remaining.filter((id) => {
-      const o = settled.get(id);
-      return o !== undefined && o.kind !== 'later';
-    });
-    if (!final && finishedNow.length === 0) continue;
-    const leftovers = new Map<string, RetryState>();
-    for (const id of remaining) {
-      const o = settled.get(id);
-      if (o === undefined) leftovers.set(id, states.get(id)!);
-      else if (o.kind === 'later') leftovers.set(id, o.state);
-    }
-    const r = await commitStep(ctx, job, step, finishedNow.map((id) => settled.get(id)!), leftovers);
-    if (!r.ok) {
-      abandon();
-      await all;
-      return { committed: false, runDone: false, succeeded: 0, failed: 0 };
-    }
-    total.succeeded += r.succeeded;
-    total.failed += r.failed;
-    step++;
-    remaining = [...leftovers.keys()];
-    if (final) {
-      let nextDueAt: number | undefined;
-      for (const st of leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
-      return { committed: true, runDone: r.done, nextDueAt, ...total };
-    }
   }
 }
 
@@ -182,14 +167,14 @@ async function commitStep(
   let commit;
   try {
     commit = await ctx.store.commit({
-    lockKey: job.lockKey,
-    token: job.token,
-    run: job.run,
-    batch: job.batch,
-    step,
-    part,
-    succeeded: results.length,
-    failed: failures.length,
+      lockKey: job.lockKey,
+      token: job.token,
+      run: job.run,
+      batch: job.batch,
+      step,
+      part,
+      succeeded: results.length,
+      failed: failures.length,
       errors,
       leftovers,
     });
@@ -199,8 +184,8 @@ async function commitStep(
     throw new CommitUnknownError(`could not commit batch ${job.batch} of run ${job.run}: Redis did not answer; the batch will be retried`, { cause: err });
   }
   if (!commit.ok) {
-    // 'finalized': the run's output is written; this attempt was stale. Its part is not touched (a late
-    // replay may share its name with a committed part only in theory, but deleting output is never safe).
+    // 'finalized': the run's output is written and its operation records are gone, so this answer may
+    // come from a replay of a commit that did land: its part may be output (PostgreSQL rows), keep it.
     if (part && commit.reason !== 'finalized') await ctx.sink.discardPart(job.run, part);
     ctx.logger.warn({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
     return { ok: false };
