@@ -16,12 +16,14 @@ const budgetSchema = z
     perSeconds: z.number().positive('must be > 0').optional(),
     /** Requests in flight with one credential, fleet-wide (a lease per request; a crashed replica's come back when they expire). */
     maxInFlight: z.number().int('must be an integer').positive('must be > 0').optional(),
+    /** At most this many starts back to back; the rest are paced evenly (default: 250 ms worth of starts, at least 1). */
+    burst: z.number().int('must be an integer').positive('must be > 0').optional(),
   })
   .superRefine((b, ctx) => {
     if ((b.requests === undefined) !== (b.perSeconds === undefined)) {
       ctx.addIssue({ code: 'custom', path: [b.requests === undefined ? 'requests' : 'perSeconds'], message: 'required with ' + (b.requests === undefined ? 'perSeconds' : 'requests') });
-    } else if (b.requests === undefined && b.maxInFlight === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'give requests and perSeconds, or maxInFlight, or both' });
+    } else if (b.requests === undefined && b.maxInFlight === undefined && b.burst === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'give requests and perSeconds, maxInFlight, burst, or several of them' });
     }
   });
 

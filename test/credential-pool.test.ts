@@ -26,10 +26,10 @@ const req = { url: 'http://x/1', headers: {} };
 
 describe('CredentialPool budgets', () => {
   it('two replicas share one budget: at most `requests` starts in any window; later starts are reserved at most half a window ahead', async () => {
-    const a = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1 } });
-    const b = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1 } }, redis2);
+    const a = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } });
+    const b = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } }, redis2);
     for (let i = 0; i < 5; i++) expect(await (i % 2 ? b : a).acquire(none, 5000)).toMatchObject({ kind: 'granted', waitMs: expect.any(Number) });
-    // The 6th start is a window plus the 20 ms margin after the 1st: not reservable yet (500 ms ahead at most).
+    // The 6th start is a window plus the 10 ms margin after the 1st: not reservable yet (500 ms ahead at most).
     const sixth = await b.acquire(none, 5000);
     expect(sixth.kind).toBe('wait');
     const wait = sixth.kind === 'wait' ? sixth.waitMs : 0;
@@ -49,13 +49,13 @@ describe('CredentialPool budgets', () => {
     await new Promise((r) => setTimeout(r, 300));
     await p.report(p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.seq : 0);
     const next = await p.acquire(none, 5000);
-    // Reservable 500 ms (the horizon) before 1000 + 20 ms after the response: ~520 ms from now.
+    // Reservable 500 ms (the horizon) before 1000 + 10 ms after the response: ~510 ms from now.
     // Spaced from the reserved start instead, it would be ~220 ms.
     expect(next.kind === 'wait' && next.waitMs).toBeGreaterThan(450);
   });
 
   it('prefers the credential with the most headroom and honours exclusions', async () => {
-    const p = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60 } });
+    const p = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60, burst: 10 } });
     const [c1, c2] = p.credentials;
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -72,6 +72,67 @@ describe('CredentialPool budgets', () => {
     const p = pool({ type: 'header', tokens: [{ token: 'slow', name: 'slow', budget: { requests: 1, perSeconds: 60 } }] }, { budget: { requests: 100, perSeconds: 1 } });
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
+  });
+});
+
+describe('CredentialPool pacing (GCRA)', () => {
+  /** The reserved waits of n takes sent at once (Redis runs them back to back, so its clock barely moves between them). */
+  async function starts(p: CredentialPool, n: number, horizonMs = 5000): Promise<number[]> {
+    const got = await Promise.all(Array.from({ length: n }, () => p.acquire(none, horizonMs)));
+    return got.map((g, i) => {
+      if (g.kind !== 'granted') throw new Error(`take ${i + 1}: ${g.kind}`);
+      return g.waitMs;
+    }).sort((a, b) => a - b);
+  }
+
+  it('budget.burst starts go back to back, then one every perSeconds/requests, across replicas', async () => {
+    const a = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } });
+    const b = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
+    const first = await starts(a, 4);
+    const next = await starts(b, 4);
+    expect(Math.max(...first)).toBeLessThan(15);
+    // Then spaced 50 ms (1000 / 20) from the burst: ~50, 100, 150, 200 ms after it.
+    expect(next[3]! - next[0]!).toBeGreaterThanOrEqual(140);
+    expect(next[3]! - next[0]!).toBeLessThanOrEqual(170);
+  });
+
+  it('by default a burst is 250 ms worth of starts (at least 1)', async () => {
+    // 400 per 10 s: one each 25 ms, bursts of 10.
+    const fast = pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 400, perSeconds: 10 } });
+    const s = await starts(fast, 14);
+    expect(Math.max(...s.slice(0, 10))).toBeLessThan(3);
+    expect(s[10]).toBeGreaterThanOrEqual(20);
+    expect(s[13]).toBeGreaterThanOrEqual(95);
+    const slow = pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
+    const t = await starts(slow, 3);
+    expect(t[1]).toBeGreaterThanOrEqual(190);
+    expect(t[2]).toBeGreaterThanOrEqual(390);
+  });
+
+  it('after a rest a credential restarts one start at a time: no burst on the wire when the next 429 comes', async () => {
+    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
+    const c = p.credentials[0]!;
+    expect(Math.max(...(await starts(p, 10)))).toBeLessThan(15);
+    expect(await p.report(c, req, 429, { 'retry-after': '1' })).toBe('limited');
+    await new Promise((r) => setTimeout(r, 600));
+    const after = await starts(p, 4, 5000);
+    // Each 10 ms (1000 / 100) apart: the burst credit is gone with the rest.
+    expect(after[0]).toBeGreaterThan(300);
+    expect(after[1]! - after[0]!).toBeGreaterThanOrEqual(9);
+    expect(after[3]! - after[0]!).toBeGreaterThanOrEqual(29);
+  });
+
+  it('a start given back unsent gives back its pacing interval too', async () => {
+    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 10, perSeconds: 1, burst: 1 } });
+    const a = await p.acquire(none, 5000);
+    const b = await p.acquire(none, 5000);
+    if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
+    expect(b.waitMs).toBeGreaterThanOrEqual(90);
+    await p.release(b.credential, b.seq, b.paceUs);
+    const c = await p.acquire(none, 5000);
+    // The slot b took is free again: ~100 ms ahead, not ~200 ms.
+    expect(c.kind === 'granted' && c.waitMs).toBeLessThan(150);
+    expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(80);
   });
 });
 
@@ -105,7 +166,7 @@ describe('CredentialPool signals', () => {
 
   it('"remaining 0" on a success rests the credential until the reset, unless its own pacing already holds a full window', async () => {
     const reset = () => String(Math.ceil(Date.now() / 1000) + 30);
-    const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60 } });
+    const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
     const c = paced.credentials[0]!;
     const seqs: number[] = [];
     for (let i = 0; i < 2; i++) {
@@ -164,12 +225,13 @@ describe('CredentialPool signals', () => {
     // Slow start: before any answer, one start per 250 ms.
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
-    await p.report(c, req, 200, { 'ratelimit-policy': '"default";q=3;w=1', ratelimit: '"default";r=2;t=1' });
-    // The log already holds one start; two more fit in the window, then the learned budget binds.
+    await p.report(c, req, 200, { 'ratelimit-policy': '"default";q=12;w=1', ratelimit: '"default";r=11;t=1' });
+    // Learned limits start afresh: a burst of 250 ms worth (3 starts), then one each 83 ms.
+    expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
-    expect((await p.health())[0]!.budget).toBe('3/1s (learned)');
+    expect((await p.health())[0]!.budget).toBe('12/1s (learned)');
   });
 
   it('an API without rate-limit headers is not paced once it has answered', async () => {

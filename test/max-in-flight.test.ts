@@ -36,7 +36,7 @@ describe('budget.maxInFlight', () => {
   it('config: a cap alone is a budget; a rate needs both of its halves', () => {
     expect(testConfig({ request: { url: 'http://x/{id}' }, budget: { maxInFlight: 4 } }).budget).toEqual({ maxInFlight: 4 });
     expect(() => testConfig({ request: { url: 'http://x/{id}' }, budget: { requests: 5 } })).toThrow('budget.perSeconds: required with requests');
-    expect(() => testConfig({ request: { url: 'http://x/{id}' }, budget: {} })).toThrow('give requests and perSeconds, or maxInFlight, or both');
+    expect(() => testConfig({ request: { url: 'http://x/{id}' }, budget: {} })).toThrow('give requests and perSeconds, maxInFlight, burst, or several of them');
     expect(() => testConfig({ request: { url: 'http://x/{id}' }, budget: { maxInFlight: 0 } })).toThrow('budget.maxInFlight: must be > 0');
   });
 

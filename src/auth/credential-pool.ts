@@ -28,6 +28,8 @@ export type Acquired =
       seq: number;
       /** The in-flight lease taken (budget.maxInFlight): give it back with endRequest once the request is over. */
       lease?: string;
+      /** The pacing interval this start took (µs, 0: none): given back with the start if it is not sent. */
+      paceUs: number;
     }
   | { kind: 'wait'; /** ms until the earliest credential could start. */ waitMs: number }
   | { kind: 'exhausted'; /** every credential of the pool is quarantined (not just the excluded ones). */ allQuarantined: boolean };
@@ -65,6 +67,8 @@ export class CredentialPool {
   private readonly configured: ReadonlyMap<string, string>;
   /** budget.maxInFlight per credential id, when set. */
   private readonly inFlightCaps: ReadonlyMap<string, number>;
+  /** budget.burst per credential id, when set (else the pacing default: 100 ms of starts). */
+  private readonly bursts: ReadonlyMap<string, number>;
   /** How long an in-flight lease lasts: longer than any request can take (a crashed replica's leases come back then). */
   private readonly leaseMs: number;
   private readonly scripts: Scripts;
@@ -104,11 +108,14 @@ export class CredentialPool {
     }
     const configured = new Map<string, string>();
     const caps = new Map<string, number>();
+    const bursts = new Map<string, number>();
     for (const c of this.credentials) {
       const b = c.budget ?? config.budget;
       configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
       if (b?.maxInFlight !== undefined) caps.set(c.id, b.maxInFlight);
+      if (b?.burst !== undefined) bursts.set(c.id, b.burst);
     }
+    this.bursts = bursts;
     this.configured = configured;
     this.inFlightCaps = caps;
     // A request ends within request.timeoutMs; 5 s more covers getting its token and reporting back.
@@ -128,12 +135,12 @@ export class CredentialPool {
     if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
     const op = newOpId();
     const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START, op, this.leaseMs + horizonMs];
-    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '', this.inFlightCaps.get(c.id) ?? '');
-    const [status, index, startAt, now, seq] = (await retryRedis(() => this.scripts.takeCredential(...args))) as number[];
+    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '', this.inFlightCaps.get(c.id) ?? '', this.bursts.get(c.id) ?? '');
+    const [status, index, startAt, now, seq, paceUs] = (await retryRedis(() => this.scripts.takeCredential(...args))) as number[];
     if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
     const credential = candidates[index! - 1]!;
-    return { kind: 'granted', credential, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0, lease: this.inFlightCaps.has(credential.id) ? op : undefined };
+    return { kind: 'granted', credential, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0, lease: this.inFlightCaps.has(credential.id) ? op : undefined, paceUs: paceUs ?? 0 };
   }
 
   /** Gives back an in-flight lease (budget.maxInFlight) once its request is over, answered or not. Idempotent. */
@@ -154,9 +161,9 @@ export class CredentialPool {
     return Number(rest ?? 0) > now || Number(q ?? 0) > now;
   }
 
-  /** Gives back a reserved start that was not sent, so its slot can be used again. */
-  async release(credential: Credential, seq: number): Promise<void> {
-    if (seq > 0) await retryRedis(() => this.scripts.releaseStart(this.prefix, credential.id, seq));
+  /** Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used again. */
+  async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
+    if (seq > 0) await retryRedis(() => this.scripts.releaseStart(this.prefix, credential.id, seq, paceUs));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */

@@ -299,7 +299,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   if (startAt > Date.now()) await sleep(startAt - Date.now());
   // A rest that began while this start waited (Retry-After on another request, any replica) wins.
   if (await pool.isResting(credential, got.waitMs > RECHECK_AFTER_WAIT_MS)) {
-    await pool.release(credential, got.seq);
+    await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'resting' };
   }
   let request;
@@ -314,7 +314,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
   const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
   if (res.late) {
-    await pool.release(credential, got.seq);
+    await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'late' };
   }
   const said = await pool.report(credential, request, res.status, res.headers, got.seq);

@@ -11,7 +11,8 @@
     ARGV[2] credential id (name or fingerprint; never the secret)
     ARGV[3] outcome: ok | limited | unauthorized | forbidden | other
     ARGV[4] rest ms the response asked for ("" = none)
-    ARGV[5] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep
+    ARGV[5] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep;
+            new limits also reset the credential's pacing ("tat")
     ARGV[6] bare-429 backoff base ms
     ARGV[7] bare-429 backoff max ms
     ARGV[8] jitter draw in [0, 1)
@@ -58,6 +59,8 @@ if limits == "-" then
   rcall("HSET", key, "observed", "1")
 elseif limits ~= "" then
   rcall("HSET", key, "observed", "1", "limits", limits)
+  -- New limits pace afresh (takeCredential-0.lua): the slow start's interval does not carry over.
+  rcall("HDEL", key, "tat")
 end
 
 local rest = nil

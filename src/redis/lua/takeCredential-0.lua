@@ -12,13 +12,26 @@
   A credential's budget is a list of limits "q:wMs" (at most q request starts
   in any wMs window, a sliding window kept as a log of start times, on Redis's
   clock). Consecutive starts q apart are spaced by w plus a safety margin
-  (1% of w, at least 20 ms, at most 1 s). A start is logged at its reserved
+  (1% of w, at least 10 ms, at most 1 s; a start is used at most 10 ms
+  late, see LATE_START_MS). A start is logged at its reserved
   time, then moved to the time its response came back (confirmStart-0.lua):
   the server saw the request somewhere in between, so spacing from the later
   time holds whatever the network and the event loop did. To make that work a
   start is reserved at most half the credential's shortest window ahead, when
   the starts it is spaced from have answered. A rest (Retry-After, a reset, a
   429 backoff) and a quarantine (401s) are honoured too.
+
+  Starts are also paced (GCRA, the generic cell rate algorithm): a credential
+  with limits has an emission interval T, the largest w/q of its limits, and
+  a burst b (budget.burst; by default as many starts as T allows in 250 ms,
+  at least 1, at most the smallest q). It keeps a theoretical arrival time "tat" in its hash: a start
+  may be reserved at tat - (b - 1)·T or later, and moves tat to
+  max(tat, start) + T. So at most b starts leave back to back and the rest go
+  every T, which APIs that punish bursts (token buckets, secondary limits)
+  accept and sliding windows use fully. A rest ends with no burst credit
+  (tat is moved to restUntil + (b - 1)·T once per rest, "tatRest"): after a
+  Retry-After the credential restarts one start at a time, so a 429 finds at
+  most the one request already on the wire.
 
   A replayed call (ioredis resends a command whose reply a dropped connection
   lost) answers the first call's reservation instead of reserving a second
@@ -39,12 +52,15 @@
     ARGV[3] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
     ARGV[4] operation id, unique per call; also the name of the in-flight lease it takes
     ARGV[5] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
-    ARGV[6..] triples per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned),
-            in-flight cap ("" = none): budget.maxInFlight
+    ARGV[6..] quadruples per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned),
+            in-flight cap ("" = none): budget.maxInFlight, burst ("" = the default): budget.burst
 
   Output:
-    {1, index, startAtMs, nowMs, seq}  reserved: start at startAtMs (Redis clock); index is 1-based;
-                                       seq names the log entry (0 when the credential has no limit)
+    {1, index, startAtMs, nowMs, seq, paceUs}
+                                       reserved: start at startAtMs (Redis clock); index is 1-based;
+                                       seq names the log entry (0 when the credential has no limit);
+                                       paceUs is the emission interval T it moved tat by, in µs (0: none),
+                                       to give back with the start if it is not sent (releaseStart-0.lua)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
                                        (every candidate at its in-flight cap: in 50 ms)
     {-1, 0, 0, nowMs}                  every candidate is quarantined
@@ -70,7 +86,7 @@ local function replayed()
 end
 
 local anyCap = false
-for i = 8, #ARGV, 3 do
+for i = 8, #ARGV, 4 do
   if ARGV[i] ~= "" then anyCap = true end
 end
 if anyCap then
@@ -79,16 +95,16 @@ if anyCap then
   if r then return r end
 end
 
-local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap
+local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap, bestPace, bestTat, bestRest
 local quarantined, candidates, fullIndex = 0, 0, nil
 
-for i = 6, #ARGV, 3 do
+for i = 6, #ARGV, 4 do
   candidates = candidates + 1
-  local index = (i - 3) / 3
+  local index = (i - 2) / 4
   local key = prefix .. ARGV[i]
   local log = key .. ":log"
   local cap = tonumber(ARGV[i + 2])
-  local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn")
+  local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn", "tat", "tatRest")
   local full = false
   if cap then
     rcall("ZREMRANGEBYSCORE", key .. ":inflight", "-inf", now)
@@ -108,10 +124,13 @@ for i = 6, #ARGV, 3 do
     local headroom = 1
     local maxW, minW = 0, nil
     local size = nil
+    local pace, minQ = 0, nil
     for q, w in string.gmatch(limits, "(%d+):(%d+)") do
       q = tonumber(q)
       w = tonumber(w)
-      local margin = math.min(1000, math.max(20, math.floor(w / 100)))
+      if w / q > pace then pace = w / q end
+      if minQ == nil or q < minQ then minQ = q end
+      local margin = math.min(1000, math.max(10, math.floor(w / 100)))
       if w + margin > maxW then maxW = w + margin end
       if minW == nil or w < minW then minW = w end
       size = size or rcall("ZCARD", log)
@@ -124,9 +143,22 @@ for i = 6, #ARGV, 3 do
       local h = (q - used) / q
       if h < headroom then headroom = h end
     end
+    local tat, restMark = nil, nil
+    if pace > 0 then
+      local burst = tonumber(ARGV[i + 3]) or math.max(1, math.min(minQ, math.floor(250 / pace)))
+      local tau = (burst - 1) * pace
+      tat = tonumber(st[6] or "0")
+      local restUntil = tonumber(st[2] or "0")
+      if restUntil > tonumber(st[7] or "0") then
+        restMark = restUntil
+        if restUntil + tau > tat then tat = restUntil + tau end
+      end
+      if tat - tau > start then start = math.ceil(tat - tau) end
+    end
     local turn = tonumber(st[5] or "0")
     if best == nil or start < bestStart or (start == bestStart and (headroom > bestHeadroom or (headroom == bestHeadroom and turn < bestTurn))) then
       best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap = index, start, headroom, limits, maxW, minW, turn, cap
+      bestPace, bestTat, bestRest = pace, tat, restMark
     end
   end
 end
@@ -146,7 +178,7 @@ if bestStart - now > horizon then
   return {0, best, math.floor(bestStart - horizon), now}
 end
 
-local key = prefix .. ARGV[3 + 3 * best]
+local key = prefix .. ARGV[2 + 4 * best]
 rcall("HINCRBY", key, "requests", 1)
 rcall("HSET", key, "turn", rcall("INCR", base .. "-turn"))
 local seq = 0
@@ -158,13 +190,19 @@ if bestMaxW > 0 then
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
 end
+if bestPace > 0 then
+  local tat = bestTat
+  if bestStart > tat then tat = bestStart end
+  rcall("HSET", key, "tat", tat + bestPace)
+  if bestRest then rcall("HSET", key, "tatRest", bestRest) end
+end
 if bestCap then
   local inflight = key .. ":inflight"
   rcall("ZADD", inflight, bestStart + leaseMs, opId)
   rcall("PEXPIRE", inflight, bestStart - now + leaseMs + 60000)
 end
 if bestMaxW > 0 or bestCap then
-  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq}))
+  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq, math.floor(bestPace * 1000)}))
   rcall("PEXPIRE", takes, 45000)
 end
-return {1, best, bestStart, now, seq}
+return {1, best, bestStart, now, seq, math.floor(bestPace * 1000)}
