@@ -1,7 +1,14 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialPool } from '../src/auth/credential-pool.js';
+import type { Credential, RequestParts } from '../src/auth/credential.js';
+import { newRetryState } from '../src/runs/run-store.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
+
+/** What one answer means for its credential, as the pool decides and reports it. */
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+}
 
 // The pool against a real Redis, without HTTP: what two replicas see when they share it.
 
@@ -47,7 +54,7 @@ describe('CredentialPool budgets', () => {
     const first = await p.acquire(none, 5000);
     expect(first.kind).toBe('granted');
     await new Promise((r) => setTimeout(r, 300));
-    await p.report(p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.seq : 0);
+    await say(p, p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.seq : 0);
     const next = await p.acquire(none, 5000);
     // Reservable 500 ms (the horizon) before 1000 + 10 ms after the response: ~510 ms from now.
     // Spaced from the reserved start instead, it would be ~220 ms.
@@ -113,7 +120,7 @@ describe('CredentialPool pacing (GCRA)', () => {
     const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
     const c = p.credentials[0]!;
     expect(Math.max(...(await starts(p, 10)))).toBeLessThan(15);
-    expect(await p.report(c, req, 429, { 'retry-after': '1' })).toBe('limited');
+    expect(await say(p, c, req, 429, { 'retry-after': '1' })).toBe('limited');
     await new Promise((r) => setTimeout(r, 600));
     const after = await starts(p, 4, 5000);
     // Each 10 ms (1000 / 100) apart: the burst credit is gone with the rest.
@@ -141,7 +148,7 @@ describe('CredentialPool signals', () => {
     const a = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } });
     const b = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } }, redis2);
     const [c1, c2] = a.credentials;
-    expect(await a.report(c1!, req, 429, { 'retry-after': '2' })).toBe('limited');
+    expect(await say(a, c1!, req, 429, { 'retry-after': '2' })).toBe('limited');
     for (let i = 0; i < 4; i++) {
       const got = await b.acquire(none, 0);
       expect(got.kind === 'granted' && got.credential.id).toBe(c2!.id);
@@ -158,10 +165,10 @@ describe('CredentialPool signals', () => {
     const p = pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const reset = String(Math.ceil(Date.now() / 1000) + 30);
-    expect(await p.report(c, req, 403, { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe('limited');
+    expect(await say(p, c, req, 403, { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe('limited');
     const got = await p.acquire(none, 0);
     expect(got.kind === 'wait' && got.waitMs).toBeGreaterThan(25_000);
-    expect(await p.report(c, req, 403, {})).toBe('forbidden');
+    expect(await say(p, c, req, 403, {})).toBe('forbidden');
   });
 
   it('"remaining 0" on a success rests the credential until the reset, unless its own pacing already holds a full window', async () => {
@@ -174,12 +181,12 @@ describe('CredentialPool signals', () => {
       if (got.kind === 'granted') seqs.push(got.seq);
     }
     // Our log holds 2 of 2: the API's "remaining 0" says nothing new; no rest.
-    await paced.report(c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, seqs[1]);
+    await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, seqs[1]);
     expect((await paced.health())[0]!.state).toBe('ok');
     // Another consumer used the window: one start of ours, remaining 0 → rest until the reset.
     const shared = pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
     const one = await shared.acquire(none, 0);
-    await shared.report(shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.seq : 0);
+    await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.seq : 0);
     expect((await shared.health())[0]!.state).toBe('resting');
     expect(await shared.isResting(shared.credentials[0]!, false)).toBe(true);
   });
@@ -189,7 +196,7 @@ describe('CredentialPool signals', () => {
     const c = p.credentials[0]!;
     const rests: number[] = [];
     for (let i = 0; i < 3; i++) {
-      await p.report(c, req, 429, {});
+      await say(p, c, req, 429, {});
       const got = await p.acquire(none, 0);
       rests.push(got.kind === 'wait' ? got.waitMs : 0);
     }
@@ -197,24 +204,24 @@ describe('CredentialPool signals', () => {
     expect(rests[0]).toBeGreaterThanOrEqual(490);
     expect(rests[2]).toBeGreaterThanOrEqual(1990);
     await redis.hdel(`pullq:${queue}:cred:${c.id}`, 'restUntil');
-    await p.report(c, req, 200, {});
+    await say(p, c, req, 200, {});
     expect(await redis.hget(`pullq:${queue}:cred:${c.id}`, 'bare429')).toBeNull();
   });
 
   it('two 401s in a row quarantine a credential; when all are, the pool says so', async () => {
     const p = pool({ type: 'header', tokens: ['t1', 't2'] });
     const [c1, c2] = p.credentials;
-    await p.report(c1!, req, 401, {});
-    await p.report(c1!, req, 200, {});
-    await p.report(c1!, req, 401, {});
+    await say(p, c1!, req, 401, {});
+    await say(p, c1!, req, 200, {});
+    await say(p, c1!, req, 401, {});
     expect(await p.allQuarantined()).toBe(false);
     expect((await p.health())[0]!.state).toBe('ok');
-    await p.report(c1!, req, 401, {});
+    await say(p, c1!, req, 401, {});
     expect((await p.health())[0]).toMatchObject({ state: 'quarantined', reason: 'unauthorized', n401: 3 });
     const got = await p.acquire(none, 0);
     expect(got.kind === 'granted' && got.credential.id).toBe(c2!.id);
-    await p.report(c2!, req, 401, {});
-    await p.report(c2!, req, 401, {});
+    await say(p, c2!, req, 401, {});
+    await say(p, c2!, req, 401, {});
     expect(await p.allQuarantined()).toBe(true);
     expect(await p.acquire(none, 0)).toEqual({ kind: 'exhausted', allQuarantined: true });
   });
@@ -225,7 +232,7 @@ describe('CredentialPool signals', () => {
     // Slow start: before any answer, one start per 250 ms.
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
-    await p.report(c, req, 200, { 'ratelimit-policy': '"default";q=12;w=1', ratelimit: '"default";r=11;t=1' });
+    await say(p, c, req, 200, { 'ratelimit-policy': '"default";q=12;w=1', ratelimit: '"default";r=11;t=1' });
     // Learned limits start afresh: a burst of 250 ms worth (3 starts), then one each 83 ms.
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('granted');
@@ -236,13 +243,13 @@ describe('CredentialPool signals', () => {
 
   it('an API without rate-limit headers is not paced once it has answered', async () => {
     const p = pool({ type: 'none' });
-    await p.report(p.credentials[0]!, req, 200, {});
+    await say(p, p.credentials[0]!, req, 200, {});
     for (let i = 0; i < 20; i++) expect(await p.acquire(none, 0)).toMatchObject({ kind: 'granted', waitMs: 0 });
   });
 
   it('credentials without a budget take turns', async () => {
     const p = pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
-    for (const c of p.credentials) await p.report(c, req, 200, {});
+    for (const c of p.credentials) await say(p, c, req, 200, {});
     const picks: string[] = [];
     for (let i = 0; i < 9; i++) {
       const got = await p.acquire(none, 0);
@@ -256,7 +263,7 @@ describe('CredentialPool signals', () => {
   it('keeps no secret in Redis', async () => {
     const p = pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
     await p.acquire(none, 0);
-    await p.report(p.credentials[0]!, req, 429, { 'retry-after': '1' });
+    await say(p, p.credentials[0]!, req, 429, { 'retry-after': '1' });
     const keys = await redis.keys(`pullq:${queue}:*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys) {

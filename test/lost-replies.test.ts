@@ -6,6 +6,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { CredentialPool } from '../src/auth/credential-pool.js';
+import type { Credential, RequestParts } from '../src/auth/credential.js';
+import { newRetryState } from '../src/runs/run-store.js';
 import { compileIdUrl } from '../src/ids/id-url.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { enqueueRun } from '../src/runs/enqueue-run.js';
@@ -15,6 +17,11 @@ import { runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { scriptSha, startRedisProxy, type ProxiedCommand, type RedisProxy } from '../scripts/redis-fault-proxy.js';
 import { cleanQueue, newRedis, quietLogger, redisUrl, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+
+/** What one answer means for its credential, as the pool decides and reports it. */
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+}
 
 // Issue #8, item 1: a connection that drops after Redis ran a command but
 // before its reply arrived. ioredis resends the command after reconnecting, so
@@ -146,7 +153,7 @@ describe('replies lost after Redis ran the command', () => {
     const pool = new CredentialPool({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
     const credential = pool.credentials[0]!;
     const lost = proxy.loseReply((c) => isScript(c, SHA.report));
-    expect(await pool.report(credential, { url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
+    expect(await say(pool, credential, { url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
     expect(lost.fired()).toBe(1);
     const h = await direct.hgetall(`pullq:${config.queue}:cred:${credential.id}`);
     expect({ n401: h['n401'], u401: h['u401'], quarantined: h['qUntil'] !== undefined }).toEqual({ n401: '1', u401: '1', quarantined: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../src/jobs/backoff-delay.js';
+import { backoffDelay } from '../src/policy/backoff-delay.js';
 import { parseRetryAfter } from '../src/http/retry-after.js';
 
 describe('parseRetryAfter (RFC 9110 §10.2.3)', () => {

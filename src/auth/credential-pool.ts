@@ -7,8 +7,9 @@ import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
-import { learnedWindowMs, observeWindow, type WindowObservation } from '../http/learn-window.js';
-import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit, type RateLimitSignal } from '../http/rate-limit-headers.js';
+import type { WindowObservation } from '../http/learn-window.js';
+import type { Limit } from '../http/rate-limit-headers.js';
+import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
 export const SLOW_START = '1:250';
@@ -16,6 +17,8 @@ export const SLOW_START = '1:250';
 export const UNAUTHORIZED_CONFIRM = 2;
 /** How long a quarantine lasts, unless the token changes (a new token is a new credential). */
 export const QUARANTINE_MS = 24 * 3600_000;
+
+export type { CredentialVerdict };
 
 /** Result of asking the pool for a credential. */
 export type Acquired =
@@ -34,8 +37,6 @@ export type Acquired =
   | { kind: 'wait'; /** ms until the earliest credential could start. */ waitMs: number }
   | { kind: 'exhausted'; /** every credential of the pool is quarantined (not just the excluded ones). */ allQuarantined: boolean };
 
-/** What a response meant for the credential that made it ('stale': a 401 for an OAuth2 token already replaced). */
-export type CredentialVerdict = 'ok' | 'limited' | 'unauthorized' | 'forbidden' | 'stale' | 'other';
 
 /** One credential's fleet-wide state, for `pullq status`. */
 export interface CredentialHealth {
@@ -174,61 +175,47 @@ export class CredentialPool {
   }
 
   /**
-   * Tells the fleet what a response meant for its credential, and returns the
-   * verdict the caller acts on. Sends nothing for a plain success that changes
-   * nothing (the common case), so most requests cost one Redis call, the take.
+   * Decides what one answer means (src/policy/decide.ts) and tells the fleet
+   * the credential's part; returns the whole decision for the caller to act
+   * on. A 401 first asks an OAuth2 credential whether its token was already
+   * replaced (then the 401 is 'stale', not the credential's fault).
    */
-  async report(credential: Credential, request: RequestParts, status: number | null, headers: Record<string, string | string[] | undefined> | undefined, seq = 0): Promise<CredentialVerdict> {
-    const now = Date.now();
-    const signal = parseRateLimitHeaders(headers ?? {}, now);
-    this.learnWindow(credential, signal, now);
-    let verdict: CredentialVerdict = 'other';
-    if (status !== null && status >= 200 && status < 400) verdict = 'ok';
-    else if (status !== null && isRateLimited(status, signal)) verdict = 'limited';
-    else if (status === 401) verdict = 'unauthorized';
-    else if (status === 403) verdict = 'forbidden';
-    if (status === null) {
+  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, seq = 0): Promise<Decision> {
+    const tokenReplaced = exchange.status === 401 && credential.onUnauthorized ? !(await credential.onUnauthorized(request)) : false;
+    const decision = decide(exchange, id, { id: credential.id, tokenReplaced, window: this.windows.get(credential.id) }, { retry: this.retry }, Date.now());
+    if (decision.credential.window) this.windows.set(credential.id, decision.credential.window);
+    await this.report(credential, decision.credential, seq);
+    return decision;
+  }
+
+  /**
+   * Tells the fleet what an answer meant for its credential (reportResponse-0.lua).
+   * Sends nothing for a plain success that changes nothing (the common case),
+   * so most requests cost one Redis call, the take.
+   */
+  async report(credential: Credential, d: CredentialDecision, seq = 0): Promise<void> {
+    if (!d.answered) {
       if (!this.reportedLimits.has(credential.id)) {
         // Nothing to learn from a failed exchange: end the slow start anyway, or a dead API is crawled at 4/s.
         this.reportedLimits.set(credential.id, '-');
-        await this.send(credential, verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
+        await this.send(credential, d.verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
       } else if (seq > 0) {
         // It may have reached the server: its start counts from now.
         await this.confirm(credential, seq);
       }
-      return verdict;
+      return;
     }
-
-    const limits = signal.limits.length > 0 ? toLimitString(signal.limits) : signal.seen ? '' : '-';
+    const limits = d.limits.length > 0 ? toLimitString(d.limits) : d.headersSeen ? '' : '-';
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
-    const wait = restFor(signal);
-    const rest = wait === undefined ? undefined : capWait(wait, this.retry.maxWaitMs);
-    if (rest?.capped) this.logCapped(credential, rest.askedMs);
-    if (verdict === 'ok' && !newLimits && rest === undefined && !this.dirty.has(credential.id)) {
+    if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
+    if ((d.verdict === 'ok' && !newLimits && d.restMs === undefined && !this.dirty.has(credential.id)) || d.verdict === 'stale') {
       if (seq > 0) await this.confirm(credential, seq);
-      return verdict;
+      return;
     }
-
-    if (verdict === 'unauthorized' && credential.onUnauthorized && !(await credential.onUnauthorized(request))) {
-      if (seq > 0) await this.confirm(credential, seq);
-      return 'stale';
-    }
-    if (verdict === 'ok') this.dirty.delete(credential.id);
+    if (d.verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
-    // A rest only from "remaining 0" on an answer that was not refused may be redundant with pacing.
-    const soft = rest !== undefined && signal.retryAfterMs === undefined && verdict !== 'limited';
-    await this.send(credential, verdict, rest?.waitMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, soft, rest?.capped ? rest.askedMs : undefined);
-    return verdict;
-  }
-
-  /** Replaces a window guessed from one reset by the one learned from how resets move (see learn-window.ts). */
-  private learnWindow(credential: Credential, signal: RateLimitSignal, now: number): void {
-    if (!signal.windowGuessed || signal.remaining === undefined || signal.resetInMs === undefined) return;
-    const obs = observeWindow(this.windows.get(credential.id), signal.remaining, signal.resetInMs, now, signal.resetIsEpochSeconds);
-    this.windows.set(credential.id, obs);
-    const learned = learnedWindowMs(obs);
-    if (learned !== undefined && signal.limits[0]) signal.limits[0] = { ...signal.limits[0], windowMs: learned };
+    await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, d.soft, d.askedMs);
   }
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */

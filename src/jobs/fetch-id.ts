@@ -1,7 +1,7 @@
 import type { Got, NormalizedOptions } from 'got';
 import type { Credential } from '../auth/credential.js';
 import { stripCredentialOffOrigin } from './strip-credential-off-origin.js';
-import type { Exchange } from './classify-response.js';
+import type { Exchange } from '../policy/decide.js';
 
 export interface FetchRequest {
   url: string;

@@ -1,6 +1,8 @@
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { OAuth2RefusedError } from '../../auth/oauth2-token-source.js';
-import { parseRateLimitHeaders, isRateLimited } from '../../http/rate-limit-headers.js';
+import { parseRateLimitHeaders } from '../../http/rate-limit-headers.js';
+import type { Decision } from '../../policy/decide.js';
+import { newRetryState } from '../../runs/run-store.js';
 import { InputError } from '../../errors.js';
 import { compileIdUrl } from '../../ids/id-url.js';
 import { fetchId } from '../../jobs/fetch-id.js';
@@ -50,8 +52,8 @@ export async function checkCommand(flags: GlobalFlags & { id?: string; json?: bo
           continue;
         }
         const res = await fetchId(http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
-        await pool.report(credential, request, res.status, res.headers, got.seq);
-        probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode));
+        const decision = await pool.answer(credential, request, res, newRetryState(), got.seq);
+        probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode, decision));
       } finally {
         await pool.endRequest(credential, got.lease);
       }
@@ -67,17 +69,19 @@ export async function checkCommand(flags: GlobalFlags & { id?: string; json?: bo
   }
 }
 
-function describe(credential: string, status: number | null, headers: Record<string, string | string[] | undefined>, errorCode?: string): Probe {
+/** A probe's verdict, as src/policy/decide.ts judged its answer (the headers only add the quota to the text). */
+function describe(credential: string, status: number | null, headers: Record<string, string | string[] | undefined>, errorCode: string | undefined, decision: Decision): Probe {
   if (status === null) return { credential, verdict: 'error', status, detail: `no answer (${errorCode ?? 'error'})` };
   const signal = parseRateLimitHeaders(headers, Date.now());
   const limits = signal.limits.map((l) => `${l.requests}/${l.windowMs / 1000}s`).join(' + ');
   const quota = signal.remaining !== undefined ? ` · ${signal.remaining} left${limits ? ` of ${limits}` : ''}` : limits ? ` · limit ${limits}` : '';
-  if (isRateLimited(status, signal)) {
-    const wait = signal.retryAfterMs ?? signal.resetInMs;
-    return { credential, verdict: 'exhausted', status, detail: `HTTP ${status}, rate limited${wait !== undefined ? ` for ${Math.ceil(wait / 1000)} s` : ''}${quota}` };
+  const c = decision.credential;
+  if (c.verdict === 'limited') {
+    return { credential, verdict: 'exhausted', status, detail: `HTTP ${status}, rate limited${c.restMs !== undefined ? ` for ${Math.ceil(c.restMs / 1000)} s` : ''}${quota}` };
   }
-  if (status === 401) return { credential, verdict: 'rejected', status, detail: 'HTTP 401: the API does not accept this credential' };
-  if (status === 403) return { credential, verdict: 'forbidden', status, detail: 'HTTP 403: accepted but not allowed' };
-  if (status >= 500) return { credential, verdict: 'error', status, detail: `HTTP ${status}: the API failed; try again` };
+  if (c.verdict === 'unauthorized' || c.verdict === 'stale') return { credential, verdict: 'rejected', status, detail: `HTTP ${status}: the API does not accept this credential` };
+  if (c.verdict === 'forbidden') return { credential, verdict: 'forbidden', status, detail: `HTTP ${status}: accepted but not allowed` };
+  const id = decision.id;
+  if (id.action === 'retry') return { credential, verdict: 'error', status, detail: `${id.message}: the API failed; try again` };
   return { credential, verdict: 'valid', status, detail: `HTTP ${status}${quota}` };
 }

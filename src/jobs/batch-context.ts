@@ -1,0 +1,31 @@
+import type { Got } from 'got';
+import type { LimitFunction } from 'p-limit';
+import type { CredentialPool } from '../auth/credential-pool.js';
+import type { Config } from '../config.js';
+import type { IdUrl } from '../ids/id-url.js';
+import type { Logger } from '../logger.js';
+import type { RetryState, RunStore } from '../runs/run-store.js';
+import type { FailedLine, ResultLine, Sink } from '../sinks/sink.js';
+
+/** What a worker process shares between all the batches it runs. */
+export interface BatchContext {
+  config: Config;
+  store: RunStore;
+  sink: Sink;
+  pool: CredentialPool;
+  http: Got;
+  /** Caps in-flight requests of the whole process at worker.concurrency. */
+  limit: LimitFunction;
+  urlFor: (id: string) => IdUrl;
+  /** True once shutdown began: stop starting requests, commit, hand the rest back. */
+  stopping: () => boolean;
+  /** The run cannot go on (e.g. every credential quarantined): stop this replica with exit 2. */
+  fatal: (reason: string) => void;
+  logger: Logger;
+}
+
+/** Where one ID of a batch ended up in this attempt. */
+export type IdOutcome =
+  | { kind: 'result'; line: ResultLine }
+  | { kind: 'failed'; line: FailedLine }
+  | { kind: 'later'; state: RetryState };
