@@ -14,6 +14,8 @@ import { scenarioOverhead } from './bench/scenario-overhead.js';
 import type { ScenarioResult } from './bench/scenario-result.js';
 import { scenarioRetryAfter } from './bench/scenario-retry-after.js';
 import { scenarioSoak } from './bench/scenario-soak.js';
+import { scenarioThirdParty } from './bench/scenario-third-party.js';
+import { scenarioTokenBucket } from './bench/scenario-token-bucket.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -27,6 +29,8 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'enqueue-scale', title: '4. enqueue at scale', run: scenarioEnqueueScale },
   { id: 'retry-after', title: '5. 429 + Retry-After precision', run: scenarioRetryAfter },
   { id: 'soak', title: '6. soak: lost replies, killed workers, a Redis crash', run: scenarioSoak },
+  { id: 'third-party', title: '7. third-party rate limiters, every header form', run: scenarioThirdParty },
+  { id: 'token-bucket', title: '8. an API that punishes bursts (token bucket)', run: scenarioTokenBucket },
 ];
 
 async function main(): Promise<number> {

@@ -36,6 +36,12 @@ export interface ExampleApiOptions {
   revoked?: string[];
   /** Per-credential budget enforced in a sliding window (key: token, basic user or OAuth2 client id; "*" for all). */
   budgets?: Record<string, { requests: number; perSeconds: number }>;
+  /**
+   * Per-credential token bucket (key as for budgets): `capacity` requests back to back, refilled at
+   * `refillPerSecond`; an empty bucket answers 429 with Retry-After (whole seconds, at least 1). Like
+   * APIs that punish bursts, it announces nothing else. Checked after `budgets`.
+   */
+  tokenBuckets?: Record<string, { capacity: number; refillPerSecond: number }>;
   /** How the API announces budgets on every answer. */
   rateLimitHeaders?: 'none' | 'github' | 'ietf' | 'draft';
   /** Status of a request over budget: 429 (default) or 403 (GitHub-style, with remaining 0). */
@@ -91,6 +97,8 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const issued = new Map<string, { client: string; expiresAt: number }>();
   /** Sliding windows of accepted request times per credential. */
   const windows = new Map<string, number[]>();
+  /** Token buckets per credential: tokens left and when they were counted. */
+  const buckets = new Map<string, { tokens: number; at: number }>();
   let total = 0;
   let unauthorized = 0;
   const log: { url: string; headers: IncomingHttpHeaders }[] = [];
@@ -123,15 +131,41 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     }
   };
 
-  /** Over budget? Records the request in the window when it is accepted. */
+  /** An empty token bucket? Takes a token when there is one. */
+  const bucketEmpty = (cred: string): { over: boolean; headers: Record<string, string> } => {
+    const spec = options.tokenBuckets?.[cred] ?? options.tokenBuckets?.['*'];
+    if (!spec) return { over: false, headers: {} };
+    const now = Date.now();
+    const b = buckets.get(cred) ?? { tokens: spec.capacity, at: now };
+    b.tokens = Math.min(spec.capacity, b.tokens + ((now - b.at) * spec.refillPerSecond) / 1000);
+    b.at = now;
+    buckets.set(cred, b);
+    if (b.tokens < 1) return { over: true, headers: { 'retry-after': String(Math.max(1, Math.ceil((1 - b.tokens) / spec.refillPerSecond))) } };
+    b.tokens -= 1;
+    return { over: false, headers: {} };
+  };
+
+  /** Over budget (or out of tokens)? Records the request in the window when it is accepted. */
   const overBudget = (cred: string): { over: boolean; headers: Record<string, string> } => {
     const budget = options.budgets?.[cred] ?? options.budgets?.['*'];
-    if (!budget) return { over: false, headers: {} };
+    if (!budget) {
+      const bucket = bucketEmpty(cred);
+      if (!bucket.over && options.tokenBuckets) {
+        const all = acceptedAt.get(cred) ?? [];
+        all.push(Date.now());
+        acceptedAt.set(cred, all);
+      }
+      return bucket;
+    }
     const now = Date.now();
     const w = budget.perSeconds * 1000;
     const log = windows.get(cred) ?? [];
     while (log.length > 0 && log[0]! <= now - w) log.shift();
     const over = log.length >= budget.requests;
+    if (!over && bucketEmpty(cred).over) {
+      windows.set(cred, log);
+      return { over: true, headers: { 'retry-after': '1' } };
+    }
     if (!over) {
       log.push(now);
       const all = acceptedAt.get(cred) ?? [];

@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { startExampleApi } from '../example-api-server.js';
+import { startThirdPartyApi } from '../third-party-api.js';
 import type { ApiProcessOptions, ApiStats } from './start-api-process.js';
 
 // The example API in a child process of the benchmarks. argv[2] is the JSON
@@ -9,7 +10,12 @@ import type { ApiProcessOptions, ApiStats } from './start-api-process.js';
 // for the Retry-After benchmark, to force 429s; the example API is unchanged.
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ApiProcessOptions;
-const api = await startExampleApi({ ...options.api, host: '127.0.0.1', port: 0 });
+// With `thirdParty` the API is third-party rate-limit middleware (third-party-api.ts) instead:
+// its accepted requests are its 2xx answers.
+const third = options.thirdParty ? await startThirdPartyApi(options.thirdParty) : undefined;
+const api = third
+  ? { server: third.server, url: third.url, close: third.close, totalRequests: () => third.log.length, requestsByCredential: new Map<string, number>(), rejectedByCredential: new Map<string, number>(), acceptedAt: new Map<string, number[]>() }
+  : await startExampleApi({ ...options.api, host: '127.0.0.1', port: 0 });
 
 const credentials: string[] = [];
 const credIndex = new Map<string, number>();
@@ -90,6 +96,14 @@ api.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       log.t.push(now);
       log.cred.push(index);
       log.status.push(res.statusCode);
+      if (third) {
+        if (res.statusCode < 300) {
+          const times = api.acceptedAt.get(cred) ?? [];
+          times.push(now);
+          api.acceptedAt.set(cred, times);
+        } else if (res.statusCode === 429) api.rejectedByCredential.set(cred, (api.rejectedByCredential.get(cred) ?? 0) + 1);
+        api.requestsByCredential.set(cred, (api.requestsByCredential.get(cred) ?? 0) + 1);
+      }
     });
     if (forced429(cred, now, res)) return;
   }

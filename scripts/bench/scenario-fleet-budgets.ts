@@ -98,14 +98,14 @@ export async function scenarioFleetBudgets(ctx: BenchContext): Promise<ScenarioR
     notes.push(
       'pullq took more starts from its pool than the API saw requests: ' +
         given.map((r) => `${r.name}: ${r.g} of ${r.run.pullqTakes} (${fmt.pct(r.g / Math.max(1, r.run.pullqTakes ?? 1))})`).join('; ') +
-        '. pullq gives a reserved start up when the request would leave more than LATE_START_MS after it (src/jobs/process-batch.ts), and the slot stays counted against the budget, so each one is budget lost; ' +
+        '. pullq gives a reserved start up when the request would leave more than LATE_START_MS after it (src/jobs/take-start.ts); the slot and its pacing interval are given back, but a slot in the past is gone, so each one can cost budget; ' +
         'with more worker processes than the 2 cores, event loops are late more often.',
     );
   }
   if (pullq.peak100ms > 2 * (SUM / 10)) {
     notes.push(
-      `pullq's requests are bursty: up to ${pullq.peak100ms} accepted within 100 ms (a smooth 200/s would be 20; see the "peak" column). ` +
-        "Its pool lets a token start as soon as its sliding window has room, so each token's budget tends to go out together at the start of each window, then the token idles; an API whose sliding window is exact accepts this, one that also limits bursts would not.",
+      `pullq had up to ${pullq.peak100ms} requests accepted within 100 ms (a smooth 200/s would be 20; see the "peak" column). ` +
+        'Starts are paced one interval apart, but a token that was held back (by its sliding window, or a late start given back) may catch up with up to budget.burst starts back to back (default: 250 ms worth, 20/15/10/5 for these tokens).',
     );
   }
   const slow = results.find((r) => r.spec.key === 'pullq-50ms');

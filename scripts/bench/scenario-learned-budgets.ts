@@ -38,7 +38,7 @@ export async function scenarioLearnedBudgets(ctx: BenchContext): Promise<Scenari
     if (r.figures.utilization < 0.9 && r.rests > 0) {
       notes.push(
         `${r.name}: the workers logged ${r.rests} "credential … is rate limited: resting until …" warnings with ${r.figures.totalRejected} 429s in the run: ` +
-          'pullq rests a credential until the announced reset whenever an answer says remaining 0, a 2xx included (restFor() in src/auth/rate-limit-headers.ts), although the learned budget already paces it; ' +
+          'pullq rests a credential until the announced reset whenever an answer says remaining 0, a 2xx included (restFor() in src/http/rate-limit-headers.ts), although the learned budget already paces it; ' +
           'this API announces the reset in whole seconds, 1–2 s ahead, so each such rest idles that token for up to 2 s.',
       );
     }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExampleApiOptions } from '../example-api-server.js';
+import type { ThirdPartyApiOptions } from '../third-party-api.js';
 import { spawnChild, type Child } from './spawn-child.js';
 
 /**
@@ -21,6 +22,8 @@ export interface Force429 {
 /** Options of the API child: the example API's own (JSON-safe) plus the runner's. */
 export interface ApiProcessOptions {
   api: Omit<ExampleApiOptions, 'port' | 'host'>;
+  /** Serve with third-party rate-limit middleware instead of the example API (api.auth still names the tokens). */
+  thirdParty?: ThirdPartyApiOptions;
   force429?: Force429;
 }
 
