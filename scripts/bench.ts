@@ -1,4 +1,4 @@
-import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runtimeEnv } from '../src/config.js';
@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${results.map((r) => renderScenario(r, { heading: r.title, setup: false })).join('\n')}`);
     process.stdout.write(`\nbench: ${results.length} scenario(s) in ${fmt.s(totalMs)}${failed ? `, ${failed} failed` : ''}${quick ? ' (--quick: short runs, the verdicts are only indicative)' : ''}\n`);
     if (!values['no-write']) {
-      writeFileSync(path.join(ctx.root, 'BENCHMARKS.md'), renderReport(machine, results, { quick, totalMs }));
+      writeFileSync(path.join(ctx.root, 'BENCHMARKS.md'), renderReport(machine, results, { quick, totalMs, roundNotes: existsSync(path.join(ctx.root, 'bench/round-notes.md')) ? readFileSync(path.join(ctx.root, 'bench/round-notes.md'), 'utf8') : undefined }));
       mkdirSync(path.join(ctx.root, 'bench'), { recursive: true });
       writeFileSync(path.join(ctx.root, 'bench/results.json'), `${JSON.stringify({ machine, quick, totalMs, scenarios: results.map((r) => ({ id: r.id, title: r.title, durationMs: r.durationMs, targets: r.targets, notes: r.notes, raw: r.raw })) }, null, 2)}\n`);
       process.stdout.write('bench: wrote BENCHMARKS.md and bench/results.json\n');

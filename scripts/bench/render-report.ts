@@ -5,7 +5,7 @@ import { renderScenario } from './render-scenario.js';
 import type { ScenarioResult } from './scenario-result.js';
 
 /** BENCHMARKS.md: machine, versions, a summary, one section per scenario, how to run. */
-export function renderReport(machine: MachineInfo, scenarios: ScenarioResult[], options: { quick: boolean; totalMs: number }): string {
+export function renderReport(machine: MachineInfo, scenarios: ScenarioResult[], options: { quick: boolean; totalMs: number; roundNotes?: string }): string {
   const out: string[] = [];
   out.push('# pullq benchmarks', '');
   out.push(
@@ -43,10 +43,12 @@ export function renderReport(machine: MachineInfo, scenarios: ScenarioResult[], 
     ),
     '',
   );
+  // Hand-written before/after figures of the latest changes (bench/round-notes.md), kept across runs.
+  if (options.roundNotes?.trim()) out.push(options.roundNotes.trim(), '');
   for (const s of scenarios) out.push(renderScenario(s, { heading: `## ${s.title}`, setup: true }), `(took ${fmt.s(s.durationMs)})`, '');
   out.push('## How to run', '');
   out.push(
-    '`npm run build && npm run bench` (about 7 minutes; writes BENCHMARKS.md and bench/results.json). `npm run bench -- --quick` runs short versions in about a minute (rough figures); `--no-write` only prints; `--only fleet-budgets,overhead` runs some scenarios. ' +
+    '`npm run build && npm run bench` (about 18 minutes; writes BENCHMARKS.md and bench/results.json). `npm run bench -- --quick` runs short versions in about 5 minutes (rough figures); `--no-write` only prints; `--only fleet-budgets,overhead` runs some scenarios. ' +
       'Needs Redis at $REDIS_URL or 127.0.0.1:6379 (or a `redis-server` binary), and `redis-server` for the memory figures.',
     '',
   );
