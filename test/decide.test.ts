@@ -88,6 +88,17 @@ describe('decide: where the ID stands', () => {
     expect(delays[4]).toBeLessThan(60_000);
   });
 
+  it('until a window is learned, its guess never shrinks as the reset nears (a 2 s window read "1" is not 1 s)', () => {
+    let window = undefined as Parameters<typeof decide>[2]['window'];
+    const guesses: number[] = [];
+    for (const [t, remaining, reset] of [[0, '19', '2'], [600, '12', '2'], [1100, '8', '1'], [1500, '2', '1']] as const) {
+      const d = decide({ status: 200, headers: { 'x-ratelimit-limit': '20', 'x-ratelimit-remaining': remaining, 'x-ratelimit-reset': reset } }, fresh, { id: 'c1', window }, config, now + t);
+      window = d.credential.window;
+      guesses.push(d.credential.limits[0]!.windowMs);
+    }
+    expect(guesses).toEqual([2000, 2000, 2000, 2000]);
+  });
+
   it('a window no header states is learned across answers: 2 s, not the 1 s the first reset suggests', () => {
     // x-ratelimit-* with reset in delta seconds, a fixed 2 s window: the first answer comes 1 s into it.
     let window = undefined as Parameters<typeof decide>[2]['window'];

@@ -51,8 +51,14 @@ describe('restFor / isRateLimited', () => {
 describe('helpers', () => {
   it('guessWindowMs rounds up to a typical window', () => {
     expect(guessWindowMs(400)).toBe(1000);
-    expect(guessWindowMs(1900)).toBe(1000);
-    expect(guessWindowMs(2100)).toBe(10_000);
+    // An epoch in whole seconds reads up to a second long: 1.9 s to a reset can be a 1 s window.
+    expect(guessWindowMs(1900, true)).toBe(1000);
+    // Delta seconds (rounded up) or milliseconds are not: "2" is more than 1 s away, so not a 1 s window
+    // (guessing 1 s would send twice the limit until the window is learned; @fastify/rate-limit, 2 s windows).
+    expect(guessWindowMs(2000)).toBe(2000);
+    expect(guessWindowMs(1900)).toBe(2000);
+    expect(guessWindowMs(1000)).toBe(1000);
+    expect(guessWindowMs(2100)).toBe(5000);
     expect(guessWindowMs(45_000)).toBe(60_000);
     expect(guessWindowMs(3_599_000)).toBe(3_600_000);
   });
@@ -89,7 +95,8 @@ describe('every header form', () => {
       { limits: [{ requests: 900, windowMs: 900_000 }], remaining: 847, resetInMs: 600_000 }],
     // Discord: fractional epoch reset, and reset-after (wins).
     ['Discord: fractional epoch reset and reset-after', { 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now / 1000 + 1.5), 'x-ratelimit-reset-after': '1.234', 'x-ratelimit-bucket': 'abcd1234' },
-      { remaining: 0, resetInMs: 1234, limits: [{ requests: 5, windowMs: 1000 }] }],
+      // 1.234 s to the reset: the window is longer than 1 s; guessed 2 s until learned.
+      { remaining: 0, resetInMs: 1234, limits: [{ requests: 5, windowMs: 2000 }] }],
     // Epoch milliseconds (some limiters): not 55,000 years.
     ['x-ratelimit-reset in epoch milliseconds', { 'x-ratelimit-limit': '100', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now + 10_000) },
       { remaining: 0, resetInMs: 10_000, limits: [{ requests: 100, windowMs: 10_000 }] }],

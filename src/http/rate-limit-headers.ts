@@ -35,16 +35,20 @@ function nonNeg(v: string | undefined): number | undefined {
 }
 
 /** Typical quota windows (s): a window guessed from a reset is rounded up to one of them. */
-const NICE_WINDOWS_S = [1, 10, 60, 300, 900, 3600, 86_400];
+const NICE_WINDOWS_S = [1, 2, 5, 10, 15, 30, 60, 300, 900, 3600, 86_400];
 
 /**
- * Rounds a time-to-reset up to a typical window length, in ms. A reset given
- * as epoch seconds can read up to a second long, so a window may be a second
- * shorter than the reset suggests.
+ * Rounds a time-to-reset up to a typical window length, in ms: a window is at
+ * least as long as the wait to its reset, and a guess too long only idles a
+ * credential until the window is learned, while one too short sends too much.
+ * A reset given as epoch seconds can read up to a second long, so there a
+ * window may be a second shorter than the reset suggests; a delta in seconds
+ * (rounded up by the server) or in milliseconds cannot.
  */
-export function guessWindowMs(resetInMs: number): number {
+export function guessWindowMs(resetInMs: number, epochSeconds = false): number {
   const s = Math.max(1, Math.ceil(resetInMs / 1000));
-  return 1000 * (NICE_WINDOWS_S.find((w) => s <= w + 1) ?? s);
+  const slack = epochSeconds ? 1 : 0;
+  return 1000 * (NICE_WINDOWS_S.find((w) => s <= w + slack) ?? s);
 }
 
 /** A reset this far in the future cannot be delta seconds (10 years): it is an epoch. */
@@ -224,7 +228,7 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
 /** A quota no header gives a window for: guessed from the reset (else 1 minute), to be learned (learn-window.ts). */
 function addGuessedLimit(signal: RateLimitSignal, requests: number): void {
   if (requests <= 0) return;
-  signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+  signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000, signal.resetIsEpochSeconds) });
   signal.windowGuessed = true;
 }
 

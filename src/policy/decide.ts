@@ -1,4 +1,4 @@
-import { capWait, isRateLimited, parseRateLimitHeaders, restFor, type Limit, type RateLimitSignal } from '../http/rate-limit-headers.js';
+import { capWait, guessWindowMs, isRateLimited, parseRateLimitHeaders, restFor, type Limit, type RateLimitSignal } from '../http/rate-limit-headers.js';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { learnedWindowMs, observeWindow, type WindowObservation } from '../http/learn-window.js';
 import { backoffDelay } from './backoff-delay.js';
@@ -114,8 +114,10 @@ function credentialPart(status: number | null, signal: RateLimitSignal | undefin
   let window = c.window;
   if (signal.windowGuessed && signal.remaining !== undefined && signal.resetInMs !== undefined) {
     window = observeWindow(c.window, signal.remaining, signal.resetInMs, now, signal.resetIsEpochSeconds);
-    const learned = learnedWindowMs(window);
-    if (learned !== undefined && limits[0]) limits = [{ ...limits[0], windowMs: learned }, ...limits.slice(1)];
+    // Learned once a new window was seen to begin; until then guessed from the longest reset seen, so the
+    // guess never shrinks as a reset nears (a 2 s window read "1" late in it is not a 1 s window).
+    const windowMs = learnedWindowMs(window) ?? guessWindowMs(window.maxResetMs, signal.resetIsEpochSeconds);
+    if (limits[0]) limits = [{ ...limits[0], windowMs }, ...limits.slice(1)];
   }
   let verdict: CredentialVerdict = 'other';
   if (status >= 200 && status < 400) verdict = 'ok';

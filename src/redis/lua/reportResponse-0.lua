@@ -58,9 +58,10 @@ local limits = ARGV[5]
 if limits == "-" then
   rcall("HSET", key, "observed", "1")
 elseif limits ~= "" then
+  -- New limits pace afresh (takeCredential-0.lua): the slow start's interval does not carry over. The
+  -- same limits again (another replica learning them too) keep the pacing as it is.
+  if rcall("HGET", key, "limits") ~= limits then rcall("HDEL", key, "tat") end
   rcall("HSET", key, "observed", "1", "limits", limits)
-  -- New limits pace afresh (takeCredential-0.lua): the slow start's interval does not carry over.
-  rcall("HDEL", key, "tat")
 end
 
 local rest = nil
