@@ -87,7 +87,13 @@ const requestUrl = z.string().superRefine((value, ctx) => {
 });
 
 export const configSchema = z.strictObject({
-  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379') }).prefault({}),
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+      /** Seed nodes of a Redis Cluster (a cluster is also detected from the url); user, password and TLS come from the url. */
+      cluster: z.array(z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')).min(1, 'must list at least one node').optional(),
+    })
+    .prefault({}),
   queue: z.string().regex(NAME_RE, 'must be 1-100 letters, digits, . _ - (no ":")').default('pullq'),
   request: z.strictObject({
     url: requestUrl,

@@ -4,6 +4,7 @@ import type { Credential, RequestParts } from '../src/auth/credential.js';
 import { newRetryState } from '../src/runs/run-store.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { queueKeys } from '../src/redis/keys.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
 async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
@@ -203,9 +204,9 @@ describe('CredentialPool signals', () => {
     // Equal jitter: attempt n rests between half and all of base * 2^(n-1).
     expect(rests[0]).toBeGreaterThanOrEqual(490);
     expect(rests[2]).toBeGreaterThanOrEqual(1990);
-    await redis.hdel(`pullq:${queue}:cred:${c.id}`, 'restUntil');
+    await redis.hdel(`${queueKeys(queue).credPrefix}${c.id}`, 'restUntil');
     await say(p, c, req, 200, {});
-    expect(await redis.hget(`pullq:${queue}:cred:${c.id}`, 'bare429')).toBeNull();
+    expect(await redis.hget(`${queueKeys(queue).credPrefix}${c.id}`, 'bare429')).toBeNull();
   });
 
   it('two 401s in a row quarantine a credential; when all are, the pool says so', async () => {
@@ -264,7 +265,7 @@ describe('CredentialPool signals', () => {
     const p = pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
     await p.acquire(none, 0);
     await say(p, p.credentials[0]!, req, 429, { 'retry-after': '1' });
-    const keys = await redis.keys(`pullq:${queue}:*`);
+    const keys = await redis.keys(`${queueKeys(queue).base}*`);
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys) {
       expect(k).not.toContain('super-secret');

@@ -16,6 +16,7 @@ import { FileSink } from '../src/sinks/file-sink.js';
 import { startWorker, type BatchJobData } from '../src/workers/start-worker.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, quietLogger, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { bullPrefix } from '../src/redis/keys.js';
 
 const tmp = tempDir('once');
 afterAll(() => tmp.remove());
@@ -26,7 +27,7 @@ let queue: Queue<BatchJobData>;
 beforeEach(async () => {
   api = await startExampleApi({});
   queueName = uniqueQueue('once');
-  queue = new Queue<BatchJobData>(queueName, { connection: redis });
+  queue = new Queue<BatchJobData>(queueName, { connection: redis, prefix: bullPrefix(queueName) });
 });
 afterEach(async () => {
   await api.close();
@@ -59,7 +60,7 @@ describe('the commit point', () => {
     const file = path.join(tmp.dir, 'ids-a.txt');
     writeFileSync(file, 'a\nb\nc\n');
     await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10, urlFor: ctx.urlFor });
-    const lockKey = `bull:${queueName}:twice.b0:lock`;
+    const lockKey = `${bullPrefix(queueName)}:${queueName}:twice.b0:lock`;
     // A stale attempt (its lock expired and another worker took the job) runs the whole batch...
     await redis.set(lockKey, 'token-new');
     const stale = await processBatch(ctx, { run: 'twice', batch: 0, lockKey, token: 'token-old' });
@@ -99,7 +100,7 @@ describe('the commit point', () => {
     const file = path.join(tmp.dir, 'ids-c.txt');
     writeFileSync(file, 'f1\nf2\nf3\n');
     await enqueueRun({ store: ctx.store, queue, run: 'gaveup', source: file, batchSize: 10, urlFor: ctx.urlFor });
-    const bare = new Worker(queueName, null, { connection: redis, autorun: false });
+    const bare = new Worker(queueName, null, { connection: redis, autorun: false, prefix: bullPrefix(queueName) });
     const job = (await bare.getNextJob('tok-1'))!;
     // As if its attempts were used up: an UnrecoverableError fails it for good.
     await job.moveToFailed(new UnrecoverableError('simulated: attempts exhausted'), 'tok-1', false);

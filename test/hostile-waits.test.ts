@@ -9,6 +9,7 @@ import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { queueKeys } from '../src/redis/keys.js';
 
 // Issue #8, item 6: waits a server asks for had no upper bound. `Retry-After:
 // 315360000` parked an ID (or a whole credential) for ten years and the run
@@ -99,7 +100,7 @@ describe('waits the server asks for', () => {
     try {
       const store = new RunStore(redis, queue);
       for (let i = 0; i < 200; i++) {
-        if (await redis.hget(`pullq:${queue}:cred:anonymous`, 'restUntil')) break;
+        if (await redis.hget(`${queueKeys(queue).credPrefix}anonymous`, 'restUntil')) break;
         await sleep(50);
       }
       expect((await store.status('resting'))?.complete).toBe(false);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -17,6 +17,9 @@ import { runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { scriptSha, startRedisProxy, type ProxiedCommand, type RedisProxy } from '../scripts/redis-fault-proxy.js';
 import { cleanQueue, newRedis, quietLogger, redisUrl, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { bullPrefix } from '../src/redis/keys.js';
+import { queueKeys } from '../src/redis/keys.js';
+import { luaSource } from '../src/redis/scripts.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
 async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
@@ -28,13 +31,13 @@ async function say(p: CredentialPool, c: Credential, request: RequestParts, stat
 // every state-changing script runs twice. A TCP proxy between pullq and a real
 // Redis swallows the reply to a chosen command and cuts the connection.
 
-const lua = (name: string) => readFileSync(new URL(`../src/redis/lua/${name}`, import.meta.url), 'utf8');
+const lua = (name: string) => luaSource(name);
 const SHA = {
   commit: scriptSha(lua('commitBatch-6.lua')),
   seal: scriptSha(lua('sealRun-3.lua')),
   enqueue: scriptSha(lua('enqueueIds-3.lua')),
-  take: scriptSha(lua('takeCredential-0.lua')),
-  report: scriptSha(lua('reportResponse-0.lua')),
+  take: scriptSha(lua('takeCredential-n.lua')),
+  report: scriptSha(lua('reportResponse-3.lua')),
 };
 const isScript = (cmd: ProxiedCommand, sha: string) => cmd.script === sha;
 
@@ -113,7 +116,7 @@ describe('replies lost after Redis ran the command', () => {
     const ids = Array.from({ length: 600 }, (_, i) => (i % 150 === 7 ? `slow-${i}` : `c-${i}`));
     const file = path.join(tmp.dir, 'commit.ids.txt');
     writeFileSync(file, `${ids.join('\n')}\n`);
-    const queue = new Queue<BatchJobData>(queueName, { connection: direct });
+    const queue = new Queue<BatchJobData>(queueName, { connection: direct, prefix: bullPrefix(queueName) });
     cleanup.push(() => queue.close());
     await enqueueRun({ store, queue, run: 'r', source: file, batchSize: 50, urlFor: compileIdUrl(config.request.url) });
     const last = proxy.loseReply((c) => isScript(c, SHA.commit) && !commitHasLeftovers(c), { times: 3 });
@@ -135,7 +138,7 @@ describe('replies lost after Redis ran the command', () => {
     const seal = proxy.loseReply((c) => isScript(c, SHA.seal));
     const enqueue = proxy.loseReply((c) => isScript(c, SHA.enqueue), { times: 2 });
     const producer = proxied();
-    const queue = new Queue<BatchJobData>(queueName, { connection: producer });
+    const queue = new Queue<BatchJobData>(queueName, { connection: producer, prefix: bullPrefix(queueName) });
     queue.on('error', () => undefined);
     cleanup.push(() => queue.close());
     const r = await enqueueRun({ store: new RunStore(producer, queueName), queue, run: 'r', source: file, batchSize: 50, urlFor: compileIdUrl(config.request.url) });
@@ -155,7 +158,7 @@ describe('replies lost after Redis ran the command', () => {
     const lost = proxy.loseReply((c) => isScript(c, SHA.report));
     expect(await say(pool, credential, { url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
     expect(lost.fired()).toBe(1);
-    const h = await direct.hgetall(`pullq:${config.queue}:cred:${credential.id}`);
+    const h = await direct.hgetall(`${queueKeys(config.queue).credPrefix}${credential.id}`);
     expect({ n401: h['n401'], u401: h['u401'], quarantined: h['qUntil'] !== undefined }).toEqual({ n401: '1', u401: '1', quarantined: false });
   });
 
@@ -167,8 +170,8 @@ describe('replies lost after Redis ran the command', () => {
     expect(got.kind).toBe('granted');
     expect(lost.fired()).toBe(1);
     const credential = pool.credentials[0]!;
-    expect(await direct.zcard(`pullq:${config.queue}:cred:${credential.id}:log`)).toBe(1);
-    expect(await direct.hget(`pullq:${config.queue}:cred:${credential.id}`, 'requests')).toBe('1');
+    expect(await direct.zcard(`${queueKeys(config.queue).credPrefix}${credential.id}:log`)).toBe(1);
+    expect(await direct.hget(`${queueKeys(config.queue).credPrefix}${credential.id}`, 'requests')).toBe('1');
   });
 
   it('pull with 1 in 40 replies lost to every command: exit 0, no stack trace, every ID exactly once', async () => {
@@ -218,7 +221,7 @@ describe('replies lost after Redis ran the command', () => {
     }
     expect(proxy.stats.lostReplies - before).toBeGreaterThan(2);
     // Every batch has its job: 100 batches of 50.
-    const queue = new Queue<BatchJobData>(queueName, { connection: direct });
+    const queue = new Queue<BatchJobData>(queueName, { connection: direct, prefix: bullPrefix(queueName) });
     cleanup.push(() => queue.close());
     expect(await queue.getJobCountByTypes('waiting')).toBe(100);
     expect(await store.status('r')).toMatchObject({ total: 5000 });

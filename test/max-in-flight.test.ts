@@ -9,6 +9,7 @@ import { createHttpClient } from '../src/jobs/http-client.js';
 import { spawnCli, runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, quietLogger, redisUrl, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { queueKeys } from '../src/redis/keys.js';
 
 // Issue #9, item 3: budget.maxInFlight caps the requests in flight with one
 // credential across every replica; a crashed replica's slots come back when
@@ -103,6 +104,6 @@ describe('budget.maxInFlight', () => {
     const out = readOutput(path.join(tmp.dir, 'out'), 'capped');
     expect(out.results.map((x) => x.id).sort()).toEqual([...ids].sort());
     // Every lease was given back: no in-flight set is left.
-    expect(await redis.keys(`pullq:${queue}:cred:*:inflight`)).toEqual([]);
+    expect(await redis.keys(`${queueKeys(queue).credPrefix}*:inflight`)).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { startWorker, type BatchJobData } from '../src/workers/start-worker.js';
 import { runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { newRedis, quietLogger, redisUrl, tearDown, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { bullPrefix } from '../src/redis/keys.js';
 
 // Issue #8, item 2: a producer SIGKILLed between sealing a run and adding its
 // last batch's job. Nothing re-added that job: the run never completed and
@@ -18,7 +19,7 @@ import { newRedis, quietLogger, redisUrl, tearDown, tempDir, testConfig, uniqueQ
 const tmp = tempDir('orphan');
 const redis = newRedis();
 const queueName = uniqueQueue('orphan');
-const queue = new Queue<BatchJobData>(queueName, { connection: redis });
+const queue = new Queue<BatchJobData>(queueName, { connection: redis, prefix: bullPrefix(queueName) });
 const store = new RunStore(redis, queueName);
 let api: ExampleApi;
 const N = 250;

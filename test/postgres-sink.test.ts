@@ -10,6 +10,7 @@ import { PostgresSink } from '../src/sinks/postgres-sink.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { bullPrefix, runKeys } from '../src/redis/keys.js';
 
 // PostgreSQL from PULLQ_TEST_POSTGRES_URL, else the local server (trust auth, database "test").
 const available = await postgresAnswers();
@@ -106,13 +107,13 @@ describe.skipIf(!available)('PostgreSQL sink', () => {
     const worker = spawnCli(['worker', '--config', 'late.config.json'], { cwd: tmp.dir, env });
     const r = newRedis();
     try {
-      const q2 = new Queue(q, { connection: r });
+      const q2 = new Queue(q, { connection: r, prefix: bullPrefix(q) });
       for (let i = 0; i < 100 && (await q2.getJobCountByTypes('waiting', 'active', 'delayed')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
       // The batch job ended at once: not delayed for a retry, not failed.
       const left = await q2.getJobCountByTypes('waiting', 'active', 'delayed', 'failed');
       await q2.close();
       expect(left).toBe(0);
-      const meta = await r.hgetall(`pullq:${q}:run:late:meta`);
+      const meta = await r.hgetall(runKeys(q, "late").meta);
       expect(meta['aborted']).toBeUndefined();
       expect((await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = 'late'`)).rows[0].n).toBe(0);
     } finally {

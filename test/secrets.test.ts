@@ -6,6 +6,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { queuePatterns } from '../src/redis/keys.js';
 
 // Issue #4: whole pulls through every error path, then search everything for the secrets.
 
@@ -68,7 +69,7 @@ function filesUnder(dir: string): string[] {
 
 async function redisDump(queue: string): Promise<string> {
   const out: string[] = [];
-  for (const pattern of [`bull:${queue}:*`, `pullq:${queue}:*`]) {
+  for (const pattern of queuePatterns(queue)) {
     for (const key of await redis.keys(pattern)) {
       out.push(key);
       const type = await redis.type(key);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { deleteKeys } from '../local-redis.js';
+import { queuePatterns } from '../../src/redis/keys.js';
 
 /** What every scenario needs: paths, the Redis, the mode, and clean-up helpers. */
 export interface BenchContext {
@@ -39,7 +40,7 @@ export function createBenchContext(options: { quick: boolean; redisUrl: string; 
     log: options.log,
     newQueue: (label) => `bench-${label}-${randomBytes(4).toString('hex')}`,
     async cleanQueue(queue) {
-      await deleteKeys(redis, [`bull:${queue}:*`, `pullq:${queue}:*`, `b_${queue}-*`]);
+      await deleteKeys(redis, [...queuePatterns(queue), `bull:${queue}:*`, `b_${queue}-*`]);
     },
     tempDir(label) {
       const dir = path.join(root, 'bench/tmp', `${label}-${randomBytes(4).toString('hex')}`);

@@ -6,6 +6,7 @@ import type { BenchContext } from './bench-context.js';
 import type { PlainWorkerOptions } from './plain-worker.js';
 import { spawnChild, type Child, type ChildResult } from './spawn-child.js';
 import { startApiProcess, type ApiProcessOptions, type ApiStats } from './start-api-process.js';
+import { queueKeys } from '../../src/redis/keys.js';
 
 /** Who does the work: pullq worker processes, or plain BullMQ workers (one job per ID). */
 export type Contender =
@@ -37,7 +38,7 @@ async function pullqTakes(ctx: BenchContext, queue: string): Promise<number> {
   let total = 0;
   let cursor = '0';
   do {
-    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `pullq:${queue}:cred:*`, 'COUNT', 1000);
+    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${queueKeys(queue).credPrefix}*`, 'COUNT', 1000);
     cursor = next;
     for (const k of keys) if ((await ctx.redis.type(k)) === 'hash') total += Number((await ctx.redis.hget(k, 'requests')) ?? 0);
   } while (cursor !== '0');

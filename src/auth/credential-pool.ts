@@ -1,10 +1,11 @@
 import type { Got } from 'got';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { queueKeys } from '../redis/keys.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
-import { scriptsFor, type Scripts } from '../redis/scripts.js';
+import { CredentialScripts } from '../redis/credential-scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
@@ -72,9 +73,9 @@ export class CredentialPool {
   private readonly bursts: ReadonlyMap<string, number>;
   /** How long an in-flight lease lasts: longer than any request can take (a crashed replica's leases come back then). */
   private readonly leaseMs: number;
-  private readonly scripts: Scripts;
-  private readonly redis: Redis;
-  private readonly prefix: string;
+  private readonly scripts: CredentialScripts;
+  private readonly redis: RedisClient;
+  private readonly keys: ReturnType<typeof queueKeys>;
   private readonly logger: Logger;
   private readonly retry: Config['retry'];
   private readonly tokenSources: OAuth2TokenSource[];
@@ -89,13 +90,13 @@ export class CredentialPool {
   /** Credentials whose capped wait this process already logged. */
   private readonly cappedLogged = new Set<string>();
 
-  constructor(deps: { redis: Redis; config: Config; logger: Logger; http: Got }) {
+  constructor(deps: { redis: RedisClient; config: Config; logger: Logger; http: Got }) {
     const { redis, config, logger } = deps;
     this.redis = redis;
     this.logger = logger;
     this.retry = config.retry;
-    this.scripts = scriptsFor(redis);
-    this.prefix = `pullq:${config.queue}:cred:`;
+    this.scripts = new CredentialScripts(redis, config.queue);
+    this.keys = queueKeys(config.queue);
     this.tokenSources = [];
     this.credentials = buildCredentials(config, (c) => {
       const source = new OAuth2TokenSource(c, { redis, queue: config.queue, http: deps.http, logger });
@@ -134,19 +135,24 @@ export class CredentialPool {
   async acquire(exclude: ReadonlySet<string>, horizonMs: number): Promise<Acquired> {
     const candidates = this.credentials.filter((c) => !exclude.has(c.id));
     if (candidates.length === 0) return { kind: 'exhausted', allQuarantined: await this.allQuarantined() };
-    const op = newOpId();
-    const args: (string | number)[] = [this.prefix, horizonMs, SLOW_START, op, this.leaseMs + horizonMs];
-    for (const c of candidates) args.push(c.id, this.configured.get(c.id) ?? '', this.inFlightCaps.get(c.id) ?? '', this.bursts.get(c.id) ?? '');
-    const [status, index, startAt, now, seq, paceUs] = (await retryRedis(() => this.scripts.takeCredential(...args))) as number[];
-    if (status === -1) return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
-    if (status === 0) return { kind: 'wait', waitMs: Math.max(1, startAt! - now!) };
-    const credential = candidates[index! - 1]!;
-    return { kind: 'granted', credential, waitMs: Math.max(0, startAt! - now!), seq: seq ?? 0, lease: this.inFlightCaps.has(credential.id) ? op : undefined, paceUs: paceUs ?? 0 };
+    const opId = newOpId();
+    const input = {
+      candidates: candidates.map((c) => ({ id: c.id, limits: this.configured.get(c.id) ?? '', maxInFlight: this.inFlightCaps.get(c.id), burst: this.bursts.get(c.id) })),
+      horizonMs,
+      slowStart: SLOW_START,
+      opId,
+      leaseMs: this.leaseMs + horizonMs,
+    };
+    const r = await retryRedis(() => this.scripts.take(input));
+    if (r.kind === 'quarantined') return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
+    if (r.kind === 'wait') return { kind: 'wait', waitMs: Math.max(1, r.retryAt - r.now) };
+    const credential = candidates[r.index]!;
+    return { kind: 'granted', credential, waitMs: Math.max(0, r.startAt - r.now), seq: r.seq, lease: this.inFlightCaps.has(credential.id) ? opId : undefined, paceUs: r.paceUs };
   }
 
   /** Gives back an in-flight lease (budget.maxInFlight) once its request is over, answered or not. Idempotent. */
   async endRequest(credential: Credential, lease: string | undefined): Promise<void> {
-    if (lease !== undefined) await retryRedis(() => this.redis.zrem(`${this.prefix}${credential.id}:inflight`, lease));
+    if (lease !== undefined) await retryRedis(() => this.redis.zrem(this.keys.credInFlight(credential.id), lease));
   }
 
   /**
@@ -158,19 +164,19 @@ export class CredentialPool {
     const now = Date.now();
     if ((this.restingUntil.get(credential.id) ?? 0) > now) return true;
     if (!askRedis) return false;
-    const [rest, q] = await retryRedis(() => this.redis.hmget(this.prefix + credential.id, 'restUntil', 'qUntil'));
+    const [rest, q] = await retryRedis(() => this.redis.hmget(this.keys.cred(credential.id), 'restUntil', 'qUntil'));
     return Number(rest ?? 0) > now || Number(q ?? 0) > now;
   }
 
   /** Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used again. */
   async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
-    if (seq > 0) await retryRedis(() => this.scripts.releaseStart(this.prefix, credential.id, seq, paceUs));
+    if (seq > 0) await retryRedis(() => this.scripts.release(credential.id, seq, paceUs));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
   async allQuarantined(): Promise<boolean> {
     const now = Date.now();
-    const values = await retryRedis(() => Promise.all(this.credentials.map((c) => this.redis.hget(this.prefix + c.id, 'qUntil'))));
+    const values = await retryRedis(() => Promise.all(this.credentials.map((c) => this.redis.hget(this.keys.cred(c.id), 'qUntil'))));
     return values.every((v) => v !== null && Number(v) > now);
   }
 
@@ -220,7 +226,7 @@ export class CredentialPool {
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */
   private async confirm(credential: Credential, seq: number): Promise<void> {
-    await retryRedis(() => this.scripts.confirmStart(this.prefix, credential.id, seq));
+    await retryRedis(() => this.scripts.confirm(credential.id, seq));
   }
 
   private logCapped(credential: Credential, askedMs: number): void {
@@ -239,15 +245,17 @@ export class CredentialPool {
   }
 
   private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false, askedMs?: number): Promise<void> {
-    const args = [
-      this.prefix, credential.id, verdict, restMs === undefined ? '' : Math.ceil(restMs), limits,
-      this.retry.baseDelayMs, this.retry.maxDelayMs, Math.random(), confirm, QUARANTINE_MS, reason, seq,
-      soft ? '1' : '0', this.configured.get(credential.id) ?? '', newOpId(), askedMs === undefined ? '' : Math.ceil(askedMs),
-    ];
-    const [event, until] = (await retryRedis(() => this.scripts.reportResponse(...args))) as number[];
-    if (event === 1) this.restingUntil.set(credential.id, until!);
-    if (event === 1) this.logger.warn({ credential: credential.label, until: new Date(until!).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(until!).toISOString()}`);
-    if (event === 2) this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
+    const input = {
+      id: credential.id, outcome: verdict, restMs, limits, backoffBaseMs: this.retry.baseDelayMs, backoffMaxMs: this.retry.maxDelayMs,
+      jitter: Math.random(), confirm401: confirm, quarantineMs: QUARANTINE_MS, reason, seq, soft, configured: this.configured.get(credential.id) ?? '',
+      opId: newOpId(), askedMs,
+    };
+    const r = await retryRedis(() => this.scripts.report(input));
+    if (r.kind === 'resting') {
+      this.restingUntil.set(credential.id, r.until);
+      this.logger.warn({ credential: credential.label, until: new Date(r.until).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(r.until).toISOString()}`);
+    }
+    if (r.kind === 'quarantined') this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
   }
 
   /** Fleet-wide state of every credential, for `pullq status`. */
@@ -255,12 +263,11 @@ export class CredentialPool {
     const now = Date.now();
     return Promise.all(
       this.credentials.map(async (c) => {
-        const key = this.prefix + c.id;
-        const h = await retryRedis(() => this.redis.hgetall(key));
+        const h = await retryRedis(() => this.redis.hgetall(this.keys.cred(c.id)));
         const limits = this.configured.get(c.id) || h['limits'] || '';
         let remaining: number | null = null;
         for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
-          const used = await this.redis.zcount(`${key}:log`, now - Number(m[2]), '+inf');
+          const used = await this.redis.zcount(this.keys.credLog(c.id), now - Number(m[2]), '+inf');
           remaining = Math.min(remaining ?? Infinity, Math.max(0, Number(m[1]) - used));
         }
         const qUntil = Number(h['qUntil'] ?? 0);

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Got } from 'got';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import { PullqError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { openToken, sealToken } from './token-cache-crypto.js';
+import { queueKeys } from '../redis/keys.js';
+import { scriptsFor } from '../redis/scripts.js';
 
 /** The token endpoint refused the client (400/401/403): the client is quarantined. */
 export class OAuth2RefusedError extends PullqError {
@@ -53,7 +55,7 @@ const LOCK_MS = 15_000;
  */
 export class OAuth2TokenSource {
   readonly options: OAuth2ClientOptions;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly http: Got;
   private readonly key: string;
   private readonly logger: Logger;
@@ -64,12 +66,12 @@ export class OAuth2TokenSource {
   /** Token-endpoint calls made by this process. */
   endpointCalls = 0;
 
-  constructor(options: OAuth2ClientOptions, deps: { redis: Redis; queue: string; http: Got; logger: Logger }) {
+  constructor(options: OAuth2ClientOptions, deps: { redis: RedisClient; queue: string; http: Got; logger: Logger }) {
     this.options = options;
     this.redis = deps.redis;
     this.http = deps.http;
     this.logger = deps.logger;
-    this.key = `pullq:${deps.queue}:oauth:${options.id}`;
+    this.key = queueKeys(deps.queue).oauth(options.id);
   }
 
   /** A valid access token, from this process, the fleet's cache, or the endpoint. */
@@ -114,7 +116,8 @@ export class OAuth2TokenSource {
           await this.redis.set(this.key, sealToken(JSON.stringify(fresh), this.options.clientSecret, this.options.clientId), 'PX', Math.max(1, fresh.expiresAt - Date.now()));
           return this.keep(fresh);
         } finally {
-          if ((await this.redis.get(`${this.key}:lock`)) === owner) await this.redis.del(`${this.key}:lock`);
+          // One atomic compare-and-delete (releaseLock-1.lua): a lock that expired and was taken by another replica stays.
+          await scriptsFor(this.redis).releaseLock(`${this.key}:lock`, owner);
         }
       }
       // Another replica is refreshing: the current token still works until it expires, so use it meanwhile.

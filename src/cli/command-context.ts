@@ -1,17 +1,18 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import { loadConfig, runtimeEnv, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { connectRedis, warnAboutRedisSettings } from '../redis/connect-redis.js';
 import { runLabel, utcStamp } from '../runs/run-name.js';
 import { RunStore, validateRunName } from '../runs/run-store.js';
 import type { BatchJobData } from '../workers/start-worker.js';
+import { bullPrefix } from '../redis/keys.js';
 
 /** What every command that talks to Redis needs. */
 export interface CommandContext {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   store: RunStore;
   queue: Queue<BatchJobData>;
   close(): Promise<void>;
@@ -27,9 +28,9 @@ export async function openContext(flags: GlobalFlags, options: { longLived: bool
   const env = runtimeEnv();
   const config = loadConfig(flags.config, env);
   const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel), options.logFormat);
-  const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger });
+  const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger, cluster: config.redis.cluster });
   if (options.longLived) await warnAboutRedisSettings(redis, logger);
-  const queue = new Queue<BatchJobData>(config.queue, { connection: redis });
+  const queue = new Queue<BatchJobData>(config.queue, { connection: redis, prefix: bullPrefix(config.queue) });
   // Dropped connections are ridden out (ioredis reconnects and resends); a user need not see each one.
   queue.on('error', (err) => logger.info({ err: { message: err.message } }, 'queue connection error'));
   return {

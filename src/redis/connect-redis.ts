@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import { RedisUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -14,18 +14,71 @@ export function safeRedisUrl(url: string): string {
   }
 }
 
+/** A connection to one Redis, or to a Redis Cluster: BullMQ and pullq take either. */
+export type RedisClient = Redis | Cluster;
+
 export interface ConnectOptions {
   /** Long-lived roles (worker, pull) retry forever; one-shot commands fail within `connectTimeoutMs`. */
   longLived: boolean;
+  /** Seed nodes of a cluster (config redis.cluster); without them a cluster is detected from the url. */
+  cluster?: string[];
   connectTimeoutMs?: number;
   logger?: Logger;
 }
 
 /**
- * Opens an ioredis connection and proves it answers, or throws one clear
- * RedisUnavailableError. BullMQ needs `maxRetriesPerRequest: null` on workers.
+ * Opens a connection and proves it answers, or throws one clear
+ * RedisUnavailableError. A url naming any node of a Redis Cluster (`INFO
+ * cluster` says cluster_enabled:1), or a `cluster` seed list, gives an
+ * ioredis Cluster client with the url's user, password and TLS. BullMQ needs
+ * `maxRetriesPerRequest: null` on workers.
  */
-export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
+export async function connectRedis(url: string, options: ConnectOptions): Promise<RedisClient> {
+  if (options.cluster?.length) return connectCluster(url, options.cluster, options);
+  const single = await connectSingle(url, options);
+  const info = await single.info('cluster').catch(() => '');
+  if (!/cluster_enabled:1/.test(info)) return single;
+  single.disconnect();
+  return connectCluster(url, [url], options);
+}
+
+/** Connects to a Redis Cluster through its seed nodes; every node gets the url's credentials and TLS. */
+async function connectCluster(url: string, seeds: string[], options: ConnectOptions): Promise<Cluster> {
+  const timeout = options.connectTimeoutMs ?? 5000;
+  const auth = new URL(url);
+  const nodes: ClusterNode[] = seeds.map((s) => {
+    const u = new URL(s);
+    return { host: u.hostname, port: Number(u.port || 6379) };
+  });
+  const cluster = new Cluster(nodes, {
+    lazyConnect: true,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (times) => Math.min(25 * 2 ** Math.min(times, 8), 5000),
+    redisOptions: {
+      username: auth.username ? decodeURIComponent(auth.username) : undefined,
+      password: auth.password ? decodeURIComponent(auth.password) : undefined,
+      tls: auth.protocol === 'rediss:' ? {} : undefined,
+      maxRetriesPerRequest: null,
+      connectTimeout: timeout,
+    },
+  });
+  let lastError: Error | undefined;
+  cluster.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await withTimeout(cluster.connect().then(() => cluster.ping()), timeout);
+  } catch (err) {
+    cluster.disconnect();
+    const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
+    throw new RedisUnavailableError(`cannot reach the Redis Cluster at ${seeds.map(safeRedisUrl).join(', ')} (${why}); check the nodes or set REDIS_URL`, { cause: err });
+  }
+  cluster.options.lazyConnect = false;
+  if (!options.longLived) cluster.options.redisOptions = { ...cluster.options.redisOptions, maxRetriesPerRequest: 3 };
+  return cluster;
+}
+
+async function connectSingle(url: string, options: ConnectOptions): Promise<Redis> {
   const timeout = options.connectTimeoutMs ?? 5000;
   const redis = new Redis(url, {
     lazyConnect: true,
@@ -72,7 +125,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** Warns once if Redis may drop queue data: BullMQ needs `maxmemory-policy noeviction`. */
-export async function warnAboutRedisSettings(redis: Redis, logger: Logger): Promise<void> {
+export async function warnAboutRedisSettings(redis: RedisClient, logger: Logger): Promise<void> {
   try {
     const info = await redis.info('memory');
     const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];

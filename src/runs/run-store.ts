@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import { InputError } from '../errors.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
+import { queueKeys, runKeys } from '../redis/keys.js';
 import { scriptsFor, type Scripts } from '../redis/scripts.js';
 import type { FailedLine } from '../sinks/sink.js';
 
@@ -13,23 +14,6 @@ export function validateRunName(run: string): string {
     throw new InputError(`invalid run name ${JSON.stringify(run)}: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   }
   return run;
-}
-
-/** Redis keys of one run. All start with `pullq:<queue>:run:<run>:`. */
-export function runKeys(queue: string, run: string) {
-  const prefix = `pullq:${queue}:run:${run}:`;
-  return {
-    prefix,
-    meta: `${prefix}meta`,
-    pendingJobs: `${prefix}pj`,
-    parts: `${prefix}parts`,
-    /** What each state-changing script call did, by operation id: a replayed call answers from it. */
-    ops: `${prefix}ops`,
-    finalizeLock: `${prefix}fin`,
-    batch: (n: number) => `${prefix}b:${n}`,
-    batchState: (n: number) => `${prefix}bs:${n}`,
-    seenBucket: (n: number) => `${prefix}s:${n}`,
-  };
 }
 
 /** Per-ID retry state kept in Redis between steps of a batch (never holds secrets). */
@@ -101,11 +85,11 @@ export function seenBitsFor(expectedIds: number): number {
 
 /** Everything pullq keeps in Redis about runs, besides BullMQ's own job keys. */
 export class RunStore {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: string;
   private readonly scripts: Scripts;
 
-  constructor(redis: Redis, queue: string) {
+  constructor(redis: RedisClient, queue: string) {
     this.redis = redis;
     this.queue = queue;
     this.scripts = scriptsFor(redis);
@@ -129,7 +113,7 @@ export class RunStore {
 
   /** The queue's runs, scored by creation time. */
   private get runsKey(): string {
-    return `pullq:${this.queue}:runs`;
+    return queueKeys(this.queue).runs;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect-redis.js';
 import pLimit from 'p-limit';
 import { CredentialPool } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
@@ -16,6 +16,7 @@ import { RunStore } from '../runs/run-store.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
 import { RunFinalizedError, type Sink } from '../sinks/sink.js';
+import { bullPrefix } from '../redis/keys.js';
 
 /** Data of one BullMQ job: a reference to a batch of IDs kept in Redis (never a secret). */
 export interface BatchJobData {
@@ -40,7 +41,7 @@ export interface WorkerHandle {
 export interface StartWorkerOptions {
   config: Config;
   /** A connection with maxRetriesPerRequest: null (BullMQ duplicates it for blocking calls). */
-  connection: Redis;
+  connection: RedisClient;
   logger: Logger;
   /** Overrides worker.concurrency (in-flight requests of this process). */
   concurrency?: number;
@@ -90,7 +91,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   /** The queue handle this worker adds jobs with (schedule ticks, repairs); made on first use. */
   const jobQueue = (): Queue<BatchJobData> => {
     if (!tickQueue) {
-      tickQueue = new Queue<BatchJobData>(config.queue, { connection });
+      tickQueue = new Queue<BatchJobData>(config.queue, { connection, prefix: bullPrefix(config.queue) });
       // A dropped connection is reported here; without a listener the EventEmitter would throw it.
       tickQueue.on('error', (err) => logger.debug({ err: errorSummary(err) }, 'queue connection error'));
     }
@@ -147,6 +148,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const jobConcurrency = Math.max(4, Math.ceil((4 * concurrency) / batchSize));
   const worker = new Worker<BatchJobData>(config.queue, processor, {
     connection,
+    prefix: bullPrefix(config.queue),
     concurrency: jobConcurrency,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.lockDurationMs,

@@ -9,6 +9,7 @@ import { RunStore, type RunStatus } from '../../src/runs/run-store.js';
 import type { FailedLine, ResultLine, Summary } from '../../src/sinks/sink.js';
 import { startWorker, type BatchJobData } from '../../src/workers/start-worker.js';
 import { cleanQueue, newRedis, quietLogger } from './test-env.js';
+import { bullPrefix } from '../../src/redis/keys.js';
 
 export interface PullOutput {
   status: RunStatus;
@@ -34,7 +35,7 @@ export async function pullInProcess(config: Config, ids: string[], options: { ru
   if (config.sink.type !== 'file') throw new Error('file sink only');
   const run = options.run ?? 'run1';
   const redis = newRedis();
-  const queue = new Queue<BatchJobData>(config.queue, { connection: redis });
+  const queue = new Queue<BatchJobData>(config.queue, { connection: redis, prefix: bullPrefix(config.queue) });
   const store = new RunStore(redis, config.queue);
   const idsFile = path.join(config.sink.dir, `${run}.ids.txt`);
   writeFileSync(idsFile, options.idsText ?? `${ids.join('\n')}\n`);

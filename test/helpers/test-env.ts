@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { deleteKeys } from '../../scripts/local-redis.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { queuePatterns } from '../../src/redis/keys.js';
 
 export const redisUrl = (): string => inject('redisUrl');
 
@@ -21,7 +22,7 @@ export function newRedis(): Redis {
 
 /** Deletes every key of a queue: BullMQ's and pullq's. */
 export async function cleanQueue(redis: Redis, queue: string): Promise<void> {
-  await deleteKeys(redis, [`bull:${queue}:*`, `pullq:${queue}:*`]);
+  await deleteKeys(redis, queuePatterns(queue));
 }
 
 export function tempDir(label = 'pullq'): { dir: string; remove(): void } {

@@ -66,7 +66,7 @@ export async function planCommand(source: string, flags: GlobalFlags & { latency
   // Budgets learned by earlier runs live in Redis; without Redis, only configured ones count.
   let health: Awaited<ReturnType<CredentialPool['health']>> | undefined;
   try {
-    const redis = await connectRedis(config.redis.url, { longLived: false, connectTimeoutMs: 2000 });
+    const redis = await connectRedis(config.redis.url, { longLived: false, connectTimeoutMs: 2000, cluster: config.redis.cluster });
     health = await new CredentialPool({ redis, config, logger, http: createHttpClient(config) }).health();
     redis.disconnect();
   } catch {

@@ -4,30 +4,27 @@
   exponential backoff for a bare 429), learned limits, 401s (two in a row
   quarantine a credential: one can be a blip), and the counters `status` shows.
 
-  Keys are derived from ARGV[1]: "<prefix><id>" (hash).
-
   Input:
-    ARGV[1] key prefix ("pullq:<queue>:cred:")
-    ARGV[2] credential id (name or fingerprint; never the secret)
-    ARGV[3] outcome: ok | limited | unauthorized | forbidden | other
-    ARGV[4] rest ms the response asked for ("" = none)
-    ARGV[5] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep;
+    KEYS[1] the credential's state hash ("…cred:<id>": a name or fingerprint, never the secret)
+    KEYS[2] its start log (zset)
+    KEYS[3] this call's operation record: a replayed call (ioredis resends a command whose reply a
+            dropped connection lost) answers the first call's result and counts nothing twice (kept 10 min)
+    ARGV[1] outcome: ok | limited | unauthorized | forbidden | other
+    ARGV[2] rest ms the response asked for ("" = none)
+    ARGV[3] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep;
             new limits also reset the credential's pacing ("tat")
-    ARGV[6] bare-429 backoff base ms
-    ARGV[7] bare-429 backoff max ms
-    ARGV[8] jitter draw in [0, 1)
-    ARGV[9] consecutive 401s that quarantine
-    ARGV[10] quarantine length ms
-    ARGV[11] quarantine reason (default "unauthorized")
-    ARGV[12] seq of the request's logged start, "0" if none: moved to now (see confirmStart-0.lua)
-    ARGV[13] "1" when the rest comes only from an answer that said remaining 0 but was not refused:
+    ARGV[4] bare-429 backoff base ms
+    ARGV[5] bare-429 backoff max ms
+    ARGV[6] jitter draw in [0, 1)
+    ARGV[7] consecutive 401s that quarantine
+    ARGV[8] quarantine length ms
+    ARGV[9] quarantine reason (default "unauthorized")
+    ARGV[10] seq of the request's logged start, "0" if none: moved to now (see confirmStart-1.lua)
+    ARGV[11] "1" when the rest comes only from an answer that said remaining 0 but was not refused:
              skipped when the credential's own log already holds a full window for one of its limits
              (its pacing keeps the next start past the reset anyway; resting too would idle it)
-    ARGV[14] the credential's configured limits ("q:wMs;..." or "" to use the learned ones)
-    ARGV[15] operation id, unique per call: a replayed call (ioredis resends a command whose reply a
-             dropped connection lost) answers the first call's result and counts nothing twice
-             (remembered 10 min in "<prefix without its last character>-op:<id>")
-    ARGV[16] when the server asked for a longer wait than ARGV[4] (capped by retry.maxWaitMs): what it
+    ARGV[12] the credential's configured limits ("q:wMs;..." or "" to use the learned ones)
+    ARGV[13] when the server asked for a longer wait than ARGV[2] (capped by retry.maxWaitMs): what it
              asked, ms ("" = not capped); kept as "restAsked" for `pullq status`
 
   Output:
@@ -36,11 +33,11 @@
     {2, untilMs}    the credential was quarantined now
 ]]
 local rcall = redis.call
-local t = rcall("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local key = ARGV[1] .. ARGV[2]
-local outcome = ARGV[3]
-local opKey = string.sub(ARGV[1], 1, -2) .. "-op:" .. ARGV[15]
+--@include now-ms
+local now = nowMs()
+local key = KEYS[1]
+local outcome = ARGV[1]
+local opKey = KEYS[3]
 local prior = rcall("GET", opKey)
 if prior then
   return cjson.decode(prior)
@@ -49,16 +46,16 @@ local function answer(r)
   rcall("SET", opKey, cjson.encode(r), "PX", 600000)
   return r
 end
-if ARGV[12] and ARGV[12] ~= "0" then
-  rcall("ZADD", key .. ":log", "XX", "GT", now, ARGV[12])
+if ARGV[10] and ARGV[10] ~= "0" then
+  rcall("ZADD", KEYS[2], "XX", "GT", now, ARGV[10])
 end
-local restMs = ARGV[4]
-local limits = ARGV[5]
+local restMs = ARGV[2]
+local limits = ARGV[3]
 
 if limits == "-" then
   rcall("HSET", key, "observed", "1")
 elseif limits ~= "" then
-  -- New limits pace afresh (takeCredential-0.lua): the slow start's interval does not carry over. The
+  -- New limits pace afresh (takeCredential-n.lua): the slow start's interval does not carry over. The
   -- same limits again (another replica learning them too) keep the pacing as it is.
   if rcall("HGET", key, "limits") ~= limits then rcall("HDEL", key, "tat") end
   rcall("HSET", key, "observed", "1", "limits", limits)
@@ -73,30 +70,30 @@ elseif outcome == "limited" then
   rcall("HINCRBY", key, "n429", 1)
   if rest == nil then
     local n = rcall("HINCRBY", key, "bare429", 1)
-    local ceiling = math.min(tonumber(ARGV[7]), tonumber(ARGV[6]) * 2 ^ (n - 1))
+    local ceiling = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (n - 1))
     -- Equal jitter: at least half the ceiling, so a rested credential really rests.
-    rest = math.floor(ceiling * (0.5 + 0.5 * tonumber(ARGV[8])))
+    rest = math.floor(ceiling * (0.5 + 0.5 * tonumber(ARGV[6])))
   end
 elseif outcome == "forbidden" then
   rcall("HINCRBY", key, "n403", 1)
 elseif outcome == "unauthorized" then
   rcall("HINCRBY", key, "n401", 1)
   local u = rcall("HINCRBY", key, "u401", 1)
-  if u >= tonumber(ARGV[9]) then
+  if u >= tonumber(ARGV[7]) then
     local q = rcall("HGET", key, "qUntil")
     if not q or tonumber(q) <= now then
-      local untilMs = now + tonumber(ARGV[10])
-      rcall("HSET", key, "qUntil", untilMs, "qReason", ARGV[11] or "unauthorized")
+      local untilMs = now + tonumber(ARGV[8])
+      rcall("HSET", key, "qUntil", untilMs, "qReason", ARGV[9] or "unauthorized")
       return answer({2, untilMs})
     end
   end
 end
 
-if rest ~= nil and rest > 0 and ARGV[13] == "1" then
-  local limits = ARGV[14]
+if rest ~= nil and rest > 0 and ARGV[11] == "1" then
+  local limits = ARGV[12]
   if limits == nil or limits == "" then limits = rcall("HGET", key, "limits") or "" end
   for q, w in string.gmatch(limits, "(%d+):(%d+)") do
-    if rcall("ZCOUNT", key .. ":log", now - tonumber(w), "+inf") >= tonumber(q) then
+    if rcall("ZCOUNT", KEYS[2], now - tonumber(w), "+inf") >= tonumber(q) then
       rest = nil
       break
     end
@@ -107,7 +104,7 @@ if rest ~= nil and rest > 0 then
   local untilMs = now + rest
   local old = tonumber(rcall("HGET", key, "restUntil") or "0")
   if untilMs > old then
-    rcall("HSET", key, "restUntil", untilMs, "restAsked", ARGV[16] or "")
+    rcall("HSET", key, "restUntil", untilMs, "restAsked", ARGV[13] or "")
     if old <= now then
       return answer({1, untilMs})
     end

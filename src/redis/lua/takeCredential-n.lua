@@ -5,7 +5,7 @@
   window log, so no replica ever needs to poll: it sleeps until its start.
 
   A credential with an in-flight cap (budget.maxInFlight) holds one lease per
-  request in "<prefix><id>:inflight" (zset: operation id scored by its expiry):
+  request in its in-flight zset (operation id scored by its expiry):
   a pick takes one, the response gives it back (ZREM), and a crashed replica's
   leases expire. A credential at its cap is not a candidate until one ends.
 
@@ -14,7 +14,7 @@
   clock). Consecutive starts q apart are spaced by w plus a safety margin
   (1% of w, at least 10 ms, at most 1 s; a start is used at most 10 ms
   late, see LATE_START_MS). A start is logged at its reserved
-  time, then moved to the time its response came back (confirmStart-0.lua):
+  time, then moved to the time its response came back (confirmStart-1.lua):
   the server saw the request somewhere in between, so spacing from the later
   time holds whatever the network and the event loop did. To make that work a
   start is reserved at most half the credential's shortest window ahead, when
@@ -36,23 +36,24 @@
   A replayed call (ioredis resends a command whose reply a dropped connection
   lost) answers the first call's reservation instead of reserving a second
   start: reservations are remembered by operation id for 20-40 s in a hash per
-  20 s ("<prefix without its last character>-takes:<n>"). Only reservations in
-  a window log are remembered, and looked up only when the pick has a budget:
-  a take of a credential without limits reserves nothing, and costs nothing
-  extra. A replay later than that, or one whose first call reserved a budgeted
-  credential while an unbudgeted one is now the pick, leaves one start of the
-  budget unused: never one too many.
+  20 s of the caller's clock (KEYS[2], KEYS[3]: a replay names the same keys).
+  Only reservations in a window log are remembered, and looked up only when
+  the pick has a budget: a take of a credential without limits reserves
+  nothing, and costs nothing extra. A replay later than that, or one whose
+  first call reserved a budgeted credential while an unbudgeted one is now the
+  pick, leaves one start of the budget unused: never one too many.
 
-  Keys are derived from ARGV[1] (per candidate: "<prefix><id>" hash, "<prefix><id>:log" zset;
-  "<prefix without its last character>-turn", the pool's take counter; the takes hashes above).
+  Every key is declared (one hash slot: the queue's tag, see src/redis/keys.ts).
 
   Input:
-    ARGV[1] key prefix ("pullq:<queue>:cred:")
-    ARGV[2] horizon, ms: reserve only a start at most this far ahead
-    ARGV[3] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
-    ARGV[4] operation id, unique per call; also the name of the in-flight lease it takes
-    ARGV[5] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
-    ARGV[6..] quadruples per candidate: id, configured limits ("q:wMs;q:wMs" or "" to use what was learned),
+    KEYS[1] the pool's take counter (credentials take turns)
+    KEYS[2] reservations of this 20 s (hash: opId -> answer), KEYS[3] those of the 20 s before
+    KEYS[3i+1 .. 3i+3] per candidate i (1-based): its state hash, its start log (zset), its in-flight leases (zset)
+    ARGV[1] horizon, ms: reserve only a start at most this far ahead
+    ARGV[2] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
+    ARGV[3] operation id, unique per call; also the name of the in-flight lease it takes
+    ARGV[4] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
+    ARGV[5..] triples per candidate: configured limits ("q:wMs;q:wMs" or "" to use what was learned),
             in-flight cap ("" = none): budget.maxInFlight, burst ("" = the default): budget.burst
 
   Output:
@@ -60,24 +61,21 @@
                                        reserved: start at startAtMs (Redis clock); index is 1-based;
                                        seq names the log entry (0 when the credential has no limit);
                                        paceUs is the emission interval T it moved tat by, in µs (0: none),
-                                       to give back with the start if it is not sent (releaseStart-0.lua)
+                                       to give back with the start if it is not sent (releaseStart-2.lua)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
                                        (every candidate at its in-flight cap: in 50 ms)
     {-1, 0, 0, nowMs}                  every candidate is quarantined
 ]]
 local rcall = redis.call
-local t = rcall("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local prefix = ARGV[1]
-local horizon = tonumber(ARGV[2])
-local slowStart = ARGV[3]
-local opId = ARGV[4]
-local base = string.sub(prefix, 1, -2)
-local bucket = math.floor(now / 20000)
-local takes = base .. "-takes:" .. bucket
-local leaseMs = tonumber(ARGV[5])
+--@include now-ms
+local now = nowMs()
+local horizon = tonumber(ARGV[1])
+local slowStart = ARGV[2]
+local opId = ARGV[3]
+local leaseMs = tonumber(ARGV[4])
+local takes = KEYS[2]
 local function replayed()
-  local prior = rcall("HGET", takes, opId) or rcall("HGET", base .. "-takes:" .. (bucket - 1), opId)
+  local prior = rcall("HGET", takes, opId) or rcall("HGET", KEYS[3], opId)
   if prior then
     local r = cjson.decode(prior)
     r[4] = now
@@ -86,7 +84,7 @@ local function replayed()
 end
 
 local anyCap = false
-for i = 8, #ARGV, 4 do
+for i = 6, #ARGV, 3 do
   if ARGV[i] ~= "" then anyCap = true end
 end
 if anyCap then
@@ -98,24 +96,23 @@ end
 local best, bestStart, bestHeadroom, bestLimits, bestMaxW, bestMinW, bestTurn, bestCap, bestPace, bestTat, bestRest
 local quarantined, candidates, fullIndex = 0, 0, nil
 
-for i = 6, #ARGV, 4 do
+for i = 5, #ARGV, 3 do
   candidates = candidates + 1
-  local index = (i - 2) / 4
-  local key = prefix .. ARGV[i]
-  local log = key .. ":log"
-  local cap = tonumber(ARGV[i + 2])
+  local index = (i - 2) / 3
+  local key, log, inflightKey = KEYS[3 * index + 1], KEYS[3 * index + 2], KEYS[3 * index + 3]
+  local cap = tonumber(ARGV[i + 1])
   local st = rcall("HMGET", key, "qUntil", "restUntil", "limits", "observed", "turn", "tat", "tatRest")
   local full = false
   if cap then
-    rcall("ZREMRANGEBYSCORE", key .. ":inflight", "-inf", now)
-    full = rcall("ZCARD", key .. ":inflight") >= cap
+    rcall("ZREMRANGEBYSCORE", inflightKey, "-inf", now)
+    full = rcall("ZCARD", inflightKey) >= cap
   end
   if st[1] and tonumber(st[1]) > now then
     quarantined = quarantined + 1
   elseif full then
     fullIndex = fullIndex or index
   else
-    local limits = ARGV[i + 1]
+    local limits = ARGV[i]
     if limits == "" then
       if st[3] then limits = st[3] elseif st[4] then limits = "" else limits = slowStart end
     end
@@ -145,7 +142,7 @@ for i = 6, #ARGV, 4 do
     end
     local tat, restMark = nil, nil
     if pace > 0 then
-      local burst = tonumber(ARGV[i + 3]) or math.max(1, math.min(minQ, math.floor(250 / pace)))
+      local burst = tonumber(ARGV[i + 2]) or math.max(1, math.min(minQ, math.floor(250 / pace)))
       local tau = (burst - 1) * pace
       tat = tonumber(st[6] or "0")
       local restUntil = tonumber(st[2] or "0")
@@ -178,12 +175,12 @@ if bestStart - now > horizon then
   return {0, best, math.floor(bestStart - horizon), now}
 end
 
-local key = prefix .. ARGV[2 + 4 * best]
+local key = KEYS[3 * best + 1]
 rcall("HINCRBY", key, "requests", 1)
-rcall("HSET", key, "turn", rcall("INCR", base .. "-turn"))
+rcall("HSET", key, "turn", rcall("INCR", KEYS[1]))
 local seq = 0
 if bestMaxW > 0 then
-  local log = key .. ":log"
+  local log = KEYS[3 * best + 2]
   rcall("ZREMRANGEBYSCORE", log, "-inf", now - bestMaxW)
   seq = rcall("HINCRBY", key, "seq", 1)
   rcall("ZADD", log, bestStart, seq)
@@ -197,7 +194,7 @@ if bestPace > 0 then
   if bestRest then rcall("HSET", key, "tatRest", bestRest) end
 end
 if bestCap then
-  local inflight = key .. ":inflight"
+  local inflight = KEYS[3 * best + 3]
   rcall("ZADD", inflight, bestStart + leaseMs, opId)
   rcall("PEXPIRE", inflight, bestStart - now + leaseMs + 60000)
 end

@@ -1,0 +1,65 @@
+// Every Redis key pullq uses is named here (in the manner of BullMQ's
+// QueueKeys). All keys of one queue carry the hash tag `{<queue>}`, BullMQ's
+// included (its prefix is `bull:{<queue>}`), so on Redis Cluster a queue and
+// everything pullq keeps for it (runs, batches, credentials, OAuth2 tokens)
+// live in one hash slot: every Lua script, and every BullMQ script that
+// pullq's commit checks the job lock of, touches one slot. Many queues spread
+// over the shards; one queue is served by one shard (as any BullMQ queue is).
+
+/** The hash tag of a queue's keys. */
+export function queueTag(queue: string): string {
+  return `{${queue}}`;
+}
+
+/** BullMQ's `prefix` option for a queue: its keys become `bull:{<queue>}:<queue>:…`. */
+export function bullPrefix(queue: string): string {
+  return `bull:${queueTag(queue)}`;
+}
+
+/** Every key of a queue, pullq's and BullMQ's (as glob patterns), for clean-up. */
+export function queuePatterns(queue: string): string[] {
+  return [`${bullPrefix(queue)}:*`, `${queueKeys(queue).base}*`];
+}
+
+/** pullq's keys of one queue. */
+export function queueKeys(queue: string) {
+  const base = `pullq:${queueTag(queue)}:`;
+  return {
+    /** Everything below starts with this. */
+    base,
+    /** Sorted set of the queue's runs (by creation time). */
+    runs: `${base}runs`,
+    /** Prefix of the credential keys: `<credPrefix><id>` (hash), `…:log` (start log), `…:inflight` (leases). */
+    credPrefix: `${base}cred:`,
+    /** A credential's state hash, its start log (zset) and its in-flight leases (zset). */
+    cred: (id: string) => `${base}cred:${id}`,
+    credLog: (id: string) => `${base}cred:${id}:log`,
+    credInFlight: (id: string) => `${base}cred:${id}:inflight`,
+    /** The pool's take counter (credentials take turns). */
+    takeTurn: `${base}cred-turn`,
+    /** Take reservations of one 20 s bucket, by operation id (a replayed take answers from it). */
+    takes: (bucket: number) => `${base}cred-takes:${bucket}`,
+    /** A credential report's operation record (a replayed report answers from it). */
+    op: (opId: string) => `${base}cred-op:${opId}`,
+    /** An OAuth2 client's sealed token, and its refresh lock (`…:lock`). */
+    oauth: (id: string) => `${base}oauth:${id}`,
+    run: (run: string) => runKeys(queue, run),
+  };
+}
+
+/** Keys of one run: all start with `pullq:{<queue>}:run:<run>:`. */
+export function runKeys(queue: string, run: string) {
+  const prefix = `pullq:${queueTag(queue)}:run:${run}:`;
+  return {
+    prefix,
+    meta: `${prefix}meta`,
+    pendingJobs: `${prefix}pj`,
+    parts: `${prefix}parts`,
+    /** What each state-changing script call did, by operation id: a replayed call answers from it. */
+    ops: `${prefix}ops`,
+    finalizeLock: `${prefix}fin`,
+    batch: (n: number) => `${prefix}b:${n}`,
+    batchState: (n: number) => `${prefix}bs:${n}`,
+    seenBucket: (n: number) => `${prefix}s:${n}`,
+  };
+}
