@@ -118,4 +118,90 @@ describe('Redis Cluster', () => {
     expect((await b.done).code).toBe(0);
     expectExactlyOnce('clcrash');
   });
+
+  it("the queue's slot moves to another node mid-run (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE): the run completes, every ID once", async () => {
+    const queue = uniqueQueue('cl-move');
+    configFor(queue, 'move.json');
+    const store = new RunStore(client, queue);
+    expect((await runCli(['enqueue', 'ids.txt', '--run', 'clmove', '--config', 'move.json'], { cwd: tmp.dir, env: env() })).code).toBe(0);
+    const workers = [spawnCli(['worker', '--config', 'move.json'], { cwd: tmp.dir, env: env() }), spawnCli(['worker', '--config', 'move.json'], { cwd: tmp.dir, env: env() })];
+    for (;;) {
+      const s = await store.status('clmove');
+      if (s && s.succeeded >= N / 5) break;
+      await sleep(20);
+    }
+    const moved = await moveSlotOf(`{${queue}}`);
+    expect(moved.keys).toBeGreaterThan(0);
+    expect(moved.to).not.toBe(moved.from);
+    // The move happened while the run still had work: the rest was done against the new node.
+    expect((await store.status('clmove'))?.complete).toBe(false);
+    const deadline = Date.now() + 45_000;
+    for (;;) {
+      const s = await store.status('clmove');
+      if (s?.complete) break;
+      if (Date.now() > deadline) throw new Error(`not complete after the move: ${JSON.stringify(s)}`);
+      await sleep(50);
+    }
+    for (const w of workers) w.child.kill('SIGTERM');
+    for (const w of workers) expect((await w.done).code).toBe(0);
+    expectExactlyOnce('clmove');
+  });
+
+  it('OAuth2 on the cluster: tokens that live 2 s are refreshed about once per lifetime for the whole fleet; every ID once', async () => {
+    const oauthApi = await startExampleApi({ auth: { type: 'oauth', clients: { 'cl-client': 'cl secret' }, tokenTtlS: 2 }, budgets: { '*': { requests: 60, perSeconds: 1 } }, latencyMs: 5 });
+    try {
+      const queue = uniqueQueue('cl-oauth');
+      queues.push(queue);
+      writeFileSync(path.join(tmp.dir, 'oauth.json'), JSON.stringify({
+        queue,
+        request: { url: `${oauthApi.url}/items/{id}` },
+        auth: { type: 'oauth2', tokenUrl: `${oauthApi.url}/oauth/token`, clients: [{ clientId: 'cl-client', clientSecret: 'cl secret' }] },
+        budget: { requests: 60, perSeconds: 1 },
+        worker: { concurrency: 8 },
+        enqueue: { batchSize: 20 },
+        sink: { type: 'file', dir: './out' },
+      }));
+      const few = ids.slice(0, 200);
+      writeFileSync(path.join(tmp.dir, 'few.txt'), `${few.join('\n')}\n`);
+      const worker = spawnCli(['worker', '--config', 'oauth.json'], { cwd: tmp.dir, env: env() });
+      const started = Date.now();
+      const r = await runCli(['pull', 'few.txt', '--run', 'cloauth', '--config', 'oauth.json'], { cwd: tmp.dir, env: env() });
+      const seconds = (Date.now() - started) / 1000;
+      worker.child.kill('SIGTERM');
+      await worker.done;
+      expect(r.code).toBe(0);
+      const out = readOutput(path.join(tmp.dir, 'out'), 'cloauth');
+      expect(out.results.map((l) => l.id).sort()).toEqual([...few].sort());
+      expect(oauthApi.tokenRequests.get('cl-client')).toBeLessThanOrEqual(Math.ceil(seconds / 1.6) + 2);
+      expect(oauthApi.unauthorizedAnswers()).toBeLessThanOrEqual(2);
+      expect([...oauthApi.rejectedByCredential.values()].reduce((a, b) => a + b, 0)).toBe(0);
+    } finally {
+      await oauthApi.close();
+    }
+  });
 });
+
+/** Moves the hash slot of `key` to another master, key by key, as `redis-cli --cluster reshard` does. */
+async function moveSlotOf(key: string): Promise<{ keys: number; from: number; to: number }> {
+  const masters = client.nodes('master');
+  const slot = Number(await masters[0]!.call('CLUSTER', 'KEYSLOT', key));
+  // CLUSTER SLOTS: [start, end, [host, port, id], …] per range; the first node of a range is its master.
+  const ranges = (await masters[0]!.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+  const owner = ranges.find(([a, b]) => slot >= a && slot <= b)![2][1];
+  const src = masters.find((m) => m.options.port === owner)!;
+  const dst = masters.find((m) => m !== src)!;
+  const srcId = String(await src.call('CLUSTER', 'MYID'));
+  const dstId = String(await dst.call('CLUSTER', 'MYID'));
+  await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
+  await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId);
+  let moved = 0;
+  for (;;) {
+    const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, 50)) as string[];
+    if (keys.length === 0) break;
+    await src.call('MIGRATE', '127.0.0.1', dst.options.port!, '', 0, 5000, 'KEYS', ...keys);
+    moved += keys.length;
+    await sleep(5);
+  }
+  for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId);
+  return { keys: moved, from: src.options.port!, to: dst.options.port! };
+}
