@@ -35,7 +35,7 @@ const lua = (name: string) => luaSource(name);
 const SHA = {
   commit: scriptSha(lua('commitBatch-6.lua')),
   seal: scriptSha(lua('sealRun-3.lua')),
-  enqueue: scriptSha(lua('enqueueIds-3.lua')),
+  enqueue: scriptSha(lua('enqueueIds-n.lua')),
   take: scriptSha(lua('takeCredential-n.lua')),
   report: scriptSha(lua('reportResponse-3.lua')),
 };

@@ -58,6 +58,8 @@ export function runKeys(queue: string, run: string) {
     /** What each state-changing script call did, by operation id: a replayed call answers from it. */
     ops: `${prefix}ops`,
     finalizeLock: `${prefix}fin`,
+    /** failed.jsonl lines of IDs that cannot be requested (list). */
+    invalid: `${prefix}inv`,
     batch: (n: number) => `${prefix}b:${n}`,
     batchState: (n: number) => `${prefix}bs:${n}`,
     seenBucket: (n: number) => `${prefix}s:${n}`,

@@ -6,7 +6,7 @@ import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from '../workers/start-worker.js';
 import type { RunStore } from './run-store.js';
 
-/** IDs per call of enqueueIds-3.lua. */
+/** IDs per call of enqueueIds-n.lua. */
 const CHUNK = 1000;
 /** Script calls in flight at once: hides the round trip without reordering (one connection is FIFO). */
 const WINDOW = 4;

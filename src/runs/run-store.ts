@@ -83,6 +83,16 @@ export function seenBitsFor(expectedIds: number): number {
   return Math.max(0, Math.min(20, Math.ceil(Math.log2(Math.max(1, expectedIds) / 64))));
 }
 
+/** 32-bit FNV-1a over the UTF-16 code units of a string, unsigned. */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
 /** Everything pullq keeps in Redis about runs, besides BullMQ's own job keys. */
 export class RunStore {
   readonly redis: RedisClient;
@@ -122,13 +132,54 @@ export class RunStore {
    */
   async addIds(run: string, ids: string[], batchSize: number, seenBits: number, invalid: { id: string; line: FailedLine }[] = []): Promise<{ added: number; closed: number[] }> {
     const k = this.keys(run);
-    const args: string[] = [];
-    for (const x of invalid) args.push(x.id, JSON.stringify(x.line));
+    const next = await this.nextPosition(run);
+    // Keys named here (enqueueIds-n.lua declares them all): the dedupe bucket of every ID, its batch by position.
+    const buckets = new Map<number, number>();
+    const keys: string[] = [k.meta, k.pendingJobs, k.ops, k.invalid];
+    // The bucket: the first seenBits bits of a 32-bit FNV-1a of the ID (any fixed function works: the
+    // script dedupes by the SHA-1 field within it). No allocation per ID, unlike a crypto hash.
+    const bucketOf = (id: string): number => Math.floor(fnv1a32(id) / 2 ** (32 - seenBits));
+    const valid = ids.map(bucketOf);
+    const bad = invalid.map((x) => bucketOf(x.id));
+    for (const bucket of [...valid, ...bad]) if (!buckets.has(bucket)) buckets.set(bucket, -1);
     const op = newOpId();
-    const res = (await retryRedis(() => this.scripts.enqueueIds(k.meta, k.pendingJobs, k.ops, k.prefix, batchSize, seenBits, ids.length, op, ...ids, ...args))) as number | number[];
-    if (res === -1) throw new InputError(`run ${run} is already sealed`);
-    const [added, ...closed] = res as number[];
-    return { added: added!, closed };
+    for (;;) {
+      // Numbered at send time, in send order: chunks sent together run in that order.
+      const p0 = next.value;
+      next.value += ids.length;
+      const b0 = Math.floor(p0 / batchSize);
+      const nb = Math.max(1, Math.floor((p0 + Math.max(ids.length, 1) - 1) / batchSize) - b0 + 1);
+      const callKeys = [...keys];
+      for (let b = b0; b < b0 + nb; b++) callKeys.push(k.batch(b));
+      for (const bucket of buckets.keys()) {
+        buckets.set(bucket, callKeys.length + 1);
+        callKeys.push(k.seenBucket(bucket));
+      }
+      const args: (string | number)[] = [op, batchSize, p0, nb, ids.length, valid.map((b) => buckets.get(b)!).join(' '), ...ids, bad.map((b) => buckets.get(b)!).join(' ')];
+      for (const x of invalid) args.push(x.id, JSON.stringify(x.line));
+      const res = (await retryRedis(() => this.scripts.enqueueIds(callKeys.length, ...callKeys, ...args))) as number | number[];
+      if (res === -1) throw new InputError(`run ${run} is already sealed`);
+      const [added, ...closed] = res as number[];
+      // Ran after a later chunk (a retry, or another producer): its positions may lie in closed batches;
+      // number it again, after everything sent so far and everything the run has seen.
+      if (added === -2) {
+        const pos = Number((await retryRedis(() => this.redis.hget(k.meta, 'pos'))) ?? 0);
+        next.value = Math.max(next.value, pos);
+        continue;
+      }
+      return { added: added!, closed };
+    }
+  }
+
+  /** The next position to number IDs from, per run (the run's `pos` when this process first adds to it). */
+  private readonly positions = new Map<string, Promise<{ value: number }>>();
+  private nextPosition(run: string): Promise<{ value: number }> {
+    let p = this.positions.get(run);
+    if (!p) {
+      p = retryRedis(() => this.redis.hget(this.keys(run).meta, 'pos')).then((v) => ({ value: Number(v ?? 0) }));
+      this.positions.set(run, p);
+    }
+    return p;
   }
 
   /** Closes the run's IDs: `total` becomes final. */
@@ -245,7 +296,7 @@ export class RunStore {
 
   /** failed.jsonl lines of the IDs that were never requested (invalid_id), 10,000 at a time. */
   async *invalidLines(run: string): AsyncGenerator<string[]> {
-    const key = `${this.keys(run).prefix}inv`;
+    const key = this.keys(run).invalid;
     for (let start = 0; ; start += 10_000) {
       const lines = await retryRedis(() => this.redis.lrange(key, start, start + 9_999));
       if (lines.length === 0) return;
@@ -292,7 +343,7 @@ export class RunStore {
       for (let b = start; b < Math.min(buckets, start + 1000); b++) keys.push(k.seenBucket(b));
       await this.redis.unlink(...keys);
     }
-    await this.redis.unlink(k.parts, k.pendingJobs, `${k.prefix}inv`, k.ops);
+    await this.redis.unlink(k.parts, k.pendingJobs, k.invalid, k.ops);
     return true;
   }
 }
