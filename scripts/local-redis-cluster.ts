@@ -22,7 +22,11 @@ export interface LocalCluster {
  * and redis-cli binaries, on free ports, in a temporary directory: for tests
  * and benchmarks. Undefined when the binaries are missing.
  */
-export async function startLocalCluster(masters = 3): Promise<LocalCluster | undefined> {
+export async function startLocalCluster(masters = 3, options: { password?: string } = {}): Promise<LocalCluster | undefined> {
+  const pw = options.password;
+  const auth = pw ? ['--requirepass', pw, '--masterauth', pw] : [];
+  const cliAuth = pw ? ['-a', pw, '--no-auth-warning'] : [];
+  const userinfo = pw ? `:${encodeURIComponent(pw)}@` : '';
   const dir = mkdtempSync(path.join(tmpdir(), 'pullq-cluster-'));
   const children: ChildProcess[] = [];
   const ports: number[] = [];
@@ -34,7 +38,7 @@ export async function startLocalCluster(masters = 3): Promise<LocalCluster | und
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
       ports.push(port);
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], { stdio: 'ignore' });
       children.push(child);
       await new Promise<void>((resolve, reject) => {
         child.once('error', reject);
@@ -44,15 +48,15 @@ export async function startLocalCluster(masters = 3): Promise<LocalCluster | und
     for (const port of ports) {
       let up = false;
       for (let i = 0; i < 50 && !up; i++) {
-        up = await redisAnswers(`redis://127.0.0.1:${port}`);
+        up = await redisAnswers(`redis://${userinfo}127.0.0.1:${port}`);
         if (!up) await new Promise((r) => setTimeout(r, 100));
       }
       if (!up) throw new Error(`redis-server on ${port} did not start`);
     }
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await run('redis-cli', [...cliAuth, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     // Every node must agree the cluster is up before clients use it.
     for (let i = 0; i < 100; i++) {
-      const states = await Promise.all(ports.map(async (p) => (await run('redis-cli', ['-p', String(p), 'cluster', 'info'])).stdout));
+      const states = await Promise.all(ports.map(async (p) => (await run('redis-cli', [...cliAuth, '-p', String(p), 'cluster', 'info'])).stdout));
       if (states.every((s) => s.includes('cluster_state:ok'))) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -62,9 +66,9 @@ export async function startLocalCluster(masters = 3): Promise<LocalCluster | und
     throw err;
   }
   return {
-    url: `redis://127.0.0.1:${ports[0]}`,
+    url: `redis://${userinfo}127.0.0.1:${ports[0]}`,
     ports,
-    client: () => new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null } }),
+    client: () => new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null, password: pw } }),
     stop,
   };
 }

@@ -181,6 +181,36 @@ describe('Redis Cluster', () => {
   });
 });
 
+describe('Redis Cluster with AUTH', () => {
+  it("the url's password reaches every node; a wrong one fails with one line that does not show it", async () => {
+    const secret = 'cl-Pa55word-7f3e';
+    const guarded = await startLocalCluster(3, { password: secret });
+    if (!guarded) throw new Error('these tests need redis-server and redis-cli');
+    try {
+      const c = await connectRedis(guarded.url, { longLived: false });
+      expect(c).toBeInstanceOf(Cluster);
+      // Keys in every slot range: each node is reached, each with the password.
+      for (let i = 0; i < 30; i++) await c.set(`probe-${i}`, 'x');
+      expect(await c.get('probe-29')).toBe('x');
+      c.disconnect();
+      const wrong = guarded.url.replace(encodeURIComponent(secret), 'not-the-password');
+      const err = await connectRedis(wrong, { longLived: false, connectTimeoutMs: 2000 }).then(() => null, (e: Error) => e);
+      expect(err?.message).toMatch(/cannot reach/);
+      expect(err?.message).not.toContain('not-the-password');
+      expect(err?.message).not.toContain(secret);
+      // The CLI too: one line, no password, exit 1.
+      const queue = uniqueQueue('cl-auth');
+      writeFileSync(path.join(tmp.dir, 'auth.json'), JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, sink: { type: 'file', dir: './out' } }));
+      const r = await runCli(['status', '--config', 'auth.json'], { cwd: tmp.dir, env: { REDIS_URL: wrong, PULLQ_LOG_LEVEL: 'warn' } });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toContain('not-the-password');
+    } finally {
+      await guarded.stop();
+    }
+  });
+});
+
 /** Moves the hash slot of `key` to another master, key by key, as `redis-cli --cluster reshard` does. */
 async function moveSlotOf(key: string): Promise<{ keys: number; from: number; to: number }> {
   const masters = client.nodes('master');
