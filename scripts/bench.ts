@@ -16,6 +16,7 @@ import { scenarioRetryAfter } from './bench/scenario-retry-after.js';
 import { scenarioSoak } from './bench/scenario-soak.js';
 import { scenarioThirdParty } from './bench/scenario-third-party.js';
 import { scenarioTokenBucket } from './bench/scenario-token-bucket.js';
+import { scenarioCluster } from './bench/scenario-cluster.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -31,6 +32,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'soak', title: '6. soak: lost replies, killed workers, a Redis crash', run: scenarioSoak },
   { id: 'third-party', title: '7. third-party rate limiters, every header form', run: scenarioThirdParty },
   { id: 'token-bucket', title: '8. an API that punishes bursts (token bucket)', run: scenarioTokenBucket },
+  { id: 'cluster', title: '9. one Redis and a 3-master Redis Cluster', run: scenarioCluster },
 ];
 
 async function main(): Promise<number> {

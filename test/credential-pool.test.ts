@@ -84,13 +84,22 @@ describe('CredentialPool budgets', () => {
 });
 
 describe('CredentialPool pacing (GCRA)', () => {
-  /** The reserved waits of n takes sent at once (Redis runs them back to back, so its clock barely moves between them). */
+  /**
+   * The starts reserved by n more takes, in ms after the first of them, as Redis logged them (its clock:
+   * what a slow machine's call times do to the waits does not matter).
+   */
   async function starts(p: CredentialPool, n: number, horizonMs = 5000): Promise<number[]> {
-    const got = await Promise.all(Array.from({ length: n }, () => p.acquire(none, horizonMs)));
-    return got.map((g, i) => {
+    const log = queueKeys(queue).credLog(p.credentials[0]!.id);
+    const seen = new Set(await redis.zrange(log, 0, -1));
+    for (let i = 0; i < n; i++) {
+      const g = await p.acquire(none, horizonMs);
       if (g.kind !== 'granted') throw new Error(`take ${i + 1}: ${g.kind}`);
-      return g.waitMs;
-    }).sort((a, b) => a - b);
+    }
+    const all = await redis.zrange(log, 0, -1, 'WITHSCORES');
+    const at: number[] = [];
+    for (let i = 0; i < all.length; i += 2) if (!seen.has(all[i]!)) at.push(Number(all[i + 1]));
+    at.sort((a, b) => a - b);
+    return at.map((t) => t - at[0]!);
   }
 
   it('budget.burst starts go back to back, then one every perSeconds/requests, across replicas', async () => {
@@ -98,19 +107,20 @@ describe('CredentialPool pacing (GCRA)', () => {
     const b = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
     const first = await starts(a, 4);
     const next = await starts(b, 4);
-    expect(Math.max(...first)).toBeLessThan(15);
+    expect(Math.max(...first)).toBeLessThan(40);
     // Then spaced 50 ms (1000 / 20) from the burst: ~50, 100, 150, 200 ms after it.
-    expect(next[3]! - next[0]!).toBeGreaterThanOrEqual(140);
-    expect(next[3]! - next[0]!).toBeLessThanOrEqual(170);
+    expect(next[1]! - next[0]!).toBeGreaterThanOrEqual(49);
+    expect(next[3]! - next[0]!).toBeGreaterThanOrEqual(149);
+    expect(next[3]! - next[0]!).toBeLessThanOrEqual(200);
   });
 
   it('by default a burst is 250 ms worth of starts (at least 1)', async () => {
     // 200 per 10 s: one each 50 ms, bursts of 5.
     const fast = pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 200, perSeconds: 10 } });
     const s = await starts(fast, 8);
-    expect(Math.max(...s.slice(0, 5))).toBeLessThan(15);
-    expect(s[5]).toBeGreaterThanOrEqual(35);
-    expect(s[7]! - s[5]!).toBeGreaterThanOrEqual(95);
+    expect(Math.max(...s.slice(0, 5))).toBeLessThan(40);
+    expect(s[5]! - s[4]!).toBeGreaterThanOrEqual(10);
+    expect(s[7]! - s[5]!).toBeGreaterThanOrEqual(99);
     const slow = pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
     const t = await starts(slow, 3);
     expect(t[1]).toBeGreaterThanOrEqual(190);
@@ -120,27 +130,27 @@ describe('CredentialPool pacing (GCRA)', () => {
   it('after a rest a credential restarts one start at a time: no burst on the wire when the next 429 comes', async () => {
     const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
     const c = p.credentials[0]!;
-    expect(Math.max(...(await starts(p, 10)))).toBeLessThan(15);
+    expect(Math.max(...(await starts(p, 10)))).toBeLessThan(40);
     expect(await say(p, c, req, 429, { 'retry-after': '1' })).toBe('limited');
     await new Promise((r) => setTimeout(r, 600));
     const after = await starts(p, 4, 5000);
     // Each 10 ms (1000 / 100) apart: the burst credit is gone with the rest.
-    expect(after[0]).toBeGreaterThan(300);
     expect(after[1]! - after[0]!).toBeGreaterThanOrEqual(9);
     expect(after[3]! - after[0]!).toBeGreaterThanOrEqual(29);
   });
 
   it('a start given back unsent gives back its pacing interval too', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 10, perSeconds: 1, burst: 1 } });
+    // One start each 500 ms: wide enough that a slow machine's call times do not matter.
+    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 2, perSeconds: 1, burst: 1 } });
     const a = await p.acquire(none, 5000);
     const b = await p.acquire(none, 5000);
     if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
-    expect(b.waitMs).toBeGreaterThanOrEqual(90);
+    expect(b.waitMs).toBeGreaterThanOrEqual(350);
     await p.release(b.credential, b.seq, b.paceUs);
     const c = await p.acquire(none, 5000);
-    // The slot b took is free again: ~100 ms ahead, not ~200 ms.
-    expect(c.kind === 'granted' && c.waitMs).toBeLessThan(150);
-    expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(80);
+    // The slot b took is free again: ~500 ms ahead, not ~1000 ms.
+    expect(c.kind === 'granted' && c.waitMs).toBeLessThan(750);
+    expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(250);
   });
 });
 
