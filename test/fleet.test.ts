@@ -7,6 +7,7 @@ import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, redisUrl, tempDir } from './helpers/test-env.js';
+import { Cluster, type Redis } from 'ioredis';
 
 // Whole fleets: worker processes + pull against an API that enforces each credential's budget.
 
@@ -197,10 +198,16 @@ describe('OAuth2 client credentials', () => {
     // The shared token cache is sealed: no access token, no client secret in Redis.
     const redis = newRedis();
     const dump: string[] = [];
-    for (const key of await redis.keys('pullq:*')) {
-      const type = await redis.type(key);
-      dump.push(key, type === 'string' ? ((await redis.get(key)) ?? '') : type === 'hash' ? JSON.stringify(await redis.hgetall(key)) : '');
+    // Every master in the cluster project: KEYS answers for one node only.
+    const client = redis as unknown as Redis | Cluster;
+    await client.ping();
+    for (const node of client instanceof Cluster ? client.nodes('master') : [client]) {
+      for (const key of await node.keys('pullq:*')) {
+        const type = await node.type(key);
+        dump.push(key, type === 'string' ? ((await node.get(key)) ?? '') : type === 'hash' ? JSON.stringify(await node.hgetall(key)) : '');
+      }
     }
+    expect(dump.length).toBeGreaterThan(0);
     redis.disconnect();
     expect(dump.join('\n')).not.toMatch(/at-[0-9a-f]{24}|eyJhbGciOiJub25lIn0|secret one|secret:two/);
   });

@@ -46,7 +46,7 @@ describe('learning a window from moving resets', () => {
     // A reset of "1" every time says nothing new: the guess (1 s) stands, and is right.
     ['1 s window, delta-second resets', 10, 1, 'delta', 60, 100, 1000, 1000],
     ['10 s window, delta-second resets', 100, 10, 'delta', 100, 300, 10_000, 10_000],
-    ['2 s window, epoch-second resets (read up to a second long)', 20, 2, 'epoch', 50, 200, 1000, 2000],
+    ['2 s window, epoch-second resets (read up to a second long; once mis-guessed as 1 s)', 20, 2, 'epoch', 50, 200, 2000, 2000],
     ['60 s window, epoch-second resets, first seen mid-window', 1000, 60, 'epoch', 500, 200, 60_000, 60_000],
     ['1 hour window (GitHub), epoch-second resets, first seen 40 min in', 5000, 3600, 'epoch', 10_000, 400, 3_600_000, 3_600_000],
   ] as const)('%s', (_, limit, windowS, reset, everyMs, n, guessed, effective) => {

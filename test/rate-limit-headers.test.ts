@@ -51,8 +51,8 @@ describe('restFor / isRateLimited', () => {
 describe('helpers', () => {
   it('guessWindowMs rounds up to a typical window', () => {
     expect(guessWindowMs(400)).toBe(1000);
-    // An epoch in whole seconds reads up to a second long: 1.9 s to a reset can be a 1 s window.
-    expect(guessWindowMs(1900, true)).toBe(1000);
+    // An epoch in whole seconds reads up to a second long: 1.9 s to a reset may be a 1 s window, but a 2 s
+    // one too; the longer guess is the safe one (learned afterwards), a shorter one sends twice the limit.
     // Delta seconds (rounded up) or milliseconds are not: "2" is more than 1 s away, so not a 1 s window
     // (guessing 1 s would send twice the limit until the window is learned; @fastify/rate-limit, 2 s windows).
     expect(guessWindowMs(2000)).toBe(2000);

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { deleteKeys } from '../../scripts/local-redis.js';
+import { deleteClusterKeys } from '../../scripts/local-redis-cluster.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { queuePatterns } from '../../src/redis/keys.js';
@@ -16,13 +17,25 @@ export function uniqueQueue(label = 't'): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
 
+/** True in the "cluster" test project (vitest.config.ts): redisUrl names a node of a 3-master cluster. */
+export const onCluster = (): boolean => inject('redisCluster') === true;
+
+/**
+ * A client of the test Redis: a Cluster client in the cluster project. Typed as Redis for the tests'
+ * convenience: the commands they use (single-key commands, scripts, SCAN through cleanQueue) work on both.
+ */
 export function newRedis(): Redis {
+  if (onCluster()) {
+    const u = new URL(redisUrl());
+    return new Cluster([{ host: u.hostname, port: Number(u.port) }], { redisOptions: { maxRetriesPerRequest: null } }) as unknown as Redis;
+  }
   return new Redis(redisUrl(), { maxRetriesPerRequest: null });
 }
 
-/** Deletes every key of a queue: BullMQ's and pullq's. */
+/** Deletes every key of a queue: BullMQ's and pullq's (on every master, in the cluster project). */
 export async function cleanQueue(redis: Redis, queue: string): Promise<void> {
-  await deleteKeys(redis, queuePatterns(queue));
+  if (redis instanceof Cluster) await deleteClusterKeys(redis, queuePatterns(queue));
+  else await deleteKeys(redis, queuePatterns(queue));
 }
 
 export function tempDir(label = 'pullq'): { dir: string; remove(): void } {
