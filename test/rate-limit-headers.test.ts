@@ -53,6 +53,11 @@ describe('helpers', () => {
     expect(guessWindowMs(400)).toBe(1000);
     // An epoch in whole seconds reads up to a second long: 1.9 s to a reset may be a 1 s window, but a 2 s
     // one too; the longer guess is the safe one (learned afterwards), a shorter one sends twice the limit.
+    expect(guessWindowMs(1900, true)).toBe(2000);
+    // For longer windows the second of slack holds: GitHub's hour read at its start is 3601 s.
+    expect(guessWindowMs(3_601_000, true)).toBe(3_600_000);
+    expect(guessWindowMs(3_601_000)).toBe(86_400_000);
+    expect(guessWindowMs(2_900, true)).toBe(2000);
     // Delta seconds (rounded up) or milliseconds are not: "2" is more than 1 s away, so not a 1 s window
     // (guessing 1 s would send twice the limit until the window is learned; @fastify/rate-limit, 2 s windows).
     expect(guessWindowMs(2000)).toBe(2000);

@@ -41,13 +41,13 @@ const NICE_WINDOWS_S = [1, 2, 5, 10, 15, 30, 60, 300, 900, 3600, 86_400];
  * Rounds a time-to-reset up to a typical window length, in ms: a window is at
  * least as long as the wait to its reset, and a guess too long only idles a
  * credential until the window is learned (learn-window.ts), while one too
- * short sends too much. An epoch in whole seconds can read up to a second
- * long, so a 1 s window may be guessed as 2 s until learned: never the
- * other way round.
+ * short sends too much. An epoch in whole seconds reads up to a second long
+ * (GitHub's hour reads 3601 s): a second of slack for windows of 2 s and
+ * more. Not for 1 s: "2" may be a 1 s or a 2 s window, and 2 s is the safe guess.
  */
-export function guessWindowMs(resetInMs: number): number {
+export function guessWindowMs(resetInMs: number, epochSeconds = false): number {
   const s = Math.max(1, Math.ceil(resetInMs / 1000));
-  return 1000 * (NICE_WINDOWS_S.find((w) => s <= w) ?? s);
+  return 1000 * (NICE_WINDOWS_S.find((w) => s <= w + (epochSeconds && w >= 2 ? 1 : 0)) ?? s);
 }
 
 /** A reset this far in the future cannot be delta seconds (10 years): it is an epoch. */
@@ -227,7 +227,7 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
 /** A quota no header gives a window for: guessed from the reset (else 1 minute), to be learned (learn-window.ts). */
 function addGuessedLimit(signal: RateLimitSignal, requests: number): void {
   if (requests <= 0) return;
-  signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000) });
+  signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000, signal.resetIsEpochSeconds) });
   signal.windowGuessed = true;
 }
 

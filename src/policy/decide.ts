@@ -116,7 +116,7 @@ function credentialPart(status: number | null, signal: RateLimitSignal | undefin
     window = observeWindow(c.window, signal.remaining, signal.resetInMs, now, signal.resetIsEpochSeconds);
     // Learned once a new window was seen to begin; until then guessed from the longest reset seen, so the
     // guess never shrinks as a reset nears (a 2 s window read "1" late in it is not a 1 s window).
-    const windowMs = learnedWindowMs(window) ?? guessWindowMs(window.maxResetMs);
+    const windowMs = learnedWindowMs(window) ?? guessWindowMs(window.maxResetMs, signal.resetIsEpochSeconds);
     if (limits[0]) limits = [{ ...limits[0], windowMs }, ...limits.slice(1)];
   }
   let verdict: CredentialVerdict = 'other';
