@@ -1,4 +1,4 @@
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { CredentialPool } from '../../src/auth/credential-pool.js';
@@ -9,6 +9,7 @@ import { connectRedis, type RedisClient } from '../../src/redis/connect-redis.js
 import { queuePatterns } from '../../src/redis/keys.js';
 import { deleteClusterKeys, startLocalCluster } from '../local-redis-cluster.js';
 import type { BenchContext } from './bench-context.js';
+import { writeIds } from './write-ids.js';
 import { FLEET } from './fleet-setup.js';
 import { fmt } from './format.js';
 import { quantile } from './quantile.js';
@@ -27,16 +28,6 @@ interface Side {
   takeP99Us: number;
   fleetUtilization: number;
   fleet429: number;
-}
-
-async function writeIds(file: string, n: number): Promise<void> {
-  const out = createWriteStream(file);
-  for (let i = 0; i < n; i += 10_000) {
-    let s = '';
-    for (let j = i; j < Math.min(n, i + 10_000); j++) s += `${10_000_000 + j}\n`;
-    if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve) => out.end(resolve));
 }
 
 const usedMemory = (info: string) => Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);

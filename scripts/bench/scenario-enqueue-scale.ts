@@ -1,6 +1,7 @@
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchContext } from './bench-context.js';
+import { writeIds } from './write-ids.js';
 import { fmt } from './format.js';
 import type { ScenarioResult } from './scenario-result.js';
 import { spawnChild } from './spawn-child.js';
@@ -17,17 +18,6 @@ interface EnqueueFigures {
   bytesPerId: number;
   keys: number;
   output: string;
-}
-
-async function writeIds(file: string, n: number): Promise<void> {
-  const out = createWriteStream(file);
-  const chunk = 10_000;
-  for (let i = 0; i < n; i += chunk) {
-    let s = '';
-    for (let j = i; j < Math.min(n, i + chunk); j++) s += `${10_000_000 + j}\n`;
-    if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve) => out.end(resolve));
 }
 
 const usedMemory = (info: string) => Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
