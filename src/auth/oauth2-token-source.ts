@@ -6,7 +6,7 @@ import { PullqError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { openToken, sealToken } from './token-cache-crypto.js';
 import { queueKeys } from '../redis/keys.js';
-import { scriptsFor } from '../redis/scripts.js';
+import { LockScripts } from '../redis/lock-scripts.js';
 
 /** The token endpoint refused the client (400/401/403): the client is quarantined. */
 export class OAuth2RefusedError extends PullqError {
@@ -117,7 +117,7 @@ export class OAuth2TokenSource {
           return this.keep(fresh);
         } finally {
           // One atomic compare-and-delete (releaseLock-1.lua): a lock that expired and was taken by another replica stays.
-          await scriptsFor(this.redis).releaseLock(`${this.key}:lock`, owner);
+          await new LockScripts(this.redis).release(`${this.key}:lock`, owner);
         }
       }
       // Another replica is refreshing: the current token still works until it expires, so use it meanwhile.

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { connectRedis, warnAboutRedisSettings } from '../redis/connect-redis.js';
 import { runLabel, utcStamp } from '../runs/run-name.js';
 import { RunStore, validateRunName } from '../runs/run-store.js';
-import type { BatchJobData } from '../workers/start-worker.js';
+import type { BatchJobData } from '../runs/batch-job-data.js';
 import { bullPrefix } from '../redis/keys.js';
 
 /** What every command that talks to Redis needs. */

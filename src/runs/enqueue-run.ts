@@ -3,7 +3,7 @@ import type { IdUrl } from '../ids/id-url.js';
 import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
 import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
 import type { FailedLine } from '../sinks/sink.js';
-import type { BatchJobData } from '../workers/start-worker.js';
+import type { BatchJobData } from './batch-job-data.js';
 import type { RunStore } from './run-store.js';
 
 /** IDs per call of enqueueIds-n.lua. */

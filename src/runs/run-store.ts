@@ -2,7 +2,8 @@ import type { RedisClient } from '../redis/connect-redis.js';
 import { InputError } from '../errors.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { queueKeys, runKeys } from '../redis/keys.js';
-import { scriptsFor, type Scripts } from '../redis/scripts.js';
+import { LockScripts } from '../redis/lock-scripts.js';
+import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult } from '../redis/run-scripts.js';
 import type { FailedLine } from '../sinks/sink.js';
 
 /** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
@@ -62,8 +63,7 @@ export interface RunStatus {
   aborted: string | null;
 }
 
-/** Result of committing a batch step (see commitBatch-6.lua). */
-export type CommitResult = { ok: true; done: boolean } | { ok: false; reason: 'lock_lost' | 'step_moved' | 'finalized' };
+export type { CommitResult } from '../redis/run-scripts.js';
 
 export interface CommitInput {
   lockKey: string;
@@ -97,12 +97,14 @@ export function fnv1a32(s: string): number {
 export class RunStore {
   readonly redis: RedisClient;
   readonly queue: string;
-  private readonly scripts: Scripts;
+  private readonly scripts: RunScripts;
+  private readonly locks: LockScripts;
 
   constructor(redis: RedisClient, queue: string) {
     this.redis = redis;
     this.queue = queue;
-    this.scripts = scriptsFor(redis);
+    this.scripts = new RunScripts(redis, queue);
+    this.locks = new LockScripts(redis);
   }
 
   keys(run: string) {
@@ -111,13 +113,10 @@ export class RunStore {
 
   /** Creates a run, or finds the unsealed one to resume. Throws when the run is already sealed. */
   async open(run: string, info: { source: string; expectedIds: number; batchSize: number }): Promise<{ resumed: boolean }> {
-    const k = this.keys(run);
-    const op = newOpId();
-    const [created, sealed] = (await retryRedis(() =>
-      this.scripts.openRun(k.meta, this.runsKey, k.ops, op, Date.now(), run, info.source, seenBitsFor(info.expectedIds), info.batchSize),
-    )) as number[];
-    if (created === 1) return { resumed: false };
-    if (sealed === 1) throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
+    const input = { op: newOpId(), now: Date.now(), source: info.source, seenBits: seenBitsFor(info.expectedIds), batchSize: info.batchSize };
+    const res = await retryRedis(() => this.scripts.open(run, input));
+    if (res.kind === 'created') return { resumed: false };
+    if (res.kind === 'sealed') throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
     return { resumed: true };
   }
 
@@ -133,41 +132,43 @@ export class RunStore {
   async addIds(run: string, ids: string[], batchSize: number, seenBits: number, invalid: { id: string; line: FailedLine }[] = []): Promise<{ added: number; closed: number[] }> {
     const k = this.keys(run);
     const next = await this.nextPosition(run);
-    // Keys named here (enqueueIds-n.lua declares them all): the dedupe bucket of every ID, its batch by position.
-    const buckets = new Map<number, number>();
-    const keys: string[] = [k.meta, k.pendingJobs, k.ops, k.invalid];
     // The bucket: the first seenBits bits of a 32-bit FNV-1a of the ID (any fixed function works: the
     // script dedupes by the SHA-1 field within it). No allocation per ID, unlike a crypto hash.
     const bucketOf = (id: string): number => Math.floor(fnv1a32(id) / 2 ** (32 - seenBits));
     const valid = ids.map(bucketOf);
     const bad = invalid.map((x) => bucketOf(x.id));
+    // Every key is declared (enqueueIds-n.lua): the dedupe bucket of every ID, its batch by position.
+    const buckets = new Map<number, number>();
     for (const bucket of [...valid, ...bad]) if (!buckets.has(bucket)) buckets.set(bucket, -1);
+    const bucketKeys = [...buckets.keys()].map((b) => k.seenBucket(b));
     const op = newOpId();
+    const invalidLines = invalid.map((x) => ({ id: x.id, line: JSON.stringify(x.line) }));
     for (;;) {
       // Numbered at send time, in send order: chunks sent together run in that order.
       const p0 = next.value;
       next.value += ids.length;
       const b0 = Math.floor(p0 / batchSize);
       const nb = Math.max(1, Math.floor((p0 + Math.max(ids.length, 1) - 1) / batchSize) - b0 + 1);
-      const callKeys = [...keys];
-      for (let b = b0; b < b0 + nb; b++) callKeys.push(k.batch(b));
-      for (const bucket of buckets.keys()) {
-        buckets.set(bucket, callKeys.length + 1);
-        callKeys.push(k.seenBucket(bucket));
-      }
-      const args: (string | number)[] = [op, batchSize, p0, nb, ids.length, valid.map((b) => buckets.get(b)!).join(' '), ...ids, bad.map((b) => buckets.get(b)!).join(' ')];
-      for (const x of invalid) args.push(x.id, JSON.stringify(x.line));
-      const res = (await retryRedis(() => this.scripts.enqueueIds(callKeys.length, ...callKeys, ...args))) as number | number[];
-      if (res === -1) throw new InputError(`run ${run} is already sealed`);
-      const [added, ...closed] = res as number[];
+      const batchKeys: string[] = [];
+      for (let b = b0; b < b0 + nb; b++) batchKeys.push(k.batch(b));
+      // A bucket's 1-based index into the script's KEYS: after the fixed keys and the batch keys.
+      let index = ENQUEUE_FIXED_KEYS + nb;
+      for (const bucket of buckets.keys()) buckets.set(bucket, ++index);
+      const input = {
+        op, batchSize, p0, batchKeys, bucketKeys, ids, invalid: invalidLines,
+        validBuckets: valid.map((b) => buckets.get(b)!).join(' '),
+        invalidBuckets: bad.map((b) => buckets.get(b)!).join(' '),
+      };
+      const res = await retryRedis(() => this.scripts.enqueue(run, input));
+      if (res.kind === 'sealed') throw new InputError(`run ${run} is already sealed`);
       // Ran after a later chunk (a retry, or another producer): its positions may lie in closed batches;
       // number it again, after everything sent so far and everything the run has seen.
-      if (added === -2) {
+      if (res.kind === 'renumber') {
         const pos = Number((await retryRedis(() => this.redis.hget(k.meta, 'pos'))) ?? 0);
         next.value = Math.max(next.value, pos);
         continue;
       }
-      return { added: added!, closed };
+      return { added: res.added, closed: res.closed };
     }
   }
 
@@ -184,11 +185,8 @@ export class RunStore {
 
   /** Closes the run's IDs: `total` becomes final. */
   async seal(run: string): Promise<{ done: boolean; closed: number[] }> {
-    const k = this.keys(run);
-    const op = newOpId();
-    const now = Date.now();
-    const [done, ...closed] = (await retryRedis(() => this.scripts.sealRun(k.meta, k.pendingJobs, k.ops, now, op))) as number[];
-    return { done: done === 1, closed };
+    const input = { op: newOpId(), now: Date.now() };
+    return retryRedis(() => this.scripts.seal(run, input));
   }
 
   async runSetting(run: string, field: 'seenBits' | 'batchSize'): Promise<number> {
@@ -248,13 +246,9 @@ export class RunStore {
    * when Redis stays unreachable: the outcome is then unknown.
    */
   async commit(c: CommitInput): Promise<CommitResult> {
-    const k = this.keys(c.run);
-    const args: (string | number)[] = [newOpId(), c.token, c.step, c.part, c.succeeded, c.failed, c.errors.size];
-    for (const [code, n] of c.errors) args.push(code, n);
-    for (const [id, state] of c.leftovers) args.push(id, JSON.stringify(state));
-    const res = (await retryRedis(() => this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, k.ops, ...args))) as number[];
-    if (res[0] === 1) return { ok: true, done: res[1] === 1 };
-    return { ok: false, reason: res[0] === -1 ? 'lock_lost' : res[0] === -3 ? 'finalized' : 'step_moved' };
+    const leftovers: [string, string][] = [...c.leftovers].map(([id, state]) => [id, JSON.stringify(state)]);
+    const input = { ...c, op: newOpId(), leftovers };
+    return retryRedis(() => this.scripts.commit(c.run, input));
   }
 
   async status(run: string): Promise<RunStatus | null> {
@@ -313,7 +307,7 @@ export class RunStore {
 
   /** Extends the finalize lock while `owner` holds it; false when it was lost. */
   async extendFinalize(run: string, owner: string, ms: number): Promise<boolean> {
-    return (await retryRedis(() => this.scripts.extendLock(this.keys(run).finalizeLock, owner, ms))) === 1;
+    return retryRedis(() => this.locks.extend(this.keys(run).finalizeLock, owner, ms));
   }
 
   /** Whether `owner` still holds the finalize lock. */
@@ -322,7 +316,7 @@ export class RunStore {
   }
 
   async unlockFinalize(run: string, owner: string): Promise<void> {
-    await retryRedis(() => this.scripts.releaseLock(this.keys(run).finalizeLock, owner));
+    await retryRedis(() => this.locks.release(this.keys(run).finalizeLock, owner));
   }
 
   async isFinalized(run: string): Promise<boolean> {
@@ -335,7 +329,7 @@ export class RunStore {
    */
   async markFinalized(run: string, finishedAt: number, owner: string): Promise<boolean> {
     const k = this.keys(run);
-    if ((await retryRedis(() => this.scripts.markFinalized(k.finalizeLock, k.meta, owner, finishedAt))) !== 1) return false;
+    if (!(await retryRedis(() => this.scripts.markFinalized(run, owner, finishedAt)))) return false;
     const bits = await this.runSetting(run, 'seenBits');
     const buckets = 2 ** bits;
     for (let start = 0; start < buckets; start += 1000) {

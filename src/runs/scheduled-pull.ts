@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { IdUrl } from '../ids/id-url.js';
 import { utcStamp } from './run-name.js';
-import type { BatchJobData } from '../workers/start-worker.js';
+import type { BatchJobData } from './batch-job-data.js';
 import { enqueueRun, type EnqueueResult } from './enqueue-run.js';
 import type { RunStore } from './run-store.js';
 

@@ -12,17 +12,13 @@ import type { Logger } from '../logger.js';
 import { isRedisConnectionError } from '../redis/redis-retry.js';
 import { repairJobs } from '../runs/enqueue-run.js';
 import { finalizeRun } from '../runs/finalize-run.js';
+import type { BatchJobData } from '../runs/batch-job-data.js';
 import { RunStore } from '../runs/run-store.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
 import { RunFinalizedError, type Sink } from '../sinks/sink.js';
 import { bullPrefix } from '../redis/keys.js';
 
-/** Data of one BullMQ job: a reference to a batch of IDs kept in Redis (never a secret). */
-export interface BatchJobData {
-  run: string;
-  batch: number;
-}
 
 /** A stalled batch job (its worker died) is retried this many times before BullMQ fails it. */
 export const MAX_STALLED = 20;

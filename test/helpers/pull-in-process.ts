@@ -7,7 +7,8 @@ import { compileIdUrl } from '../../src/ids/id-url.js';
 import { enqueueRun } from '../../src/runs/enqueue-run.js';
 import { RunStore, type RunStatus } from '../../src/runs/run-store.js';
 import type { FailedLine, ResultLine, Summary } from '../../src/sinks/sink.js';
-import { startWorker, type BatchJobData } from '../../src/workers/start-worker.js';
+import type { BatchJobData } from '../../src/runs/batch-job-data.js';
+import { startWorker } from '../../src/workers/start-worker.js';
 import { cleanQueue, newRedis, quietLogger } from './test-env.js';
 import { bullPrefix } from '../../src/redis/keys.js';
 

@@ -5,7 +5,7 @@ import { checkIdsSource } from '../../ids/read-ids.js';
 import { runLabel } from '../../runs/run-name.js';
 import { validateRunName } from '../../runs/run-store.js';
 import { SCHEDULED_PULL, type ScheduledPullData } from '../../runs/scheduled-pull.js';
-import type { BatchJobData } from '../../workers/start-worker.js';
+import type { BatchJobData } from '../../runs/batch-job-data.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
 
 export interface ScheduleFlags extends GlobalFlags {

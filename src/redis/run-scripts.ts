@@ -1,0 +1,110 @@
+import type { RedisClient } from './connect-redis.js';
+import { queueKeys, runKeys } from './keys.js';
+import { scriptsFor, type Scripts } from './scripts.js';
+
+// Typed wrappers of the run scripts (src/redis/lua): named arguments in, a
+// tagged result out, every key named by keys.ts and declared in KEYS (one hash
+// slot per queue). The lock scripts (extendLock, releaseLock) are shared with
+// OAuth2's refresh lock.
+
+export type OpenRunResult = { kind: 'created' } | { kind: 'resumable' } | { kind: 'sealed' };
+
+export type EnqueueResult =
+  | { kind: 'added'; /** New IDs (valid and invalid). */ added: number; /** Batches this call closed. */ closed: number[] }
+  /** The run is sealed: enqueue is over for it. */
+  | { kind: 'sealed' }
+  /** The chunk ran after a later one: number it again after the run's `pos`. */
+  | { kind: 'renumber' };
+
+export interface EnqueueInput {
+  op: string;
+  batchSize: number;
+  /** Position of the chunk's first ID. */
+  p0: number;
+  /** The batch keys b0 .. b0+nb-1 (in order), then the dedupe buckets the chunk's IDs fall in. */
+  batchKeys: string[];
+  bucketKeys: string[];
+  /** Each valid ID's bucket as a 1-based index into the script's KEYS, space-separated. */
+  validBuckets: string;
+  ids: string[];
+  invalidBuckets: string;
+  /** IDs that cannot be requested, each with its failed.jsonl line (JSON). */
+  invalid: { id: string; line: string }[];
+}
+
+/** Result of committing a batch step (see commitBatch-6.lua). */
+export type CommitResult = { ok: true; done: boolean } | { ok: false; reason: 'lock_lost' | 'step_moved' | 'finalized' };
+
+export interface CommitScriptInput {
+  op: string;
+  /** BullMQ's job lock key and the caller's token: the commit happens only while it holds the lock. */
+  lockKey: string;
+  token: string;
+  batch: number;
+  step: number;
+  /** Part name, or "" when the step finished no ID. */
+  part: string;
+  succeeded: number;
+  failed: number;
+  errors: Map<string, number>;
+  /** IDs still to do, each with its retry state (JSON). */
+  leftovers: [string, string][];
+}
+
+/** The number of fixed keys of enqueueIds-n.lua before the batch keys (meta, pending jobs, ops, invalid). */
+export const ENQUEUE_FIXED_KEYS = 4;
+
+export class RunScripts {
+  private readonly scripts: Scripts;
+  private readonly queue: string;
+
+  constructor(redis: RedisClient, queue: string) {
+    this.scripts = scriptsFor(redis);
+    this.queue = queue;
+  }
+
+  /** openRun-3.lua: creates the run, or finds the one to resume (replays answer the first call's result). */
+  async open(run: string, input: { op: string; now: number; source: string; seenBits: number; batchSize: number }): Promise<OpenRunResult> {
+    const k = runKeys(this.queue, run);
+    const [created, sealed] = (await this.scripts.openRun(k.meta, queueKeys(this.queue).runs, k.ops, input.op, input.now, run, input.source, input.seenBits, input.batchSize)) as number[];
+    if (created === 1) return { kind: 'created' };
+    return sealed === 1 ? { kind: 'sealed' } : { kind: 'resumable' };
+  }
+
+  /** enqueueIds-n.lua: adds a chunk of numbered IDs, dedupes them and closes the batches it completes. */
+  async enqueue(run: string, input: EnqueueInput): Promise<EnqueueResult> {
+    const k = runKeys(this.queue, run);
+    const keys = [k.meta, k.pendingJobs, k.ops, k.invalid, ...input.batchKeys, ...input.bucketKeys];
+    const args: (string | number)[] = [input.op, input.batchSize, input.p0, input.batchKeys.length, input.ids.length, input.validBuckets, ...input.ids, input.invalidBuckets];
+    for (const x of input.invalid) args.push(x.id, x.line);
+    const res = (await this.scripts.enqueueIds(keys.length, ...keys, ...args)) as number | number[];
+    if (res === -1) return { kind: 'sealed' };
+    const [added, ...closed] = res as number[];
+    if (added === -2) return { kind: 'renumber' };
+    return { kind: 'added', added: added!, closed };
+  }
+
+  /** sealRun-3.lua: closes the run's IDs (its total becomes final) and its open batch. */
+  async seal(run: string, input: { op: string; now: number }): Promise<{ done: boolean; closed: number[] }> {
+    const k = runKeys(this.queue, run);
+    const [done, ...closed] = (await this.scripts.sealRun(k.meta, k.pendingJobs, k.ops, input.now, input.op)) as number[];
+    return { done: done === 1, closed };
+  }
+
+  /** commitBatch-6.lua: commits one step of a batch while the caller holds its job lock (exactly once). */
+  async commit(run: string, c: CommitScriptInput): Promise<CommitResult> {
+    const k = runKeys(this.queue, run);
+    const args: (string | number)[] = [c.op, c.token, c.step, c.part, c.succeeded, c.failed, c.errors.size];
+    for (const [code, n] of c.errors) args.push(code, n);
+    for (const [id, state] of c.leftovers) args.push(id, state);
+    const res = (await this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, k.ops, ...args)) as number[];
+    if (res[0] === 1) return { ok: true, done: res[1] === 1 };
+    return { ok: false, reason: res[0] === -1 ? 'lock_lost' : res[0] === -3 ? 'finalized' : 'step_moved' };
+  }
+
+  /** markFinalized-2.lua: marks the run's output written while `owner` holds the finalize lock; false when it was lost. */
+  async markFinalized(run: string, owner: string, finishedAt: number): Promise<boolean> {
+    const k = runKeys(this.queue, run);
+    return (await this.scripts.markFinalized(k.finalizeLock, k.meta, owner, finishedAt)) === 1;
+  }
+}
