@@ -1,10 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { freePort, redisAnswers } from './local-redis.js';
+import type { TestCerts } from './test-certs.js';
 
 const run = promisify(execFile);
 
@@ -20,13 +21,20 @@ export interface LocalCluster {
 /**
  * A real Redis Cluster of `masters` nodes (no replicas) from the redis-server
  * and redis-cli binaries, on free ports, in a temporary directory: for tests
- * and benchmarks. Undefined when the binaries are missing.
+ * and benchmarks. Undefined when the binaries are missing. With `tls`, the
+ * nodes speak TLS only (clients and the cluster bus) and the url is rediss://.
  */
-export async function startLocalCluster(masters = 3, options: { password?: string } = {}): Promise<LocalCluster | undefined> {
+export async function startLocalCluster(masters = 3, options: { password?: string; tls?: TestCerts } = {}): Promise<LocalCluster | undefined> {
   const pw = options.password;
+  const tls = options.tls;
   const auth = pw ? ['--requirepass', pw, '--masterauth', pw] : [];
-  const cliAuth = pw ? ['-a', pw, '--no-auth-warning'] : [];
+  const cliAuth = [...(pw ? ['-a', pw, '--no-auth-warning'] : []), ...(tls ? ['--tls', '--cacert', tls.ca] : [])];
   const userinfo = pw ? `:${encodeURIComponent(pw)}@` : '';
+  const scheme = tls ? 'rediss' : 'redis';
+  const listen = (port: number) =>
+    tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
   const dir = mkdtempSync(path.join(tmpdir(), 'pullq-cluster-'));
   const children: ChildProcess[] = [];
   const ports: number[] = [];
@@ -38,7 +46,7 @@ export async function startLocalCluster(masters = 3, options: { password?: strin
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
       ports.push(port);
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], { stdio: 'ignore' });
+      const child = spawn('redis-server', [...listen(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], { stdio: 'ignore' });
       children.push(child);
       await new Promise<void>((resolve, reject) => {
         child.once('error', reject);
@@ -48,7 +56,9 @@ export async function startLocalCluster(masters = 3, options: { password?: strin
     for (const port of ports) {
       let up = false;
       for (let i = 0; i < 50 && !up; i++) {
-        up = await redisAnswers(`redis://${userinfo}127.0.0.1:${port}`);
+        up = tls
+          ? (await run('redis-cli', [...cliAuth, '-p', String(port), 'ping']).catch(() => ({ stdout: '' }))).stdout.includes('PONG')
+          : await redisAnswers(`redis://${userinfo}127.0.0.1:${port}`);
         if (!up) await new Promise((r) => setTimeout(r, 100));
       }
       if (!up) throw new Error(`redis-server on ${port} did not start`);
@@ -66,9 +76,9 @@ export async function startLocalCluster(masters = 3, options: { password?: strin
     throw err;
   }
   return {
-    url: `redis://${userinfo}127.0.0.1:${ports[0]}`,
+    url: `${scheme}://${userinfo}127.0.0.1:${ports[0]}`,
     ports,
-    client: () => new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null, password: pw } }),
+    client: () => new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: null, password: pw, tls: tls ? { ca: readFileSync(tls.ca) } : undefined } }),
     stop,
   };
 }

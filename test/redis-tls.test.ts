@@ -1,11 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { freePort } from '../scripts/local-redis.js';
+import { startLocalCluster } from '../scripts/local-redis-cluster.js';
+import { makeTestCerts, type TestCerts } from '../scripts/test-certs.js';
 import { runCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { tempDir, uniqueQueue } from './helpers/test-env.js';
@@ -21,13 +23,11 @@ const PASSWORD = 'tls-Secret-91c2';
 let server: ChildProcess;
 let port: number;
 let api: ExampleApi;
+let certs: TestCerts;
 
 beforeAll(async () => {
   const d = tmp.dir;
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=pullq-test-ca'], { cwd: d });
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1'], { cwd: d });
-  writeFileSync(path.join(d, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '2', '-extfile', 'ext.cnf'], { cwd: d });
+  certs = await makeTestCerts(d);
   port = await freePort();
   server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', 'srv.crt', '--tls-key-file', 'srv.key', '--tls-ca-cert-file', 'ca.crt', '--tls-auth-clients', 'no', '--requirepass', PASSWORD, '--save', '', '--appendonly', 'no'], { cwd: d, stdio: 'ignore' });
   for (let i = 0; i < 50; i++) {
@@ -63,4 +63,34 @@ describe('Redis over TLS with a password', () => {
     expect(bad.stderr).not.toContain('wrong-Pass-77');
     expect(bad.stderr).not.toContain(PASSWORD);
   });
+
+  it('a TLS-only Redis Cluster with a password: rediss:// naming one node pulls exactly once across the shards', async () => {
+    const cluster = await startLocalCluster(3, { password: PASSWORD, tls: certs });
+    if (!cluster) throw new Error('redis-server/redis-cli missing: .ci/run installs them');
+    try {
+      const dir = path.join(tmp.dir, 'cluster');
+      mkdirSync(dir);
+      const queue = uniqueQueue('tlsc');
+      writeFileSync(path.join(dir, 'pullq.config.json'), JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, auth: { type: 'header', tokens: ['tls-token'] }, sink: { type: 'file', dir: './out' }, enqueue: { batchSize: 20 } }));
+      const ids = Array.from({ length: 300 }, (_, i) => `c${i}`);
+      writeFileSync(path.join(dir, 'ids.txt'), `${ids.join('\n')}\n`);
+      const env = { REDIS_URL: cluster.url, NODE_EXTRA_CA_CERTS: certs.ca, PULLQ_LOG_LEVEL: 'warn' };
+      const res = await runCli(['pull', 'ids.txt', '--run', 'tlsc', '--workers', '2'], { cwd: dir, env });
+      expect(res.stderr).not.toContain(PASSWORD);
+      expect(res.code).toBe(0);
+      const out = readOutput(path.join(dir, 'out'), 'tlsc');
+      expect(out.results.map((r) => r.id).sort()).toEqual([...ids].sort());
+      const status = await runCli(['status', '--run', 'tlsc', '--json'], { cwd: dir, env });
+      expect(JSON.parse(status.stdout)).toMatchObject({ total: 300, succeeded: 300, complete: true });
+      // It really went through the cluster: the queue's keys are on the node owning its slot, over TLS.
+      const client = cluster.client();
+      try {
+        expect(await client.exists(`pullq:{${queue}}:runs`)).toBe(1);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
 });
