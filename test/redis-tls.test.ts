@@ -64,17 +64,19 @@ describe('Redis over TLS with a password', () => {
     expect(bad.stderr).not.toContain(PASSWORD);
   });
 
-  it('a TLS-only Redis Cluster with a password: rediss:// naming one node pulls exactly once across the shards', async () => {
+  it('a TLS-only Redis Cluster with a password: redis.url rediss://:${REDIS_PASSWORD}@ naming one node pulls exactly once across the shards', async () => {
     const cluster = await startLocalCluster(3, { password: PASSWORD, tls: certs });
     if (!cluster) throw new Error('redis-server/redis-cli missing: .ci/run installs them');
     try {
       const dir = path.join(tmp.dir, 'cluster');
       mkdirSync(dir);
       const queue = uniqueQueue('tlsc');
-      writeFileSync(path.join(dir, 'pullq.config.json'), JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, auth: { type: 'header', tokens: ['tls-token'] }, sink: { type: 'file', dir: './out' }, enqueue: { batchSize: 20 } }));
+      writeFileSync(path.join(dir, 'pullq.config.json'), JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, auth: { type: 'header', tokens: ['tls-token'] }, sink: { type: 'file', dir: './out' }, enqueue: { batchSize: 20 },
+        // The password from the environment (${VAR}), as a managed Redis's would be.
+        redis: { url: cluster.url.replace(`:${encodeURIComponent(PASSWORD)}@`, ':${REDIS_PASSWORD}@') } }));
       const ids = Array.from({ length: 300 }, (_, i) => `c${i}`);
       writeFileSync(path.join(dir, 'ids.txt'), `${ids.join('\n')}\n`);
-      const env = { REDIS_URL: cluster.url, NODE_EXTRA_CA_CERTS: certs.ca, PULLQ_LOG_LEVEL: 'warn' };
+      const env = { REDIS_PASSWORD: PASSWORD, NODE_EXTRA_CA_CERTS: certs.ca, PULLQ_LOG_LEVEL: 'warn' };
       const res = await runCli(['pull', 'ids.txt', '--run', 'tlsc', '--workers', '2'], { cwd: dir, env });
       expect(res.stderr).not.toContain(PASSWORD);
       expect(res.code).toBe(0);
