@@ -15,6 +15,7 @@ import { RunStore } from '../src/runs/run-store.js';
 import { FileSink } from '../src/sinks/file-sink.js';
 import type { BatchJobData } from '../src/runs/batch-job-data.js';
 import { startWorker } from '../src/workers/start-worker.js';
+import { NO_EVENTS } from '../src/jobs/batch-events.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, quietLogger, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
 import { bullPrefix } from '../src/redis/keys.js';
@@ -52,6 +53,7 @@ function context(): BatchContext {
       throw new Error(reason);
     },
     logger: quietLogger(),
+    events: NO_EVENTS,
   };
 }
 

@@ -6,6 +6,7 @@ import type { IdUrl } from '../ids/id-url.js';
 import type { Logger } from '../logger.js';
 import type { RetryState, RunStore } from '../runs/run-store.js';
 import type { FailedLine, ResultLine, Sink } from '../sinks/sink.js';
+import type { BatchEvents } from './batch-events.js';
 
 /** What a worker process shares between all the batches it runs. */
 export interface BatchContext {
@@ -22,6 +23,8 @@ export interface BatchContext {
   /** The run cannot go on (e.g. every credential quarantined): stop this replica with exit 2. */
   fatal: (reason: string) => void;
   logger: Logger;
+  /** Told of every answered request and committed step. */
+  events: BatchEvents;
 }
 
 /** Where one ID of a batch ended up in this attempt. */

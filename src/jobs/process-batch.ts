@@ -120,6 +120,7 @@ async function commitStep(
   const part = results.length + failures.length > 0 ? `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}` : '';
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
   let commit;
+  const commitStart = performance.now();
   try {
     commit = await ctx.store.commit({
       lockKey: job.lockKey,
@@ -145,6 +146,7 @@ async function commitStep(
     ctx.logger.warn({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
     return { ok: false };
   }
+  ctx.events.committed({ run: job.run, succeeded: results.length, failed: failures.length, errors, seconds: (performance.now() - commitStart) / 1000 });
   return { ok: true, done: commit.done, succeeded: results.length, failed: failures.length };
 }
 

@@ -62,11 +62,14 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   // within the window of a later reservation: give the slot back unused and take a new one.
   // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
   const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
+  const sentAt = performance.now();
   const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
   if (res.late) {
     await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'late' };
   }
+  const seconds = (performance.now() - sentAt) / 1000;
   const decision = await pool.answer(credential, request, res, state, got.seq);
+  ctx.events.request({ credential, status: res.status, errorCode: res.errorCode, seconds, rejected: decision.credential.verdict === 'limited' });
   return { kind: 'response', credential, res, decision };
 }

@@ -41,6 +41,12 @@ export function queueKeys(queue: string) {
     takes: (bucket: number) => `${base}cred-takes:${bucket}`,
     /** A credential report's operation record (a replayed report answers from it). */
     op: (opId: string) => `${base}cred-op:${opId}`,
+    /**
+     * Requests answered in one 10 s bucket (epoch ms ÷ 10,000), every credential's: a hash of
+     * `<credential id>:a` (accepted) and `<credential id>:r` (rejected: rate limited) counts. Each
+     * expires an hour and a minute after its bucket, so a queue keeps at most ~366 of them.
+     */
+    throughput: (bucket: number) => `${base}tp:${bucket}`,
     /** An OAuth2 client's sealed token, and its refresh lock (`…:lock`). */
     oauth: (id: string) => `${base}oauth:${id}`,
     run: (run: string) => runKeys(queue, run),
