@@ -115,6 +115,8 @@ export const configSchema = z.strictObject({
     concurrency: positiveInt.max(4096, 'must be <= 4096').default(16),
     lockDurationMs: positiveInt.min(1000, 'must be >= 1000').default(30_000),
     shutdownTimeoutMs: z.number().int().nonnegative('must be >= 0').default(30_000),
+    /** Serve /metrics, /healthz and /readyz on this port (off when unset). */
+    metricsPort: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').optional(),
   }).prefault({}),
   enqueue: z.strictObject({
     batchSize: positiveInt.max(5000, 'must be <= 5000').default(100),

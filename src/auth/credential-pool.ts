@@ -56,6 +56,14 @@ export interface CredentialHealth {
   n403: number;
 }
 
+/** What a pool tells the process as credentials rest and are quarantined (e.g. Prometheus counters). */
+export interface CredentialEvents {
+  /** A rest this process's report started or extended; reason: rate_limited, remaining_zero or retry_after. */
+  rest(e: { credential: Credential; reason: string }): void;
+  /** A quarantine this process's report put on; reason: unauthorized or token_refused. */
+  quarantine(e: { credential: Credential; reason: string }): void;
+}
+
 const toLimitString = (limits: Limit[]) => limits.map((l) => `${l.requests}:${Math.round(l.windowMs)}`).join(';');
 
 /**
@@ -89,9 +97,11 @@ export class CredentialPool {
   private readonly windows = new Map<string, WindowObservation>();
   /** Credentials whose capped wait this process already logged. */
   private readonly cappedLogged = new Set<string>();
+  private readonly events: CredentialEvents | undefined;
 
-  constructor(deps: { redis: RedisClient; config: Config; logger: Logger; http: Got }) {
+  constructor(deps: { redis: RedisClient; config: Config; logger: Logger; http: Got; events?: CredentialEvents }) {
     const { redis, config, logger } = deps;
+    this.events = deps.events;
     this.redis = redis;
     this.logger = logger;
     this.retry = config.retry;
@@ -251,6 +261,8 @@ export class CredentialPool {
       opId: newOpId(), askedMs,
     };
     const r = await retryRedis(() => this.scripts.report(input));
+    if (r.kind === 'resting') this.events?.rest({ credential, reason: verdict !== 'limited' ? 'retry_after' : soft ? 'remaining_zero' : 'rate_limited' });
+    if (r.kind === 'quarantined') this.events?.quarantine({ credential, reason: reason === 'unauthorized' ? 'unauthorized' : 'token_refused' });
     if (r.kind === 'resting') {
       this.restingUntil.set(credential.id, r.until);
       this.logger.warn({ credential: credential.label, until: new Date(r.until).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(r.until).toISOString()}`);

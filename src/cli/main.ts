@@ -8,7 +8,7 @@ import { isRedisConnectionError } from '../redis/redis-retry.js';
 const USAGE = `usage: pullq <command> [options]
 
   enqueue <ids-file|-> [--run NAME]                 stream IDs into the queue and return
-  worker [--concurrency N]                          one worker replica, until SIGTERM/SIGINT
+  worker [--concurrency N] [--metrics-port N]       one worker replica, until SIGTERM/SIGINT (/metrics, /healthz, /readyz on N)
   pull <ids-file|-> [--run NAME] [--workers N]      enqueue, work until complete, print a summary
   status [--run NAME] [--json]                      counts, completion, ETA, credential health
   check [--id ID] [--json]                          one probe request per credential: valid, rejected, forbidden or exhausted
@@ -63,9 +63,11 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./commands/enqueue-command.js')).enqueueCommand(source(positionals, command), values);
     }
     case 'worker': {
-      const { values } = parse(rest, { concurrency: { type: 'string' } }, 0);
+      const { values } = parse(rest, { concurrency: { type: 'string' }, 'metrics-port': { type: 'string' } }, 0);
       if (values.help) return help();
-      return (await import('./commands/worker-command.js')).workerCommand({ ...values, concurrency: positiveInt('concurrency', values.concurrency) });
+      const metricsPort = positiveInt('metrics-port', values['metrics-port']);
+      if (metricsPort !== undefined && metricsPort > 65535) throw new InputError(`--metrics-port must be 1-65535, got ${metricsPort}`);
+      return (await import('./commands/worker-command.js')).workerCommand({ ...values, concurrency: positiveInt('concurrency', values.concurrency), metricsPort });
     }
     case 'pull': {
       const { values, positionals } = parse(rest, { run: { type: 'string' }, workers: { type: 'string' } }, 1);

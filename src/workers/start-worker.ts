@@ -1,7 +1,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/connect-redis.js';
 import pLimit from 'p-limit';
-import { CredentialPool } from '../auth/credential-pool.js';
+import { CredentialPool, type CredentialEvents } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
 import { compileIdUrl } from '../ids/id-url.js';
 import { createHttpClient } from '../jobs/http-client.js';
@@ -47,8 +47,8 @@ export interface StartWorkerOptions {
   onRunComplete?: (run: string) => void;
   /** Called once when this replica cannot go on (e.g. every credential quarantined). */
   onFatal?: (reason: string) => void;
-  /** Told of every answered request and committed step (e.g. the process's Prometheus metrics). */
-  events?: BatchEvents;
+  /** Told of every answered request, committed step, rest and quarantine (e.g. the process's Prometheus metrics). */
+  events?: BatchEvents & CredentialEvents;
 }
 
 /** Starts one worker replica on the config's queue. */
@@ -74,7 +74,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     config,
     store,
     sink,
-    pool: new CredentialPool({ redis: connection, config, logger, http }),
+    pool: new CredentialPool({ redis: connection, config, logger, http, events: options.events }),
     http,
     limit: pLimit(concurrency),
     urlFor: compileIdUrl(config.request.url),

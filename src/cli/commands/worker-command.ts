@@ -1,18 +1,35 @@
+import type { CredentialPool } from '../../auth/credential-pool.js';
+import { PullqMetrics } from '../../metrics/pullq-metrics.js';
+import { startProbeServer } from '../../metrics/metrics-server.js';
+import { InputError } from '../../errors.js';
 import { startWorker } from '../../workers/start-worker.js';
-import { openContext, type GlobalFlags } from '../command-context.js';
+import { openContext, type GlobalFlags, type CommandContext } from '../command-context.js';
 import { onShutdownSignals } from '../shutdown-signals.js';
 
-/** `pullq worker [--concurrency N]`: one replica, until SIGTERM/SIGINT (exit 0) or until it cannot go on (exit 2). */
-export async function workerCommand(flags: GlobalFlags & { concurrency?: number }): Promise<number> {
+/**
+ * `pullq worker [--concurrency N] [--metrics-port N]`: one replica, until
+ * SIGTERM/SIGINT (exit 0) or until it cannot go on (exit 2). With a metrics
+ * port (or worker.metricsPort) it serves /metrics, /healthz and /readyz.
+ */
+export async function workerCommand(flags: GlobalFlags & { concurrency?: number; metricsPort?: number }): Promise<number> {
   const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'info', logFormat: 'json' });
   let stop!: () => void;
+  let draining = false;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const handle = await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, concurrency: flags.concurrency, onFatal: () => stop() });
-  ctx.logger.info({ queue: ctx.config.queue, concurrency: flags.concurrency ?? ctx.config.worker.concurrency, credentials: handle.pool.size }, 'worker started');
+  const metricsPort = flags.metricsPort ?? ctx.config.worker.metricsPort;
+  const metrics = metricsPort !== undefined ? new PullqMetrics() : undefined;
+  // The port first: one taken fails the command before this replica takes any work.
+  let pool: CredentialPool | undefined;
+  const probes = metrics ? await serveMetrics(ctx, metrics, metricsPort!, () => pool, () => draining) : undefined;
+  const handle = await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, concurrency: flags.concurrency, onFatal: () => stop(), events: metrics });
+  pool = handle.pool;
+  ctx.logger.info({ queue: ctx.config.queue, concurrency: flags.concurrency ?? ctx.config.worker.concurrency, credentials: handle.pool.size, metricsPort: probes?.port }, 'worker started');
   const stopSignals = onShutdownSignals(() => stop(), (msg) => ctx.logger.info(msg));
   await stopped;
+  draining = true;
   await handle.close();
   stopSignals();
+  await probes?.close();
   ctx.logger.info({ ...handle.stats }, 'worker stopped');
   await ctx.close();
   const reason = handle.fatalReason();
@@ -21,4 +38,24 @@ export async function workerCommand(flags: GlobalFlags & { concurrency?: number 
     return 2;
   }
   return 0;
+}
+
+async function serveMetrics(ctx: CommandContext, metrics: PullqMetrics, port: number, pool: () => CredentialPool | undefined, draining: () => boolean) {
+  metrics.scrapeFrom({ credentials: async () => (await pool()?.health()) ?? [], queue: () => ctx.queue.exportPrometheusMetrics() });
+  const ready = async () => {
+    if (draining()) return { ok: false as const, reason: 'draining (shutting down)' };
+    if (!pool()) return { ok: false as const, reason: 'starting' };
+    try {
+      await Promise.race([ctx.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
+      return { ok: true as const };
+    } catch {
+      return { ok: false as const, reason: 'Redis does not answer' };
+    }
+  };
+  try {
+    return await startProbeServer({ metrics, ready }, port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'EADDRINUSE' ? `metrics port ${port} is in use; pick another with --metrics-port or worker.metricsPort` : `cannot serve metrics on port ${port} (${code ?? (err as Error).message})`, { cause: err });
+  }
 }

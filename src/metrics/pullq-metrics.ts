@@ -1,0 +1,107 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** HTTP status → the `status_class` label: 2xx … 5xx, or `network` when no answer came. */
+export function statusClass(status: number | null): string {
+  if (status === null) return 'network';
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}
+
+/** A credential as metrics name it: its label (configured name or fingerprint), never its secret. */
+interface Named {
+  label: string;
+}
+
+/** One credential's fleet-wide state, read from Redis at scrape time. */
+export interface CredentialGauge {
+  label: string;
+  state: 'ok' | 'resting' | 'quarantined';
+  /** Starts left in its tightest window now, when a budget is known. */
+  remaining: number | null;
+}
+
+export interface ScrapeSources {
+  /** Every credential's state (CredentialPool.health()). */
+  credentials?: () => Promise<CredentialGauge[]>;
+  /** BullMQ's own export of the queue's job counts (Queue.exportPrometheusMetrics()). */
+  queue?: () => Promise<string>;
+}
+
+const STATES = ['ok', 'resting', 'quarantined'] as const;
+
+/**
+ * A process's Prometheus metrics (prom-client, its own registry): what this
+ * process did (requests, IDs, commits, rests) as counters and histograms, and
+ * what the fleet looks like (credential state and budget, queue depth) read
+ * from Redis when scraped. Labels are credential labels, run names, status
+ * classes and error codes: bounded, and never a secret or an ID.
+ */
+export class PullqMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'credential' | 'status_class'>;
+  private readonly duration: Histogram<'credential'>;
+  private readonly ids: Counter<'run' | 'outcome' | 'code'>;
+  private readonly rests: Counter<'credential' | 'reason'>;
+  private readonly quarantines: Counter<'credential' | 'reason'>;
+  private readonly commits: Histogram;
+  private readonly credentialState: Gauge<'credential' | 'state'>;
+  private readonly budgetRemaining: Gauge<'credential'>;
+  private sources: ScrapeSources = {};
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'pullq_requests_total', help: 'Requests answered (or failed without an answer: network), by credential and status class', labelNames: ['credential', 'status_class'], registers });
+    this.duration = new Histogram({ name: 'pullq_request_duration_seconds', help: 'Time from sending a request to its full answer', labelNames: ['credential'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
+    this.ids = new Counter({ name: 'pullq_ids_total', help: 'IDs finished (committed exactly once), by run, outcome and error code (ok for succeeded)', labelNames: ['run', 'outcome', 'code'], registers });
+    this.rests = new Counter({ name: 'pullq_credential_rests_total', help: 'Rests this process started on a credential (the API said it is rate limited)', labelNames: ['credential', 'reason'], registers });
+    this.quarantines = new Counter({ name: 'pullq_credential_quarantines_total', help: 'Quarantines this process put on a credential', labelNames: ['credential', 'reason'], registers });
+    this.commits = new Histogram({ name: 'pullq_commit_duration_seconds', help: 'Time to commit one batch step in Redis', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.credentialState = new Gauge({ name: 'pullq_credential_state', help: 'A credential\'s fleet-wide state: 1 for the state it is in', labelNames: ['credential', 'state'], registers });
+    this.budgetRemaining = new Gauge({ name: 'pullq_credential_budget_remaining', help: 'Request starts left in the credential\'s tightest window now (budget configured or learned)', labelNames: ['credential'], registers });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullq_' });
+  }
+
+  /** Where fleet-wide gauges are read from at each scrape. */
+  scrapeFrom(sources: ScrapeSources): this {
+    this.sources = sources;
+    return this;
+  }
+
+  request(e: { credential: Named; status: number | null; seconds: number }): void {
+    this.requests.inc({ credential: e.credential.label, status_class: statusClass(e.status) });
+    this.duration.observe({ credential: e.credential.label }, e.seconds);
+  }
+
+  committed(e: { run: string; succeeded: number; errors: ReadonlyMap<string, number>; seconds: number }): void {
+    if (e.succeeded > 0) this.ids.inc({ run: e.run, outcome: 'succeeded', code: 'ok' }, e.succeeded);
+    for (const [code, n] of e.errors) this.ids.inc({ run: e.run, outcome: 'failed', code }, n);
+    this.commits.observe(e.seconds);
+  }
+
+  rest(e: { credential: Named; reason: string }): void {
+    this.rests.inc({ credential: e.credential.label, reason: e.reason });
+  }
+
+  quarantine(e: { credential: Named; reason: string }): void {
+    this.quarantines.inc({ credential: e.credential.label, reason: e.reason });
+  }
+
+  /** The Prometheus text exposition: this process's metrics, then fleet gauges read now, then BullMQ's. */
+  async text(): Promise<string> {
+    const [creds, queue] = await Promise.all([this.sources.credentials?.().catch(() => undefined), this.sources.queue?.().catch(() => undefined)]);
+    if (creds) {
+      this.credentialState.reset();
+      this.budgetRemaining.reset();
+      for (const c of creds) {
+        for (const s of STATES) this.credentialState.set({ credential: c.label, state: s }, c.state === s ? 1 : 0);
+        if (c.remaining !== null) this.budgetRemaining.set({ credential: c.label }, c.remaining);
+      }
+    }
+    const own = await this.registry.metrics();
+    return queue ? `${own}\n${queue.trimEnd()}\n` : own;
+  }
+
+  /** The Content-Type of text(). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
