@@ -17,6 +17,7 @@ import { scenarioSoak } from './bench/scenario-soak.js';
 import { scenarioThirdParty } from './bench/scenario-third-party.js';
 import { scenarioTokenBucket } from './bench/scenario-token-bucket.js';
 import { scenarioCluster } from './bench/scenario-cluster.js';
+import { scenarioMetricsCost } from './bench/scenario-metrics-cost.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -33,6 +34,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'third-party', title: '7. third-party rate limiters, every header form', run: scenarioThirdParty },
   { id: 'token-bucket', title: '8. an API that punishes bursts (token bucket)', run: scenarioTokenBucket },
   { id: 'cluster', title: '9. one Redis and a 3-master Redis Cluster', run: scenarioCluster },
+  { id: 'metrics-cost', title: '10. what metrics cost', run: scenarioMetricsCost },
 ];
 
 async function main(): Promise<number> {

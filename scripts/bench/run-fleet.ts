@@ -7,10 +7,16 @@ import type { PlainWorkerOptions } from './plain-worker.js';
 import { spawnChild, type Child, type ChildResult } from './spawn-child.js';
 import { startApiProcess, type ApiProcessOptions, type ApiStats } from './start-api-process.js';
 import { queueKeys } from '../../src/redis/keys.js';
+import { freePort } from '../local-redis.js';
 
 /** Who does the work: pullq worker processes, or plain BullMQ workers (one job per ID). */
 export type Contender =
-  | { kind: 'pullq'; config: (apiUrl: string) => Record<string, unknown> }
+  | {
+      kind: 'pullq';
+      config: (apiUrl: string) => Record<string, unknown>;
+      /** Each worker serves /metrics (--metrics-port) and is scraped every `scrapeEveryMs` during the run. */
+      metrics?: { scrapeEveryMs: number };
+    }
   | { kind: 'plain'; options: (apiUrl: string) => Omit<PlainWorkerOptions, 'redisUrl' | 'queue' | 'output'> };
 
 export interface FleetPlan {
@@ -32,6 +38,8 @@ export interface FleetRun {
   prepareMs: number;
   /** pullq only: credential takes (starts reserved) the fleet logged in Redis; more than the API saw = starts given up (late). */
   pullqTakes?: number;
+  /** pullq with metrics: /metrics scrapes answered 200. */
+  scrapes?: number;
 }
 
 async function pullqTakes(ctx: BenchContext, queue: string): Promise<number> {
@@ -56,6 +64,10 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
   const tmp = ctx.tempDir(plan.label);
   const running: Child[] = [];
   const stopping: Promise<ChildResult & { label: string }>[] = [];
+  const metricsPorts: number[] = [];
+  const portOf = new Map<Child, number>();
+  let scraper: NodeJS.Timeout | undefined;
+  let scrapes = 0;
   try {
     const prepStart = Date.now();
     const ids = Array.from({ length: plan.ids }, (_, i) => `${plan.label}-${i}`);
@@ -67,7 +79,23 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
       const env = { REDIS_URL: ctx.redisUrl, PULLQ_LOG_LEVEL: 'warn' };
       const enq = await spawnChild(process.execPath, [ctx.cli, 'enqueue', 'ids.txt', '--run', 'bench', '--config', 'pullq.config.json'], { label: 'enqueue', cwd: tmp.dir, env, timeoutMs: 120_000 }).done;
       if (enq.code !== 0) throw new Error(`pullq enqueue failed (${enq.code}): ${enq.stderrTail.join(' | ')}`);
-      spawnWorker = (n) => spawnChild(process.execPath, [ctx.cli, 'worker', '--config', 'pullq.config.json'], { label: `pullq-worker-${n}`, cwd: tmp.dir, env, countSubstring: 'is rate limited: resting' });
+      const metrics = plan.contender.metrics;
+      if (metrics) {
+        const most = Math.max(...plan.phases.map((p) => p.replicas)) + plan.phases.length;
+        for (let i = 0; i < most; i++) metricsPorts.push(await freePort());
+        scraper = setInterval(() => {
+          for (const w of running) {
+            const port = portOf.get(w);
+            if (port !== undefined) void fetch(`http://127.0.0.1:${port}/metrics`).then(async (r) => { await r.text(); if (r.ok) scrapes++; }, () => undefined);
+          }
+        }, metrics.scrapeEveryMs);
+      }
+      spawnWorker = (n) => {
+        const port = metricsPorts[n];
+        const child = spawnChild(process.execPath, [ctx.cli, 'worker', '--config', 'pullq.config.json', ...(port !== undefined ? ['--metrics-port', String(port)] : [])], { label: `pullq-worker-${n}`, cwd: tmp.dir, env, countSubstring: 'is rate limited: resting' });
+        if (port !== undefined) portOf.set(child, port);
+        return child;
+      };
     } else {
       const q = new Queue(queue, { connection: ctx.redis });
       for (let i = 0; i < ids.length; i += 1000) {
@@ -94,6 +122,7 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
       await sleep(Math.max(0, start + phase.ms - Date.now()));
       phases.push({ replicas: phase.replicas, start, end: Date.now() });
     }
+    clearInterval(scraper);
     for (const w of running.splice(0)) stopping.push(w.stop(5000).then((r) => ({ ...r, label: w.label })));
     const results = await Promise.all(stopping);
     const stats = await api.stats();
@@ -101,12 +130,14 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
     return {
       stats,
       pullqTakes: plan.contender.kind === 'pullq' ? await pullqTakes(ctx, queue) : undefined,
+      scrapes: plan.contender.kind === 'pullq' && plan.contender.metrics ? scrapes : undefined,
       firstRequestAt,
       phases,
       prepareMs,
       workers: results.map((r) => ({ label: r.label, code: r.code, signal: r.signal, stderrLines: r.stderrLines, stderrTail: r.stderrTail.slice(-5), rests: r.stderrMatches })),
     };
   } finally {
+    clearInterval(scraper);
     for (const w of running) w.child.kill('SIGKILL');
     await api.close();
     await ctx.cleanQueue(queue);
