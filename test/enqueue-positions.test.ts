@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { RunStore } from '../src/runs/run-store.js';
+import { RunStore, bucketOf, fnv1a32 } from '../src/runs/run-store.js';
 import { cleanQueue, newRedis, uniqueQueue } from './helpers/test-env.js';
 
 // enqueueIds-n.lua declares every key it touches (Redis Cluster): the
@@ -57,5 +57,27 @@ describe('enqueue by position', () => {
     // y1 and y2 went after position 7, never into batches 0 and 1 (already closed).
     expect(all.flat().sort()).toEqual(['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'y1', 'y2']);
     expect(all.slice(2).flat().sort()).toEqual(['x7', 'y1', 'y2']);
+  });
+});
+
+describe('dedupe buckets and the IDs argument', () => {
+  it('bucketOf is the first seenBits bits of fnv1a32 (the bucket an ID was deduped in before stays its bucket)', () => {
+    for (const bits of [0, 1, 6, 14, 20]) {
+      for (const id of ['', 'a', '10000000', 'é☃ x', 'id with spaces', '\u{1F600}', 'x'.repeat(2048)]) {
+        expect(bucketOf(id, bits)).toBe(Math.floor(fnv1a32(id) / 2 ** (32 - bits)));
+      }
+    }
+  });
+
+  it('IDs with spaces, non-ASCII and many buckets land once each, in order; a line break in an ID is refused', async () => {
+    const { store } = newStore();
+    await store.open('r', { source: 't', expectedIds: 100_000, batchSize: 5 });
+    const ids = ['a b', 'é☃', '  x', '\u{1F600}', 'a b', 'q', ...Array.from({ length: 20 }, (_, i) => `id-${i}`)];
+    const r = await store.addIds('r', ids, 5, 11);
+    expect(r.added).toBe(25);
+    const all = (await batches(store, 'r', 5)).flat();
+    expect(all).toEqual(ids.filter((id, i) => ids.indexOf(id) === i));
+    expect((await store.addIds('r', ids.slice(0, 6), 5, 11)).added).toBe(0);
+    await expect(store.addIds('r', ['ok', 'a\nb'], 5, 11)).rejects.toThrow(/line break/);
   });
 });

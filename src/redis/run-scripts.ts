@@ -26,6 +26,7 @@ export interface EnqueueInput {
   bucketKeys: string[];
   /** Each valid ID's bucket as a 1-based index into the script's KEYS, space-separated. */
   validBuckets: string;
+  /** Sent as one argument, "\n" after each: an ID never holds a line break. */
   ids: string[];
   invalidBuckets: string;
   /** IDs that cannot be requested, each with its failed.jsonl line (JSON). */
@@ -74,10 +75,34 @@ export class RunScripts {
   /** enqueueIds-n.lua: adds a chunk of numbered IDs, dedupes them and closes the batches it completes. */
   async enqueue(run: string, input: EnqueueInput): Promise<EnqueueResult> {
     const k = runKeys(this.queue, run);
-    const keys = [k.meta, k.pendingJobs, k.ops, k.invalid, ...input.batchKeys, ...input.bucketKeys];
-    const args: (string | number)[] = [input.op, input.batchSize, input.p0, input.batchKeys.length, input.ids.length, input.validBuckets, ...input.ids, input.invalidBuckets];
-    for (const x of input.invalid) args.push(x.id, x.line);
-    const res = (await this.scripts.enqueueIds(keys.length, ...keys, ...args)) as number | number[];
+    const { batchKeys, bucketKeys, ids } = input;
+    // The valid IDs travel as one argument, each followed by "\n" (an ID is a line of the file: it never holds one).
+    for (const id of ids) if (id.includes('\n')) throw new Error(`an ID cannot contain a line break: ${JSON.stringify(id)}`);
+    const idLines = ids.length > 0 ? ids.join('\n') + '\n' : '';
+    // One array, sized once (numkeys, KEYS, ARGV): a call names ~1,000 keys, copies of it are the producer's garbage.
+    const numKeys = ENQUEUE_FIXED_KEYS + batchKeys.length + bucketKeys.length;
+    const args: (string | number)[] = new Array(1 + numKeys + 8 + 2 * input.invalid.length);
+    let a = 0;
+    args[a++] = numKeys;
+    args[a++] = k.meta;
+    args[a++] = k.pendingJobs;
+    args[a++] = k.ops;
+    args[a++] = k.invalid;
+    for (const key of batchKeys) args[a++] = key;
+    for (const key of bucketKeys) args[a++] = key;
+    args[a++] = input.op;
+    args[a++] = input.batchSize;
+    args[a++] = input.p0;
+    args[a++] = batchKeys.length;
+    args[a++] = ids.length;
+    args[a++] = input.validBuckets;
+    args[a++] = idLines;
+    args[a++] = input.invalidBuckets;
+    for (const x of input.invalid) {
+      args[a++] = x.id;
+      args[a++] = x.line;
+    }
+    const res = (await this.scripts.enqueueIds(...args)) as number | number[];
     if (res === -1) return { kind: 'sealed' };
     const [added, ...closed] = res as number[];
     if (added === -2) return { kind: 'renumber' };

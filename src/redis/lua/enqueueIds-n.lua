@@ -35,10 +35,12 @@
     ARGV[5] V: number of valid IDs
     ARGV[6] the index into KEYS of each valid ID's bucket, in order, space-separated (one argument,
             not one per ID: fewer arguments to build and send)
-    ARGV[7 .. 6+V] the valid IDs
-    ARGV[7+V] the same for the IDs that cannot be requested, then pairs: ID, its failed.jsonl line
-      (JSON). A new one is recorded at once: appended to KEYS[4], counted in total, failed and
-      err:invalid_id. The finalizer adds those lines to failed.jsonl.
+    ARGV[7] the V valid IDs, in order, each followed by "\n" (one argument, not one per ID: with a
+            key per ID already declared, an argument per ID doubled the producer's garbage per call;
+            an ID is a line of the IDs file, so it never holds "\n")
+    ARGV[8] the same as ARGV[6] for the IDs that cannot be requested, then pairs: ID, its
+      failed.jsonl line (JSON). A new one is recorded at once: appended to KEYS[4], counted in
+      total, failed and err:invalid_id. The finalizer adds those lines to failed.jsonl.
 
   Output:
     {newIds, closedBatch1, closedBatch2, ...}   newIds counts valid and invalid new IDs
@@ -51,7 +53,6 @@ local opId = ARGV[1]
 local batchSize = tonumber(ARGV[2])
 local p0 = tonumber(ARGV[3])
 local nb = tonumber(ARGV[4])
-local v = tonumber(ARGV[5])
 local floor = math.floor
 local char, sub, tonum = string.char, string.sub, tonumber
 
@@ -80,13 +81,15 @@ end
 local added = 0
 local result = {0}
 local p = p0
-local lastValid = 6 + v
-local i = 7
+local ids, from, find = ARGV[7], 1, string.find
 for ki in string.gmatch(ARGV[6], "%d+") do
+  local nl = find(ids, "\n", from, true)
+  local id = sub(ids, from, nl - 1)
+  from = nl + 1
   local b = floor(p / batchSize)
   local list = KEYS[5 + b - b0]
-  if rcall("HSETNX", KEYS[tonum(ki)], field(ARGV[i]), "") == 1 then
-    rcall("RPUSH", list, ARGV[i])
+  if rcall("HSETNX", KEYS[tonum(ki)], field(id), "") == 1 then
+    rcall("RPUSH", list, id)
     added = added + 1
   end
   if p % batchSize == batchSize - 1 and rcall("LLEN", list) > 0 then
@@ -94,12 +97,11 @@ for ki in string.gmatch(ARGV[6], "%d+") do
     result[#result + 1] = b
   end
   p = p + 1
-  i = i + 1
 end
 
 local invalid = 0
-i = lastValid + 2
-for ki in string.gmatch(ARGV[lastValid + 1] or "", "%d+") do
+local i = 9
+for ki in string.gmatch(ARGV[8] or "", "%d+") do
   if rcall("HSETNX", KEYS[tonum(ki)], field(ARGV[i]), "") == 1 then
     rcall("RPUSH", inv, ARGV[i + 1])
     invalid = invalid + 1
