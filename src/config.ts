@@ -153,6 +153,8 @@ export interface RuntimeEnv {
   configPath?: string;
   redisUrl?: string;
   logLevel?: string;
+  /** `pullq dashboard`: the basic-auth password every route asks for, when set. */
+  dashboardPassword?: string;
   vars: Record<string, string | undefined>;
 }
 
@@ -162,6 +164,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
     configPath: env['PULLQ_CONFIG'] || undefined,
     redisUrl: env['REDIS_URL'] || undefined,
     logLevel: env['PULLQ_LOG_LEVEL'] || undefined,
+    dashboardPassword: env['PULLQ_DASHBOARD_PASSWORD'] || undefined,
     vars: env,
   };
 }

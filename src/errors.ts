@@ -49,3 +49,10 @@ export class CommitUnknownError extends PullqError {
     super('commit_unknown', message, options);
   }
 }
+
+/** A server (`pullq dashboard`) cannot listen: the port is taken, not ours to bind, or the host is not this machine's. */
+export class ListenError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('listen_failed', message, options);
+  }
+}

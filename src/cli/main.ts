@@ -15,6 +15,8 @@ const USAGE = `usage: pullq <command> [options]
   plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
   schedule <ids-file> --cron EXPR [--name NAME] [--tz TZ] | --list | --remove NAME
                                                     cron-triggered pulls, fired once per tick by the worker replicas
+  dashboard [--port 3000] [--host 127.0.0.1]        web page for the fleet (runs, credentials, throughput), Bull Board
+                                                    under /queues; $PULLQ_DASHBOARD_PASSWORD: basic auth on every route
 
 every command: --config PATH (else $PULLQ_CONFIG, else ./pullq.config.json), --verbose, --help
 exit codes: 0 complete, 1 fatal error, 2 the run could not complete`;
@@ -40,6 +42,14 @@ function positiveInt(name: string, value: string | undefined, min = 1): number |
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new InputError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A TCP port to listen on; 0 picks a free one. */
+function port(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n > 65535) throw new InputError(`--port must be an integer from 0 to 65535 (0: any free port), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -93,6 +103,12 @@ export async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { 'latency-ms': { type: 'string' }, json: { type: 'boolean' } }, 1);
       if (values.help) return help();
       return (await import('./commands/plan-command.js')).planCommand(source(positionals, command), { ...values, latencyMs: positiveInt('latency-ms', values['latency-ms']) });
+    }
+    case 'dashboard': {
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } }, 0);
+      if (values.help) return help();
+      if (values.host !== undefined && values.host.trim() === '') throw new InputError('--host must not be empty (e.g. 127.0.0.1, or 0.0.0.0 for every interface)');
+      return (await import('./commands/dashboard-command.js')).dashboardCommand({ ...values, port: port(values.port) });
     }
     default:
       throw new InputError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -1,0 +1,35 @@
+import { runtimeEnv } from '../../config.js';
+import { openContext, type GlobalFlags } from '../command-context.js';
+import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
+
+/** Defaults of `pullq dashboard`: this machine only. */
+export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 3000 } as const;
+
+/**
+ * `pullq dashboard [--port 3000] [--host 127.0.0.1]`: the fleet's web page
+ * (runs, credentials, throughput) and Bull Board under /queues, read from
+ * Redis, until SIGINT/SIGTERM (exit 0). With $PULLQ_DASHBOARD_PASSWORD set,
+ * every route asks for it (basic auth, any user).
+ */
+export async function dashboardCommand(flags: GlobalFlags & { host?: string; port?: number }): Promise<number> {
+  const host = flags.host ?? DASHBOARD_DEFAULTS.host;
+  const port = flags.port ?? DASHBOARD_DEFAULTS.port;
+  const password = runtimeEnv().dashboardPassword;
+  // Not long-lived in Redis's sense: a read that cannot get through should fail (the page says so and retries), not hang.
+  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
+  try {
+    const dashboard = await startDashboard({ ...ctx, host, port, password });
+    if (!isLoopback(host) && password === undefined) {
+      process.stderr.write(`pullq: warning: the dashboard listens on ${host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
+    }
+    process.stdout.write(`dashboard on ${dashboard.url} (queue ${ctx.config.queue})\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await dashboard.close();
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
