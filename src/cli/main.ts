@@ -49,7 +49,7 @@ function positiveInt(name: string, value: string | undefined, min = 1): number |
 function port(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n > 65535) throw new InputError(`--port must be an integer from 0 to 65535 (0: any free port), got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n > 65535) throw new InputError(`--port must be an integer from 0 to 65535 (0: any free port), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -108,7 +108,8 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } }, 0);
       if (values.help) return help();
       if (values.host !== undefined && values.host.trim() === '') throw new InputError('--host must not be empty (e.g. 127.0.0.1, or 0.0.0.0 for every interface)');
-      return (await import('./commands/dashboard-command.js')).dashboardCommand({ ...values, port: port(values.port) });
+      const flags = { ...values, port: port(values.port) };
+      return (await import('./commands/dashboard-command.js')).dashboardCommand(flags);
     }
     default:
       throw new InputError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

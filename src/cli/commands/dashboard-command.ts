@@ -15,6 +15,11 @@ export async function dashboardCommand(flags: GlobalFlags & { host?: string; por
   const host = flags.host ?? DASHBOARD_DEFAULTS.host;
   const port = flags.port ?? DASHBOARD_DEFAULTS.port;
   const password = runtimeEnv().dashboardPassword;
+  // Listening for the signals from the start: one that arrives while starting up stops the dashboard calmly too.
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  process.once('SIGINT', () => stop());
+  process.once('SIGTERM', () => stop());
   // Not long-lived in Redis's sense: a read that cannot get through should fail (the page says so and retries), not hang.
   const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
@@ -23,10 +28,7 @@ export async function dashboardCommand(flags: GlobalFlags & { host?: string; por
       process.stderr.write(`pullq: warning: the dashboard listens on ${host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
     }
     process.stdout.write(`dashboard on ${dashboard.url} (queue ${ctx.config.queue})\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+    await stopped;
     await dashboard.close();
     return 0;
   } finally {
