@@ -68,7 +68,7 @@ const SCRIPT = `
   function td(text, cls) { return el('td', cls ? { class: cls } : null, text); }
   function badge(state, text) { return el('span', { class: 'badge ' + state }, text || state); }
   function num(n) { return Number(n).toLocaleString('en-US'); }
-  function clock(ms) { return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }); }
+  function clock(ms) { return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }); }
   function when(iso) {
     if (!iso) return '';
     var d = new Date(iso);
@@ -148,7 +148,12 @@ const SCRIPT = `
     replaceBody('credentials', rows, 8, 'No credentials configured.');
   }
 
-  /** Requests per second in each bucket, per credential; the chart spans the last hour, zoomed to where there is data (at least 3 min). */
+  /**
+   * Requests per second in each 10 s bucket, per credential, as step lines (a
+   * bucket is a flat stretch). The chart covers the last hour, zoomed to where
+   * there is data (at least a minute). The bucket under way is drawn once it
+   * is 3 s old (workers add their counts every 2 s), at its rate so far.
+   */
   function renderChart(state) {
     var tp = state.throughput;
     var W = 960, H = 260, L = 52, R = 16, T = 14, B = 28;
@@ -160,13 +165,10 @@ const SCRIPT = `
       if (n > 0) { busy++; total += n; if (firstAt === null) firstAt = p.at; }
     });
     var end = state.now;
-    var span = Math.min(3600000, Math.max(180000, firstAt === null ? 0 : end - firstAt + tp.bucketMs));
+    var span = firstAt === null ? 3600000 : Math.min(3600000, Math.max(60000, end - firstAt + tp.bucketMs));
     var start = end - span;
-    var pts = tp.points.filter(function (p) { return p.at + tp.bucketMs > start; });
-    function perSecond(p, n) {
-      var secs = Math.max(1, Math.min(tp.bucketMs, end - p.at) / 1000);
-      return n / secs;
-    }
+    var pts = tp.points.filter(function (p) { return p.at + tp.bucketMs > start && end - p.at >= 3000; });
+    function perSecond(p, n) { return n / (Math.min(tp.bucketMs, end - p.at) / 1000); }
     var max = 0;
     pts.forEach(function (p) {
       p.accepted.forEach(function (n) { max = Math.max(max, perSecond(p, n)); });
@@ -184,22 +186,22 @@ const SCRIPT = `
       var t = start + (span * i) / 4;
       chart.appendChild(svg('text', { class: 'axis', x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, clock(t)));
     }
+    if (total === 0) chart.appendChild(svg('text', { class: 'axis', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no answers in the last hour'));
     var legend = document.getElementById('legend');
     legend.replaceChildren();
     tp.credentials.forEach(function (label, k) {
       var color = COLORS[k % COLORS.length];
       ['accepted', 'rejected'].forEach(function (kind) {
-        var coords = pts.map(function (p) {
-          var mid = Math.min(p.at + tp.bucketMs / 2, end);
-          return x(mid).toFixed(1) + ',' + y(perSecond(p, p[kind][k])).toFixed(1);
+        if (!tp.points.some(function (p) { return p[kind][k] > 0; })) return;
+        var coords = [];
+        pts.forEach(function (p) {
+          var yv = y(perSecond(p, p[kind][k])).toFixed(1);
+          coords.push(x(p.at).toFixed(1) + ',' + yv, x(p.at + tp.bucketMs).toFixed(1) + ',' + yv);
         });
-        var seen = pts.some(function (p) { return p[kind][k] > 0; });
-        if (kind === 'rejected' && !seen) return;
-        var line = svg('polyline', { class: kind, stroke: color, points: coords.join(' '), 'data-credential': label, 'data-kind': kind });
-        chart.appendChild(line);
+        chart.appendChild(svg('polyline', { class: kind, stroke: color, points: coords.join(' '), 'data-credential': label, 'data-kind': kind }));
         var item = el('span');
         var swatch = svg('svg', { width: 22, height: 8 });
-        swatch.appendChild(svg('polyline', { class: kind, points: '1,4 21,4', stroke: color, fill: 'none', 'stroke-width': 2, 'stroke-dasharray': kind === 'rejected' ? '4 3' : 'none' }));
+        swatch.appendChild(svg('polyline', { points: '1,4 21,4', stroke: color, fill: 'none', 'stroke-width': 2, 'stroke-dasharray': kind === 'rejected' ? '4 3' : 'none' }));
         item.appendChild(swatch);
         item.appendChild(document.createTextNode(label + (kind === 'rejected' ? ' rejected (rate limited)' : ' accepted')));
         legend.appendChild(item);
@@ -207,8 +209,8 @@ const SCRIPT = `
     });
     chart.setAttribute('data-buckets', String(busy));
     chart.setAttribute('data-requests', String(total));
-    var minutes = Math.round(span / 60000);
-    document.getElementById('chart-span').textContent = 'requests/s per credential, 10 s buckets, last ' + minutes + ' min · ' + num(total) + ' answers in the last hour';
+    var shown = span < 120000 ? Math.round(span / 1000) + ' s' : Math.round(span / 60000) + ' min';
+    document.getElementById('chart-span').textContent = 'requests/s per credential in 10 s buckets, last ' + shown + ' · ' + num(total) + ' answers in the last hour';
   }
   function niceStep(raw) {
     if (!(raw > 0)) return 1;
