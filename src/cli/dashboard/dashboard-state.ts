@@ -89,6 +89,7 @@ export class DashboardStateReader {
   }
 }
 
+/** The one word the page shows for a run (the same states as `pullq status`). */
 export function runState(s: RunStatus): RunState {
   if (s.complete) return 'complete';
   if (s.aborted !== null) return 'stopped';
