@@ -108,6 +108,18 @@ describe('pullq dashboard over HTTP', () => {
     expect((await fetch(`${open.url}/queues/api/queues/${queue}/add`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('/metrics has the fleet\'s gauges (credentials by name, BullMQ job counts) and no secret; /healthz and /readyz answer', async () => {
+    const res = await fetch(`${open.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^pullq_credential_state\{credential="[^"]+",state="ok"\} [01]$/m);
+    expect(text).toContain(`bullmq_job_count{queue="${queue}"`);
+    for (const t of TOKENS) expect(text).not.toContain(t);
+    expect((await fetch(`${open.url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${open.url}/readyz`)).text()).toBe('ready\n');
+  });
+
   it('bound to loopback without a password, it answers only to loopback host names (no DNS rebinding)', async () => {
     const { port } = new URL(open.url);
     const { request } = await import('node:http');
@@ -127,15 +139,17 @@ describe('pullq dashboard over HTTP', () => {
   it('with PULLQ_DASHBOARD_PASSWORD every route asks for it (any user): 401 without or wrong, 200 with', async () => {
     const d = await spawnDashboard(['--port', '0', '--host', '127.0.0.1'], { cwd: tmp.dir, env: { ...env(), PULLQ_DASHBOARD_PASSWORD: PASSWORD } });
     started.push(d);
-    for (const route of ['/', '/api/state', '/queues/', '/queues/api/queues', '/nowhere']) {
+    for (const route of ['/', '/api/state', '/queues/', '/queues/api/queues', '/metrics', '/nowhere']) {
       const none = await fetch(`${d.url}${route}`);
       expect(none.status, route).toBe(401);
       expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm="pullq dashboard"/);
       expect((await fetch(`${d.url}${route}`, { headers: { authorization: basic('admin', 'wrong') } })).status, route).toBe(401);
     }
-    for (const route of ['/', '/api/state', '/queues/', '/queues/api/queues']) {
+    for (const route of ['/', '/api/state', '/queues/', '/queues/api/queues', '/metrics']) {
       expect((await fetch(`${d.url}${route}`, { headers: { authorization: basic('anyone', PASSWORD) } })).status, route).toBe(200);
     }
+    // Probes answer without it: an orchestrator has no password.
+    for (const route of ['/healthz', '/readyz']) expect((await fetch(`${d.url}${route}`)).status, route).toBe(200);
     expect((await fetch(`${d.url}/nowhere`, { headers: { authorization: basic('', PASSWORD) } })).status).toBe(404);
     const result = await d.stop();
     expect(result.code).toBe(0);

@@ -1,4 +1,10 @@
+import type { RequestHandler } from 'express';
+import { CredentialPool } from '../../auth/credential-pool.js';
 import { runtimeEnv } from '../../config.js';
+import { createHttpClient } from '../../jobs/http-client.js';
+import { serveProbes, type Probes } from '../../metrics/metrics-server.js';
+import { PullqMetrics } from '../../metrics/pullq-metrics.js';
+import { redisAnswers } from '../../redis/redis-answers.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
 import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
 
@@ -23,12 +29,28 @@ export async function dashboardCommand(flags: GlobalFlags & { host?: string; por
   // Not long-lived in Redis's sense: a read that cannot get through should fail (the page says so and retries), not hang.
   const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
-    const dashboard = await startDashboard({ ...ctx, host, port, password });
+    // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
+    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
+    const metrics = new PullqMetrics().scrapeFrom({ credentials: () => pool.health(), queue: () => ctx.queue.exportPrometheusMetrics() });
+    let draining = false;
+    const probes: Probes = {
+      metrics,
+      ready: async () => {
+        if (draining) return { ok: false, reason: 'draining (shutting down)' };
+        return (await redisAnswers(ctx.redis)) ? { ok: true } : { ok: false, reason: 'Redis does not answer' };
+      },
+    };
+    const only = (paths: string[]): RequestHandler => (req, res, next) => {
+      if (!paths.includes(req.path) || !serveProbes(probes, req, res)) next();
+    };
+    // Probes answer without the password (orchestrators call them); /metrics asks for it like the page.
+    const dashboard = await startDashboard({ ...ctx, host, port, password, open: [only(['/healthz', '/readyz'])], routers: [only(['/metrics'])] });
     if (!isLoopback(host) && password === undefined) {
       process.stderr.write(`pullq: warning: the dashboard listens on ${host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
     }
     process.stdout.write(`dashboard on ${dashboard.url} (queue ${ctx.config.queue})\n`);
     await stopped;
+    draining = true;
     await dashboard.close();
     return 0;
   } finally {

@@ -2,6 +2,7 @@ import type { CredentialPool } from '../../auth/credential-pool.js';
 import { PullqMetrics } from '../../metrics/pullq-metrics.js';
 import { startProbeServer } from '../../metrics/metrics-server.js';
 import { InputError } from '../../errors.js';
+import { redisAnswers } from '../../redis/redis-answers.js';
 import { startWorker } from '../../workers/start-worker.js';
 import { openContext, type GlobalFlags, type CommandContext } from '../command-context.js';
 import { onShutdownSignals } from '../shutdown-signals.js';
@@ -45,12 +46,7 @@ async function serveMetrics(ctx: CommandContext, metrics: PullqMetrics, port: nu
   const ready = async () => {
     if (draining()) return { ok: false as const, reason: 'draining (shutting down)' };
     if (!pool()) return { ok: false as const, reason: 'starting' };
-    try {
-      await Promise.race([ctx.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
-      return { ok: true as const };
-    } catch {
-      return { ok: false as const, reason: 'Redis does not answer' };
-    }
+    return (await redisAnswers(ctx.redis)) ? { ok: true as const } : { ok: false as const, reason: 'Redis does not answer' };
   };
   try {
     return await startProbeServer({ metrics, ready }, port);
