@@ -154,6 +154,9 @@ describe('CredentialPool pacing (GCRA)', () => {
     // The slot b took is free again: ~500 ms ahead, not ~1000 ms.
     expect(c.kind === 'granted' && c.waitMs).toBeLessThan(750);
     expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(250);
+    // Nor does it count as a request (once, however often it is given back).
+    await p.release(b.credential, b.seq, b.paceUs);
+    expect((await p.health())[0]!.requests).toBe(2);
   });
 });
 

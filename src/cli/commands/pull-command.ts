@@ -10,6 +10,7 @@ import { createSink } from '../../sinks/create-sink.js';
 import { startWorker, type WorkerHandle } from '../../workers/start-worker.js';
 import { openContext, runNameFor, type GlobalFlags } from '../command-context.js';
 import { formatDuration, startProgress } from '../progress.js';
+import { credentialSummaryLines } from '../pull-summary.js';
 import { createStatusLine } from '../terminal-line.js';
 import { onShutdownSignals } from '../shutdown-signals.js';
 
@@ -45,13 +46,16 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
     } else {
       await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url) });
     }
+    // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
+    // with --workers 0 (the other replicas do the work) notices when none of them can.
+    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
+    const usageBefore = await pool.usage();
+    const startedAt = Date.now();
     const n = flags.workers ?? 1;
     let fatal: string | undefined;
     for (let i = 0; i < n; i++) {
       workers.push(await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, onFatal: (reason) => (fatal ??= reason) }));
     }
-    // With --workers 0 the other replicas do the work; notice when none of them can.
-    const pool = workers[0]?.pool ?? new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
 
     let status: RunStatus | null = null;
     let checkedAt = 0;
@@ -79,7 +83,8 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
       say(`run ${run} is not complete; run \`pullq pull ${source} --run ${run}\` or start workers to finish it`);
       return 2;
     }
-    process.stdout.write(summaryText(status, sink.location(run)));
+    const usage = credentialSummaryLines(usageBefore, await pool.usage(), Date.now() - startedAt);
+    process.stdout.write(summaryText(status, sink.location(run)) + usage.map((l) => `${l}\n`).join(''));
     return 0;
   } finally {
     stopProgress();

@@ -2,7 +2,8 @@
   Gives back a reserved start that was never sent (it would have left too
   late, or its credential began resting meanwhile): the slot is free again.
   A start that never reached the server cannot count in its window, nor in
-  its credential's pacing (the emission interval it took is given back).
+  its credential's pacing (the emission interval it took is given back), nor
+  in its "requests" counter (takeCredential-n.lua counted it when taken).
 
   Input:
     KEYS[1] the credential's state hash
@@ -15,6 +16,9 @@
 ]]
 local removed = redis.call("ZREM", KEYS[2], ARGV[1])
 local pace = tonumber(ARGV[2] or "0") or 0
+if removed == 1 then
+  redis.call("HINCRBY", KEYS[1], "requests", -1)
+end
 if removed == 1 and pace > 0 and redis.call("HEXISTS", KEYS[1], "tat") == 1 then
   redis.call("HINCRBYFLOAT", KEYS[1], "tat", -pace / 1000)
 end
