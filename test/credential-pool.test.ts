@@ -158,6 +158,24 @@ describe('CredentialPool pacing (GCRA)', () => {
     await p.release(b.credential, b.seq, b.paceUs);
     expect((await p.health())[0]!.requests).toBe(2);
   });
+
+  it('a start of a credential with no known limits (not logged) given back unsent does not count as a request; a replay gives back nothing twice', async () => {
+    const p = pool({ type: 'header', tokens: ['t-unpaced'] });
+    const c = p.credentials[0]!;
+    await say(p, c, req, 200, {});
+    const got = await p.acquire(none, 0);
+    if (got.kind !== 'granted') throw new Error('not granted');
+    expect(got.seq).toBe(0);
+    expect((await p.health())[0]!.requests).toBe(1);
+    await p.release(c, got.seq, got.paceUs);
+    expect((await p.health())[0]!.requests).toBe(0);
+    const scripts = new CredentialScripts(redis, queue);
+    const again = await p.acquire(none, 0);
+    if (again.kind !== 'granted') throw new Error('not granted');
+    await scripts.release(c.id, 0, 0, 'replayed-release');
+    await scripts.release(c.id, 0, 0, 'replayed-release');
+    expect((await p.health())[0]!.requests).toBe(0);
+  });
 });
 
 describe('CredentialPool signals', () => {

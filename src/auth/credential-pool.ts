@@ -184,9 +184,13 @@ export class CredentialPool {
     return Number(rest ?? 0) > now || Number(q ?? 0) > now;
   }
 
-  /** Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used again. */
+  /**
+   * Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used
+   * again and it does not count as a request. Call it once per start taken and not sent.
+   */
   async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
-    if (seq > 0) await retryRedis(() => this.scripts.release(credential.id, seq, paceUs));
+    const opId = newOpId();
+    await retryRedis(() => this.scripts.release(credential.id, seq, paceUs, opId));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
