@@ -18,8 +18,11 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'inf
  * Logs on stderr (stdout is for command output), secrets redacted. `json`:
  * pino JSON lines, for services (worker); otherwise one `pullq: warning: ...`
  * line per record, for commands a person runs (pull, enqueue, status).
+ * `write` takes the human lines instead of stderr (`pull` prints them above
+ * its progress line, src/cli/terminal-line.ts).
  */
-export function createLogger(level = 'info', format: 'json' | 'human' = 'json'): Logger {
+export function createLogger(level = 'info', format: 'json' | 'human' = 'json', sink: { write?: (line: string) => void } = {}): Logger {
+  const write = sink.write ?? ((line: string) => void process.stderr.write(line));
   const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   if (format === 'json') return pino(options, pino.destination({ fd: 2, sync: true }));
   return pino(options, {
@@ -27,7 +30,7 @@ export function createLogger(level = 'info', format: 'json' | 'human' = 'json'):
       const { level: n, msg, time: _t, pid: _p, ...rest } = JSON.parse(line) as Record<string, unknown>;
       // Warnings and infos say it all in their message; errors and debug records keep their fields.
       const extra = Object.keys(rest).length && ((n as number) >= 50 || (n as number) <= 20) ? ` ${JSON.stringify(rest)}` : '';
-      process.stderr.write(`pullq: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${extra}\n`);
+      write(`pullq: ${LEVEL_NAMES[n as number] ?? 'log'}: ${String(msg)}${extra}\n`);
     },
   });
 }

@@ -5,6 +5,9 @@ import { newRetryState } from '../src/runs/run-store.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
 import { queueKeys } from '../src/redis/keys.js';
+import { CredentialScripts } from '../src/redis/credential-scripts.js';
+import { createLogger } from '../src/logger.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
 async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
@@ -151,6 +154,27 @@ describe('CredentialPool pacing (GCRA)', () => {
     // The slot b took is free again: ~500 ms ahead, not ~1000 ms.
     expect(c.kind === 'granted' && c.waitMs).toBeLessThan(750);
     expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(250);
+    // Nor does it count as a request (once, however often it is given back).
+    await p.release(b.credential, b.seq, b.paceUs);
+    expect((await p.health())[0]!.requests).toBe(2);
+  });
+
+  it('a start of a credential with no known limits (not logged) given back unsent does not count as a request; a replay gives back nothing twice', async () => {
+    const p = pool({ type: 'header', tokens: ['t-unpaced'] });
+    const c = p.credentials[0]!;
+    await say(p, c, req, 200, {});
+    const got = await p.acquire(none, 0);
+    if (got.kind !== 'granted') throw new Error('not granted');
+    expect(got.seq).toBe(0);
+    expect((await p.health())[0]!.requests).toBe(1);
+    await p.release(c, got.seq, got.paceUs);
+    expect((await p.health())[0]!.requests).toBe(0);
+    const scripts = new CredentialScripts(redis, queue);
+    const again = await p.acquire(none, 0);
+    if (again.kind !== 'granted') throw new Error('not granted');
+    await scripts.release(c.id, 0, 0, 'replayed-release');
+    await scripts.release(c.id, 0, 0, 'replayed-release');
+    expect((await p.health())[0]!.requests).toBe(0);
   });
 });
 
@@ -269,6 +293,56 @@ describe('CredentialPool signals', () => {
     expect(picks.slice(0, 3).sort()).toEqual([...p.credentials.map((c) => c.label)].sort());
     expect(picks.slice(3, 6)).toEqual(picks.slice(0, 3));
     expect(picks.slice(6, 9)).toEqual(picks.slice(0, 3));
+  });
+
+  it('counts rests and the time they cover once, fleet-wide: a second replica’s 429 adds only the newly covered time; a replay adds nothing', async () => {
+    const a = pool({ type: 'header', tokens: ['t-rest'] });
+    const b = pool({ type: 'header', tokens: ['t-rest'] }, {}, redis2);
+    const c = a.credentials[0]!;
+    const key = queueKeys(queue).cred(c.id);
+    const read = async () => {
+      const [restUntil, rests, restedMs] = await redis.hmget(key, 'restUntil', 'rests', 'restedMs');
+      return { restUntil: Number(restUntil), rests: Number(rests), restedMs: Number(restedMs) };
+    };
+    await say(a, c, req, 429, { 'retry-after': '2' });
+    const first = await read();
+    expect(first.rests).toBe(1);
+    expect(first.restedMs).toBeGreaterThan(1000);
+    expect(first.restedMs).toBeLessThanOrEqual(2000);
+    await sleep(30);
+    await say(b, b.credentials[0]!, req, 429, { 'retry-after': '2' });
+    const second = await read();
+    // The same rest, extended: still one rest; only the time past the first rest's end is added.
+    expect(second.rests).toBe(1);
+    expect(second.restUntil).toBeGreaterThan(first.restUntil);
+    expect(second.restedMs - first.restedMs).toBe(second.restUntil - first.restUntil);
+    // A shorter rest inside the current one adds nothing.
+    await say(b, b.credentials[0]!, req, 429, { 'retry-after': '1' });
+    expect(await read()).toEqual(second);
+    // A replayed report (a reply lost with a dropped connection) answers the first result and counts nothing again.
+    await redis.hset(key, 'restUntil', String(Date.now() - 1000));
+    const scripts = new CredentialScripts(redis, queue);
+    const input = { id: c.id, outcome: 'limited' as const, restMs: 1500, limits: '', backoffBaseMs: 1000, backoffMaxMs: 60_000, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', seq: 0, soft: false, configured: '', opId: 'replayed-op' };
+    expect((await scripts.report(input)).kind).toBe('resting');
+    const third = await read();
+    expect(third.rests).toBe(2);
+    expect(third.restedMs - second.restedMs).toBe(1500);
+    expect((await scripts.report(input)).kind).toBe('resting');
+    expect(await read()).toEqual(third);
+    expect((await a.usage())[0]).toMatchObject({ label: c.label, n429: 4, rests: 2, restedMs: third.restedMs });
+    expect((await a.health())[0]).toMatchObject({ rests: 2, restedMs: third.restedMs });
+  });
+
+  it('a routine rest is logged as info; a rest longer than a minute as a warning', async () => {
+    const lines: string[] = [];
+    const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth: { type: 'header', tokens: ['t-short', 't-long'] }, retry: { maxWaitMs: 3_600_000 } });
+    const p = new CredentialPool({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
+    const [short, long] = p.credentials;
+    await say(p, short!, req, 429, { 'retry-after': '2' });
+    await say(p, long!, req, 429, { 'retry-after': '90' });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^pullq: info: credential ${short!.label} is rate limited: resting 2 s, until \\S+Z\n$`));
+    expect(lines[1]).toMatch(new RegExp(`^pullq: warning: credential ${long!.label} is rate limited: resting 90 s, until \\S+Z\n$`));
   });
 
   it('keeps no secret in Redis', async () => {

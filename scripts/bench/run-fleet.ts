@@ -34,21 +34,24 @@ export interface FleetRun {
   /** First item request the API saw (epoch ms). */
   firstRequestAt: number;
   phases: { replicas: number; start: number; end: number }[];
-  workers: { label: string; code: number | null; signal: string | null; stderrLines: number; stderrTail: string[]; /** pullq: 'resting until' warnings (a credential told to rest). */ rests: number }[];
+  workers: { label: string; code: number | null; signal: string | null; stderrLines: number; stderrTail: string[] }[];
+  /** pullq only: rests the fleet's credentials began (the API told one to wait), from Redis. */
+  pullqRests?: number;
   prepareMs: number;
-  /** pullq only: credential takes (starts reserved) the fleet logged in Redis; more than the API saw = starts given up (late). */
+  /** pullq only: requests the fleet counted in Redis (starts sent); more than the API saw = requests lost on the way. */
   pullqTakes?: number;
   /** pullq with metrics: /metrics scrapes answered 200. */
   scrapes?: number;
 }
 
-async function pullqTakes(ctx: BenchContext, queue: string): Promise<number> {
+/** A counter summed over the queue's credential hashes (requests sent, rests begun). */
+async function credentialCounter(ctx: BenchContext, queue: string, field: 'requests' | 'rests'): Promise<number> {
   let total = 0;
   let cursor = '0';
   do {
     const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${queueKeys(queue).credPrefix}*`, 'COUNT', 1000);
     cursor = next;
-    for (const k of keys) if ((await ctx.redis.type(k)) === 'hash') total += Number((await ctx.redis.hget(k, 'requests')) ?? 0);
+    for (const k of keys) if ((await ctx.redis.type(k)) === 'hash') total += Number((await ctx.redis.hget(k, field)) ?? 0);
   } while (cursor !== '0');
   return total;
 }
@@ -92,7 +95,7 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
       }
       spawnWorker = (n) => {
         const port = metricsPorts[n];
-        const child = spawnChild(process.execPath, [ctx.cli, 'worker', '--config', 'pullq.config.json', ...(port !== undefined ? ['--metrics-port', String(port)] : [])], { label: `pullq-worker-${n}`, cwd: tmp.dir, env, countSubstring: 'is rate limited: resting' });
+        const child = spawnChild(process.execPath, [ctx.cli, 'worker', '--config', 'pullq.config.json', ...(port !== undefined ? ['--metrics-port', String(port)] : [])], { label: `pullq-worker-${n}`, cwd: tmp.dir, env });
         if (port !== undefined) portOf.set(child, port);
         return child;
       };
@@ -129,12 +132,13 @@ export async function runFleet(ctx: BenchContext, plan: FleetPlan): Promise<Flee
     const firstRequestAt = stats.log.t.reduce((m, t) => Math.min(m, t), Infinity);
     return {
       stats,
-      pullqTakes: plan.contender.kind === 'pullq' ? await pullqTakes(ctx, queue) : undefined,
+      pullqTakes: plan.contender.kind === 'pullq' ? await credentialCounter(ctx, queue, 'requests') : undefined,
+      pullqRests: plan.contender.kind === 'pullq' ? await credentialCounter(ctx, queue, 'rests') : undefined,
       scrapes: plan.contender.kind === 'pullq' && plan.contender.metrics ? scrapes : undefined,
       firstRequestAt,
       phases,
       prepareMs,
-      workers: results.map((r) => ({ label: r.label, code: r.code, signal: r.signal, stderrLines: r.stderrLines, stderrTail: r.stderrTail.slice(-5), rests: r.stderrMatches })),
+      workers: results.map((r) => ({ label: r.label, code: r.code, signal: r.signal, stderrLines: r.stderrLines, stderrTail: r.stderrTail.slice(-5) })),
     };
   } finally {
     clearInterval(scraper);

@@ -96,10 +96,10 @@ export async function scenarioFleetBudgets(ctx: BenchContext): Promise<ScenarioR
     .filter((r) => r.g > 0);
   if (given.length) {
     notes.push(
-      'pullq took more starts from its pool than the API saw requests: ' +
+      'pullq counted more requests sent than the API saw: ' +
         given.map((r) => `${r.name}: ${r.g} of ${r.run.pullqTakes} (${fmt.pct(r.g / Math.max(1, r.run.pullqTakes ?? 1))})`).join('; ') +
-        '. pullq gives a reserved start up when the request would leave more than LATE_START_MS after it (src/jobs/take-start.ts); the slot and its pacing interval are given back, but a slot in the past is gone, so each one can cost budget; ' +
-        'with more worker processes than the 2 cores, event loops are late more often.',
+        '. A credential counts a request when its start is taken and uncounts it when the start is given back unsent (late, resting, no token); ' +
+        'requests still in flight when a replica is stopped (SIGTERM at the end of the run) are counted but may not reach the API.',
     );
   }
   if (pullq.peak100ms > 2 * (SUM / 10)) {
@@ -138,7 +138,7 @@ export async function scenarioFleetBudgets(ctx: BenchContext): Promise<ScenarioR
     tables: [
       {
         caption: 'Contenders (same API, same number of processes)',
-        columns: ['approach', 'utilization', 'accepted/s', '429s (whole run)', 'requests (whole run)', 'rejected share', 'peak accepted in 100 ms', 'pullq: starts given up'],
+        columns: ['approach', 'utilization', 'accepted/s', '429s (whole run)', 'requests (whole run)', 'rejected share', 'peak accepted in 100 ms', 'pullq: requests counted − seen by the API'],
         rows: results.map((r) => [r.spec.name, fmt.pct(r.figures.utilization), fmt.num(r.figures.accepted / r.figures.seconds, 1), String(r.figures.totalRejected), String(r.figures.totalRequests), fmt.pct(r.figures.totalRejected / Math.max(1, r.figures.totalRequests), 2), String(r.figures.peak100ms), String(givenUp(r.run) ?? '–')]),
       },
       {

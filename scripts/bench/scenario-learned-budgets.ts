@@ -27,7 +27,7 @@ export async function scenarioLearnedBudgets(ctx: BenchContext): Promise<Scenari
     const run = await runFleet(ctx, { label: `s2-${spec.key}`, api: FLEET.api({ rateLimitHeaders: spec.style }), contender: spec.contender, ids, phases: [{ replicas: FLEET.replicas, ms: runMs }] });
     const figures = runFigures(run, warmMs, FLEET.sum);
     ctx.log(`    utilization ${fmt.pct(figures.utilization)}, ${figures.totalRejected} rejected of ${figures.totalRequests}`);
-    results.push({ key: spec.key, name: spec.name, figures, rests: run.workers.reduce((n, w) => n + w.rests, 0), givenUp: run.pullqTakes === undefined ? undefined : run.pullqTakes - run.stats.log.t.length });
+    results.push({ key: spec.key, name: spec.name, figures, rests: run.pullqRests ?? 0, givenUp: run.pullqTakes === undefined ? undefined : run.pullqTakes - run.stats.log.t.length });
   }
   const share = (f: RunFigures) => f.totalRejected / Math.max(1, f.totalRequests);
   const plain = results.find((r) => r.key === 'plain-round-robin');
@@ -37,7 +37,7 @@ export async function scenarioLearnedBudgets(ctx: BenchContext): Promise<Scenari
     if (r.figures.utilization < 0.9) notes.push(`${r.name}: utilization ${fmt.pct(r.figures.utilization)}, ${fmt.points(0.9 - r.figures.utilization)} below the 90% target.`);
     if (r.figures.utilization < 0.9 && r.rests > 0) {
       notes.push(
-        `${r.name}: the workers logged ${r.rests} "credential … is rate limited: resting until …" warnings with ${r.figures.totalRejected} 429s in the run: ` +
+        `${r.name}: the credentials began ${r.rests} rests with ${r.figures.totalRejected} 429s in the run: ` +
           'pullq rests a credential until the announced reset whenever an answer says remaining 0, a 2xx included (restFor() in src/http/rate-limit-headers.ts), although the learned budget already paces it; ' +
           'this API announces the reset in whole seconds, 1–2 s ahead, so each such rest idles that token for up to 2 s.',
       );
@@ -59,7 +59,7 @@ export async function scenarioLearnedBudgets(ctx: BenchContext): Promise<Scenari
     tables: [
       {
         caption: 'Runs',
-        columns: ['approach', 'utilization', 'accepted/s', '429s', 'requests', 'rejected share', 'pullq: rests logged', 'pullq: starts given up'],
+        columns: ['approach', 'utilization', 'accepted/s', '429s', 'requests', 'rejected share', 'pullq: rests', 'pullq: requests counted − seen by the API'],
         rows: results.map((r) => [r.name, fmt.pct(r.figures.utilization), fmt.num(r.figures.accepted / r.figures.seconds, 1), String(r.figures.totalRejected), String(r.figures.totalRequests), fmt.pct(share(r.figures), 2), r.givenUp === undefined ? '–' : String(r.rests), String(r.givenUp ?? '–')]),
       },
     ],

@@ -18,6 +18,8 @@ export const SLOW_START = '1:250';
 export const UNAUTHORIZED_CONFIRM = 2;
 /** How long a quarantine lasts, unless the token changes (a new token is a new credential). */
 export const QUARANTINE_MS = 24 * 3600_000;
+/** A rest longer than this is a warning (a user may want to act); shorter ones are routine pacing, logged as info. */
+export const LONG_REST_MS = 60_000;
 
 export type { CredentialVerdict };
 
@@ -54,6 +56,20 @@ export interface CredentialHealth {
   n429: number;
   n401: number;
   n403: number;
+  /** Rests begun, and the time they covered (ms), fleet-wide since the queue began. */
+  rests: number;
+  restedMs: number;
+}
+
+/** A credential's fleet-wide counters and known limits: `pull` reads them before and after, for its summary. */
+export interface CredentialUsage {
+  label: string;
+  requests: number;
+  n429: number;
+  rests: number;
+  restedMs: number;
+  /** The configured limits, else the learned ones ("q:wMs;…"), "" when none is known. */
+  limits: string;
 }
 
 /** What a pool tells the process as credentials rest and are quarantined (e.g. Prometheus counters). */
@@ -178,9 +194,13 @@ export class CredentialPool {
     return Number(rest ?? 0) > now || Number(q ?? 0) > now;
   }
 
-  /** Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used again. */
+  /**
+   * Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used
+   * again and it does not count as a request. Call it once per start taken and not sent.
+   */
   async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
-    if (seq > 0) await retryRedis(() => this.scripts.release(credential.id, seq, paceUs));
+    const opId = newOpId();
+    await retryRedis(() => this.scripts.release(credential.id, seq, paceUs, opId));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
@@ -265,7 +285,10 @@ export class CredentialPool {
     if (r.kind === 'quarantined') this.events?.quarantine({ credential, reason: reason === 'unauthorized' ? 'unauthorized' : 'token_refused' });
     if (r.kind === 'resting') {
       this.restingUntil.set(credential.id, r.until);
-      this.logger.warn({ credential: credential.label, until: new Date(r.until).toISOString() }, `credential ${credential.label} is rate limited: resting until ${new Date(r.until).toISOString()}`);
+      // Routine pacing is info (pull sums it up at the end); a rest longer than a minute is worth a look.
+      const restMs = Math.max(0, r.until - Date.now());
+      const level = restMs > LONG_REST_MS ? 'warn' : 'info';
+      this.logger[level]({ credential: credential.label, until: new Date(r.until).toISOString() }, `credential ${credential.label} is rate limited: resting ${formatMs(restMs)}, until ${new Date(r.until).toISOString()}`);
     }
     if (r.kind === 'quarantined') this.logger.error({ credential: credential.label, reason }, `credential ${credential.label} quarantined (${reason}); the others carry on`);
   }
@@ -297,7 +320,26 @@ export class CredentialPool {
           n429: Number(h['n429'] ?? 0),
           n401: Number(h['n401'] ?? 0),
           n403: Number(h['n403'] ?? 0),
+          rests: Number(h['rests'] ?? 0),
+          restedMs: Number(h['restedMs'] ?? 0),
         } satisfies CredentialHealth;
+      }),
+    );
+  }
+
+  /** Every credential's counters and known limits now (one HMGET each). */
+  async usage(): Promise<CredentialUsage[]> {
+    return Promise.all(
+      this.credentials.map(async (c) => {
+        const [requests, n429, rests, restedMs, learned] = await retryRedis(() => this.redis.hmget(this.keys.cred(c.id), 'requests', 'n429', 'rests', 'restedMs', 'limits'));
+        return {
+          label: c.label,
+          requests: Number(requests ?? 0),
+          n429: Number(n429 ?? 0),
+          rests: Number(rests ?? 0),
+          restedMs: Number(restedMs ?? 0),
+          limits: this.configured.get(c.id) || learned || '',
+        };
       }),
     );
   }

@@ -24,10 +24,10 @@ export interface GlobalFlags {
 }
 
 /** Loads config, opens Redis (one clear error if it cannot) and the queue. */
-export async function openContext(flags: GlobalFlags, options: { longLived: boolean; defaultLogLevel: string; logFormat: 'json' | 'human' }): Promise<CommandContext> {
+export async function openContext(flags: GlobalFlags, options: { longLived: boolean; defaultLogLevel: string; logFormat: 'json' | 'human'; /** Where human log lines go (default stderr). */ write?: (line: string) => void }): Promise<CommandContext> {
   const env = runtimeEnv();
   const config = loadConfig(flags.config, env);
-  const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel), options.logFormat);
+  const logger = createLogger(env.logLevel ?? (flags.verbose ? 'debug' : options.defaultLogLevel), options.logFormat, { write: options.write });
   const redis = await connectRedis(config.redis.url, { longLived: options.longLived, logger, cluster: config.redis.cluster });
   if (options.longLived) await warnAboutRedisSettings(redis, logger);
   const queue = new Queue<BatchJobData>(config.queue, { connection: redis, prefix: bullPrefix(config.queue) });

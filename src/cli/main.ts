@@ -10,7 +10,7 @@ const USAGE = `usage: pullq <command> [options]
   enqueue <ids-file|-> [--run NAME]                 stream IDs into the queue and return
   worker [--concurrency N] [--metrics-port N]       one worker replica, until SIGTERM/SIGINT (/metrics, /healthz, /readyz on N)
   pull <ids-file|-> [--run NAME] [--workers N]      enqueue, work until complete, print a summary
-  status [--run NAME] [--json]                      counts, completion, ETA, credential health
+  status [--run NAME] [--json | --watch]            counts, completion, ETA, credential health; --watch redraws every second
   check [--id ID] [--json]                          one probe request per credential: valid, rejected, forbidden or exhausted
   plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
   schedule <ids-file> --cron EXPR [--name NAME] [--tz TZ] | --list | --remove NAME
@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./commands/pull-command.js')).pullCommand(source(positionals, command), { ...values, workers: positiveInt('workers', values.workers, 0) });
     }
     case 'status': {
-      const { values } = parse(rest, { run: { type: 'string' }, json: { type: 'boolean' } }, 0);
+      const { values } = parse(rest, { run: { type: 'string' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' } }, 0);
       if (values.help) return help();
       return (await import('./commands/status-command.js')).statusCommand(values);
     }

@@ -1,4 +1,5 @@
 import type { RunStatus } from '../runs/run-store.js';
+import type { StatusLine } from './terminal-line.js';
 
 /** "1m 05s" style durations for humans. */
 export function formatDuration(ms: number): string {
@@ -20,30 +21,32 @@ export function progressLine(s: RunStatus, ratePerSec: number): string {
 }
 
 /**
- * Redraws a status line on a terminal (stderr) every `everyMs`; does nothing
- * when stderr is not a TTY, so logs and pipes stay clean.
+ * Redraws `pull`'s progress on the status line every `everyMs`; draws
+ * nothing when the line is not live (stderr is not a TTY), so logs and pipes
+ * stay clean. The returned stop takes the line away; a read still under way
+ * then draws nothing.
  */
-export function startProgress(read: () => Promise<RunStatus | null>, everyMs = 500, stream: NodeJS.WriteStream = process.stderr): () => void {
-  if (!stream.isTTY) return () => undefined;
+export function startProgress(read: () => Promise<RunStatus | null>, line: StatusLine, everyMs = 500): () => void {
+  if (!line.live) return () => undefined;
   let last: { at: number; finished: number } | undefined;
   let rate = 0;
-  let drawn = false;
+  let stopped = false;
   const timer = setInterval(() => {
     void read()
       .then((s) => {
-        if (!s) return;
+        if (!s || stopped) return;
         const now = Date.now();
         const finished = s.succeeded + s.failed;
         if (last && now > last.at) rate = 0.7 * rate + (0.3 * (1000 * (finished - last.finished))) / (now - last.at);
         last = { at: now, finished };
-        stream.write(`\r\x1b[2K${progressLine(s, rate)}`);
-        drawn = true;
+        line.draw(progressLine(s, rate));
       })
       .catch(() => undefined);
   }, everyMs);
   timer.unref();
   return () => {
+    stopped = true;
     clearInterval(timer);
-    if (drawn) stream.write('\r\x1b[2K');
+    line.clear();
   };
 }

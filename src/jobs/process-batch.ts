@@ -143,7 +143,8 @@ async function commitStep(
     // 'finalized': the run's output is written and its operation records are gone, so this answer may
     // come from a replay of a commit that did land: its part may be output (PostgreSQL rows), keep it.
     if (part && commit.reason !== 'finalized') await ctx.sink.discardPart(job.run, part);
-    ctx.logger.warn({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
+    // Routine after a stall or a crash: the other attempt's outcomes count, nothing to do.
+    ctx.logger.info({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
     return { ok: false };
   }
   ctx.events.committed({ run: job.run, succeeded: results.length, failed: failures.length, errors, seconds: (performance.now() - commitStart) / 1000 });

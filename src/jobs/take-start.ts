@@ -56,6 +56,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   try {
     request = await credential.apply({ url, headers: {} });
   } catch (err) {
+    await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'credential-error', credential, err };
   }
   // A start much later than reserved (a busy event loop, a slow token, got's first call) could land

@@ -96,8 +96,8 @@ export class CredentialScripts {
     await this.scripts.confirmStart(this.keys.credLog(id), seq);
   }
 
-  /** releaseStart-2.lua: gives back a start that was not sent, and its pacing interval. */
-  async release(id: string, seq: number, paceUs: number): Promise<void> {
-    await this.scripts.releaseStart(this.keys.cred(id), this.keys.credLog(id), seq, paceUs);
+  /** releaseStart-3.lua: gives back a start that was not sent: its slot, its pacing interval, its count. `opId` unique per call. */
+  async release(id: string, seq: number, paceUs: number, opId: string): Promise<void> {
+    await this.scripts.releaseStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), seq, paceUs);
   }
 }

@@ -70,7 +70,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     return true;
   } catch (err) {
     if (!(err instanceof FinalizeLostError)) throw err;
-    logger.warn({ run }, err.message);
+    logger.info({ run }, err.message);
     return false;
   } finally {
     clearInterval(renew);

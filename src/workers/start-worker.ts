@@ -190,7 +190,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     for (const job of await jobQueue().getFailed(0, 999)) {
       if (job.name !== 'batch') continue;
       await job.retry('failed');
-      logger.warn({ run: job.data.run, batch: job.data.batch, failedReason: job.failedReason }, 'retrying a batch job that had failed');
+      logger.info({ run: job.data.run, batch: job.data.batch, failedReason: job.failedReason }, 'retrying a batch job that had failed');
     }
   })().catch((err) => logger.warn({ err: errorSummary(err) }, 'could not check for unfinished runs'));
 
@@ -208,7 +208,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       const result = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
       clearTimeout(timer);
       if (result === 'timeout') {
-        logger.warn({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
+        logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
         await worker.close(true);
       }
       await tickQueue?.close();

@@ -10,6 +10,8 @@ import { createSink } from '../../sinks/create-sink.js';
 import { startWorker, type WorkerHandle } from '../../workers/start-worker.js';
 import { openContext, runNameFor, type GlobalFlags } from '../command-context.js';
 import { formatDuration, startProgress } from '../progress.js';
+import { credentialSummaryLines } from '../pull-summary.js';
+import { createStatusLine } from '../terminal-line.js';
 import { onShutdownSignals } from '../shutdown-signals.js';
 
 /**
@@ -20,34 +22,40 @@ import { onShutdownSignals } from '../shutdown-signals.js';
 export async function pullCommand(source: string, flags: GlobalFlags & { run?: string; workers?: number }): Promise<number> {
   const run = runNameFor(flags.run, source);
   await checkIdsSource(source);
-  const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'warn', logFormat: 'human' });
+  // Every line on stderr goes through the status line: logs never land on the end of the progress line.
+  const line = createStatusLine(process.stderr);
+  const say = (msg: string) => line.print(`pullq: ${msg}`);
+  const ctx = await openContext(flags, { longLived: true, defaultLogLevel: 'warn', logFormat: 'human', write: (l) => line.print(l) });
   const sink = createSink(ctx.config);
   const workers: WorkerHandle[] = [];
   let interrupted = false;
   const stopSignals = onShutdownSignals(() => {
     interrupted = true;
-  }, (msg) => process.stderr.write(`\npullq: ${msg}\n`));
-  const stopProgress = startProgress(() => ctx.store.status(run));
+  }, say);
+  const stopProgress = startProgress(() => ctx.store.status(run), line);
   try {
     const existing = await ctx.store.status(run);
     if (existing?.aborted) {
       // Resuming is how a user says the cause is fixed: its batches get their jobs back below.
-      process.stderr.write(`pullq: run ${run} had stopped (${existing.aborted}); resuming it\n`);
+      say(`run ${run} had stopped (${existing.aborted}); resuming it`);
       await ctx.store.clearAbort(run);
     }
     if (existing?.sealed) {
-      process.stderr.write(`pullq: run ${run} is already enqueued; working on it until complete\n`);
+      say(`run ${run} is already enqueued; working on it until complete`);
       await repairJobs(ctx.queue, ctx.store, run);
     } else {
       await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url) });
     }
+    // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
+    // with --workers 0 (the other replicas do the work) notices when none of them can.
+    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
+    const usageBefore = await pool.usage();
+    const startedAt = Date.now();
     const n = flags.workers ?? 1;
     let fatal: string | undefined;
     for (let i = 0; i < n; i++) {
       workers.push(await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, onFatal: (reason) => (fatal ??= reason) }));
     }
-    // With --workers 0 the other replicas do the work; notice when none of them can.
-    const pool = workers[0]?.pool ?? new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
 
     let status: RunStatus | null = null;
     let checkedAt = 0;
@@ -68,14 +76,15 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
     stopProgress();
     await Promise.all(workers.map((w) => w.close()));
     if (fatal !== undefined) {
-      process.stderr.write(`pullq: ${fatal}; run ${run} is not complete (fix the cause, then resume: \`pullq pull ${source} --run ${run}\`)\n`);
+      say(`${fatal}; run ${run} is not complete (fix the cause, then resume: \`pullq pull ${source} --run ${run}\`)`);
       return 2;
     }
     if (!status?.complete) {
-      process.stderr.write(`pullq: run ${run} is not complete; run \`pullq pull ${source} --run ${run}\` or start workers to finish it\n`);
+      say(`run ${run} is not complete; run \`pullq pull ${source} --run ${run}\` or start workers to finish it`);
       return 2;
     }
-    process.stdout.write(summaryText(status, sink.location(run)));
+    const usage = credentialSummaryLines(usageBefore, await pool.usage(), Date.now() - startedAt);
+    process.stdout.write(summaryText(status, sink.location(run)) + usage.map((l) => `${l}\n`).join(''));
     return 0;
   } finally {
     stopProgress();

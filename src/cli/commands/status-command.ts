@@ -3,34 +3,75 @@ import { InputError } from '../../errors.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { repairJobs } from '../../runs/enqueue-run.js';
 import { validateRunName, type RunStatus } from '../../runs/run-store.js';
-import { openContext, type GlobalFlags } from '../command-context.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openContext, type CommandContext, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
+import { formatRested } from '../pull-summary.js';
+import { createBlockRedraw } from '../terminal-line.js';
 
-/** `pullq status [--run NAME] [--json]`: counts, completion, ETA. */
-export async function statusCommand(flags: GlobalFlags & { run?: string; json?: boolean }): Promise<number> {
-  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
+/** How often `status --watch` refreshes. */
+export const WATCH_EVERY_MS = 1000;
+
+/**
+ * `pullq status [--run NAME] [--json] [--watch]`: counts, completion, ETA,
+ * credential health. `--watch` redraws the human status in place every
+ * second until Ctrl-C (exit 0); when stdout is not a TTY it writes a new
+ * block each second instead, after a blank line.
+ */
+export async function statusCommand(flags: GlobalFlags & { run?: string; json?: boolean; watch?: boolean }): Promise<number> {
+  if (flags.watch && flags.json) throw new InputError('--watch redraws the human status in place; it does not combine with --json (run `pullq status --json` as often as you need)');
+  const ctx = await openContext(flags, { longLived: !!flags.watch, defaultLogLevel: 'warn', logFormat: 'human' });
   try {
-    const run = flags.run !== undefined ? validateRunName(flags.run) : (await ctx.store.listRuns(1))[0];
-    if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
-    const s = await ctx.store.status(run);
-    if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
-    // A closed batch whose job was never added (its producer was killed) gets it now.
-    if (!s.done && s.aborted === null) await repairJobs(ctx.queue, ctx.store, run);
-    const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
-    const credentials = await new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) }).health();
-    const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
-    const finished = s.succeeded + s.failed;
-    const rate = elapsed > 0 ? (1000 * finished) / elapsed : 0;
-    const etaMs = !s.complete && rate > 0 ? (1000 * s.pending) / rate : null;
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts, credentials })}\n`);
-    } else {
-      process.stdout.write(humanStatus(s, rate, etaMs, counts) + waitingLine(s, credentials) + credentialTable(credentials));
+    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
+    const repaired = new Set<string>();
+    if (!flags.watch) {
+      const r = await readStatus(ctx, pool, flags.run, repaired);
+      process.stdout.write(flags.json ? `${JSON.stringify(r.json)}\n` : r.text);
+      return 0;
     }
-    return 0;
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const block = createBlockRedraw(process.stdout);
+      while (!stop.signal.aborted) {
+        const r = await readStatus(ctx, pool, flags.run, repaired);
+        if (stop.signal.aborted) break;
+        block.show(`as of ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} · every ${WATCH_EVERY_MS / 1000} s · Ctrl-C to stop\n${r.text}`);
+        await sleep(WATCH_EVERY_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+      return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   } finally {
     await ctx.close();
   }
+}
+
+/** One reading of a run's status (the newest run without `run`): the human text and the JSON object. */
+async function readStatus(ctx: CommandContext, pool: CredentialPool, runFlag: string | undefined, repaired: Set<string>): Promise<{ text: string; json: unknown }> {
+  const run = runFlag !== undefined ? validateRunName(runFlag) : (await ctx.store.listRuns(1))[0];
+  if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
+  const s = await ctx.store.status(run);
+  if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
+  // A closed batch whose job was never added (its producer was killed) gets it now (once per run and process).
+  if (!s.done && s.aborted === null && !repaired.has(run)) {
+    await repairJobs(ctx.queue, ctx.store, run);
+    repaired.add(run);
+  }
+  const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
+  const credentials = await pool.health();
+  const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
+  const finished = s.succeeded + s.failed;
+  const rate = elapsed > 0 ? (1000 * finished) / elapsed : 0;
+  const etaMs = !s.complete && rate > 0 ? (1000 * s.pending) / rate : null;
+  return {
+    text: humanStatus(s, rate, etaMs, counts) + waitingLine(s, credentials) + credentialTable(credentials),
+    json: { ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts, credentials },
+  };
 }
 
 function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Record<string, number>): string {
@@ -69,8 +110,9 @@ function credentialTable(creds: CredentialHealth[]): string {
     String(c.n429),
     String(c.n401),
     String(c.n403),
+    c.rests === 0 && c.restedMs === 0 ? '-' : `${c.rests} (${formatRested(c.restedMs)})`,
   ]);
-  const head = ['credential', 'state', 'budget', 'left now', 'requests', '429s', '401s', '403s'];
+  const head = ['credential', 'state', 'budget', 'left now', 'requests', '429s', '401s', '403s', 'rests'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   return `\n${[line(head), ...rows.map(line)].join('\n')}\n`;

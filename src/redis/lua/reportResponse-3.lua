@@ -2,7 +2,11 @@
   Records what one response said about a credential, for the whole fleet:
   a rest (Retry-After, an exhausted quota until its reset, or a per-credential
   exponential backoff for a bare 429), learned limits, 401s (two in a row
-  quarantine a credential: one can be a blip), and the counters `status` shows.
+  quarantine a credential: one can be a blip), and the counters `status` and
+  `pull`'s summary show: requests (takeCredential-n.lua), n429, n401, n403,
+  rests (rests begun) and restedMs (time covered by rests: a rest set or
+  extended adds only the time no earlier rest covered, so replicas reporting
+  the same 429s never count a moment twice).
 
   Input:
     KEYS[1] the credential's state hash ("…cred:<id>": a name or fingerprint, never the secret)
@@ -101,11 +105,13 @@ if rest ~= nil and rest > 0 and ARGV[11] == "1" then
 end
 
 if rest ~= nil and rest > 0 then
-  local untilMs = now + rest
+  local untilMs = math.floor(now + rest)
   local old = tonumber(rcall("HGET", key, "restUntil") or "0")
   if untilMs > old then
     rcall("HSET", key, "restUntil", untilMs, "restAsked", ARGV[13] or "")
+    rcall("HINCRBY", key, "restedMs", untilMs - math.max(old, now))
     if old <= now then
+      rcall("HINCRBY", key, "rests", 1)
       return answer({1, untilMs})
     end
   end

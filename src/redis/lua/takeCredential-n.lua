@@ -61,7 +61,7 @@
                                        reserved: start at startAtMs (Redis clock); index is 1-based;
                                        seq names the log entry (0 when the credential has no limit);
                                        paceUs is the emission interval T it moved tat by, in µs (0: none),
-                                       to give back with the start if it is not sent (releaseStart-2.lua)
+                                       to give back with the start if it is not sent (releaseStart-3.lua)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
                                        (every candidate at its in-flight cap: in 50 ms)
     {-1, 0, 0, nowMs}                  every candidate is quarantined
