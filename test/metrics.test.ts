@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { freePort } from '../scripts/local-redis.js';
 import { startRedisProxy } from '../scripts/redis-fault-proxy.js';
-import { statusClass } from '../src/metrics/pullq-metrics.js';
+import { METRICS_MAX_RUNS, PullqMetrics, statusClass } from '../src/metrics/pullq-metrics.js';
 import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
@@ -55,13 +55,25 @@ describe('statusClass', () => {
   ] as const)('%s → %s', (status, cls) => expect(statusClass(status)).toBe(cls));
 });
 
+describe('bounded series', () => {
+  it(`a process keeps pullq_ids_total of its last ${METRICS_MAX_RUNS} runs only (a schedule makes a run per tick)`, async () => {
+    const m = new PullqMetrics({ defaultMetrics: false });
+    for (let r = 0; r < METRICS_MAX_RUNS + 5; r++) m.committed({ run: `tick-${r}`, succeeded: 2, errors: new Map([['not_found', 1]]), seconds: 0.001 });
+    const runs = new Set(samples(await m.text()).filter((s) => s.name === 'pullq_ids_total').map((s) => s.labels['run']));
+    expect(runs.size).toBe(METRICS_MAX_RUNS);
+    expect(runs.has('tick-4')).toBe(false);
+    expect(runs.has('tick-5')).toBe(true);
+    expect(sum([await m.text()], 'pullq_ids_total', { run: `tick-${METRICS_MAX_RUNS + 4}` })).toBe(3);
+  });
+});
+
 describe('/metrics on a fleet of 4 workers', () => {
   it('counters move during the run and, summed, agree with status --json at the end; /healthz and /readyz answer', async () => {
     const config = {
       queue,
       request: { url: `${api.url}/items/{id}` },
       auth: { type: 'header', tokens: [{ name: 'alpha', token: TOKENS[0] }, { name: 'beta', token: TOKENS[1] }] },
-      budget: { requests: 60, perSeconds: 1 },
+      budget: { requests: 30, perSeconds: 1 },
       retry: { baseDelayMs: 50, maxDelayMs: 200 },
       enqueue: { batchSize: 20 },
     };
@@ -75,22 +87,26 @@ describe('/metrics on a fleet of 4 workers', () => {
     const workers = ports.map((p) => spawnCli(['worker', '--metrics-port', String(p), '--concurrency', '4'], { cwd: tmp.dir, env }));
     const results: CliResult[] = [];
     try {
+      // /healthz as soon as the process listens; /readyz once its worker is connected and taking work.
       for (const p of ports) {
-        for (let i = 0; i < 100; i++) {
-          if ((await get(p, '/healthz').catch(() => ({ status: 0 }))).status === 200) break;
+        for (let i = 0; i < 150; i++) {
+          if ((await get(p, '/readyz').catch(() => ({ status: 0 }))).status === 200) break;
           await sleep(100);
         }
       }
       const ready = await Promise.all(ports.map((p) => get(p, '/readyz')));
       expect(ready.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      expect((await Promise.all(ports.map((p) => get(p, '/healthz')))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
 
       // While it runs: the fleet's finished IDs, scraped twice, move.
       const scrape = () => Promise.all(ports.map(async (p) => (await get(p, '/metrics')).text));
       const finished = async () => sum(await scrape(), 'pullq_ids_total');
-      await sleep(1500);
+      // The budget (2 × 30/s) makes the run last ~9 s: two scrapes a second apart fall inside it.
+      await sleep(1000);
       const first = await finished();
-      await sleep(1500);
+      await sleep(1000);
       const second = await finished();
+      expect(first).toBeLessThan(ids.length);
       expect(second).toBeGreaterThan(first);
 
       let status: Record<string, unknown> = {};

@@ -39,6 +39,8 @@ describe('pull summary per credential', () => {
     [usage('a', 0, 0, 0, 0), usage('a', 1, 0, 0, 0, '5000:3600000'), 600_000, 'credential a: 1 request, 0 429s, never rested, <1% of its budget'],
     // A rest that began before the pull and went on into it: its time counts, the rest not again.
     [usage('a', 0, 1, 1, 2000), usage('a', 3, 1, 1, 2500), 1000, 'credential a: 3 requests, 0 429s, rested (0.5 s), no budget known'],
+    // An hour's Retry-After near the end of a 2-minute pull: the pull spent at most its own length resting.
+    [usage('a', 0, 0, 0, 0), usage('a', 9, 1, 1, 3_600_000), 120_000, 'credential a: 9 requests, 1 429, rested once (2m 00s), no budget known'],
     // Learned limits (known only at the end) count for the whole pull.
     [usage('fp-3b6f586dd30d', 0, 0, 0, 0), usage('fp-3b6f586dd30d', 200, 0, 0, 0, '100:1000'), 1000, 'credential fp-3b6f586dd30d: 200 requests, 0 429s, never rested, 200% of its budget'],
   ] as const)('%j → %j over %d ms', (before, after, elapsed, line) => {

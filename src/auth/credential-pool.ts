@@ -281,7 +281,7 @@ export class CredentialPool {
       opId: newOpId(), askedMs,
     };
     const r = await retryRedis(() => this.scripts.report(input));
-    if (r.kind === 'resting') this.events?.rest({ credential, reason: verdict !== 'limited' ? 'retry_after' : soft ? 'remaining_zero' : 'rate_limited' });
+    if (r.kind === 'resting') this.events?.rest({ credential, reason: soft ? 'remaining_zero' : verdict === 'limited' ? 'rate_limited' : 'retry_after' });
     if (r.kind === 'quarantined') this.events?.quarantine({ credential, reason: reason === 'unauthorized' ? 'unauthorized' : 'token_refused' });
     if (r.kind === 'resting') {
       this.restingUntil.set(credential.id, r.until);

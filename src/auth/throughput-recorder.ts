@@ -42,13 +42,13 @@ export class ThroughputRecorder {
       if (this.pending.size === 0) return;
       const batch = this.pending;
       this.pending = new Map();
-      const multi = this.redis.multi();
-      for (const [bucket, fields] of batch) {
-        const key = this.keys.throughput(bucket);
-        for (const [field, n] of fields) multi.hincrby(key, field, n);
-        multi.pexpireat(key, bucket * THROUGHPUT_BUCKET_MS + THROUGHPUT_KEEP_MS);
-      }
       try {
+        const multi = this.redis.multi();
+        for (const [bucket, fields] of batch) {
+          const key = this.keys.throughput(bucket);
+          for (const [field, n] of fields) multi.hincrby(key, field, n);
+          multi.pexpireat(key, bucket * THROUGHPUT_BUCKET_MS + THROUGHPUT_KEEP_MS);
+        }
         await multi.exec();
       } catch {
         // Redis away: merge back and try with the next flush (a chart, not a ledger).
@@ -58,7 +58,7 @@ export class ThroughputRecorder {
           this.pending.set(bucket, now);
         }
       }
-    });
+    }).catch(() => undefined);
     return this.flushing;
   }
 

@@ -28,12 +28,16 @@ export interface ScrapeSources {
 
 const STATES = ['ok', 'resting', 'quarantined'] as const;
 
+/** Runs whose IDs counters a process keeps: a schedule makes a run per tick, and series must stay bounded. */
+export const METRICS_MAX_RUNS = 20;
+
 /**
  * A process's Prometheus metrics (prom-client, its own registry): what this
  * process did (requests, IDs, commits, rests) as counters and histograms, and
  * what the fleet looks like (credential state and budget, queue depth) read
- * from Redis when scraped. Labels are credential labels, run names, status
- * classes and error codes: bounded, and never a secret or an ID.
+ * from Redis when scraped. Labels are credential labels, run names (the last
+ * METRICS_MAX_RUNS runs), status classes and error codes: bounded, and never a
+ * secret or an ID.
  */
 export class PullqMetrics {
   readonly registry = new Registry();
@@ -46,6 +50,8 @@ export class PullqMetrics {
   private readonly credentialState: Gauge<'credential' | 'state'>;
   private readonly budgetRemaining: Gauge<'credential'>;
   private sources: ScrapeSources = {};
+  /** The label sets of pullq_ids_total per run, oldest run first (evicted past METRICS_MAX_RUNS). */
+  private readonly runLabels = new Map<string, Set<string>>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -72,9 +78,27 @@ export class PullqMetrics {
   }
 
   committed(e: { run: string; succeeded: number; errors: ReadonlyMap<string, number>; seconds: number }): void {
-    if (e.succeeded > 0) this.ids.inc({ run: e.run, outcome: 'succeeded', code: 'ok' }, e.succeeded);
-    for (const [code, n] of e.errors) this.ids.inc({ run: e.run, outcome: 'failed', code }, n);
+    if (e.succeeded > 0) this.countIds(e.run, 'succeeded', 'ok', e.succeeded);
+    for (const [code, n] of e.errors) this.countIds(e.run, 'failed', code, n);
     this.commits.observe(e.seconds);
+  }
+
+  private countIds(run: string, outcome: string, code: string, n: number): void {
+    let sets = this.runLabels.get(run);
+    if (!sets) {
+      this.runLabels.set(run, (sets = new Set()));
+      // The oldest run's series go (Prometheus keeps what it scraped of them).
+      for (const [old, oldSets] of this.runLabels) {
+        if (this.runLabels.size <= METRICS_MAX_RUNS) break;
+        for (const key of oldSets) {
+          const [o, c] = key.split('\0') as [string, string];
+          this.ids.remove({ run: old, outcome: o, code: c });
+        }
+        this.runLabels.delete(old);
+      }
+    }
+    sets.add(`${outcome}\0${code}`);
+    this.ids.inc({ run, outcome, code }, n);
   }
 
   rest(e: { credential: Named; reason: string }): void {

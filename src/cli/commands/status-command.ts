@@ -4,6 +4,7 @@ import { createHttpClient } from '../../jobs/http-client.js';
 import { repairJobs } from '../../runs/enqueue-run.js';
 import { validateRunName, type RunStatus } from '../../runs/run-store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { safeRedisUrl } from '../../redis/connect-redis.js';
 import { openContext, type CommandContext, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
 import { formatRested } from '../pull-summary.js';
@@ -35,10 +36,17 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
     process.on('SIGTERM', onSignal);
     try {
       const block = createBlockRedraw(process.stdout);
+      // Ctrl-C ends the watch even while a read waits for a Redis that is away (a long-lived connection waits, it does not fail).
+      const aborted = new Promise<'aborted'>((resolve) => stop.signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
+      let last = '';
       while (!stop.signal.aborted) {
-        const r = await readStatus(ctx, pool, flags.run, repaired);
-        if (stop.signal.aborted) break;
-        block.show(`as of ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} · every ${WATCH_EVERY_MS / 1000} s · Ctrl-C to stop\n${r.text}`);
+        const reading = readStatus(ctx, pool, flags.run, repaired);
+        reading.catch(() => undefined);
+        const slow = setTimeout(() => block.show(`as of ${stamp()} · waiting for Redis (${safeRedisUrl(ctx.config.redis.url)}) · Ctrl-C to stop\n${last}`), 2 * WATCH_EVERY_MS);
+        const r = await Promise.race([reading, aborted]).finally(() => clearTimeout(slow));
+        if (r === 'aborted') break;
+        last = r.text;
+        block.show(`as of ${stamp()} · every ${WATCH_EVERY_MS / 1000} s · Ctrl-C to stop\n${r.text}`);
         await sleep(WATCH_EVERY_MS, undefined, { signal: stop.signal }).catch(() => undefined);
       }
       return 0;
@@ -50,6 +58,8 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
     await ctx.close();
   }
 }
+
+const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** One reading of a run's status (the newest run without `run`): the human text and the JSON object. */
 async function readStatus(ctx: CommandContext, pool: CredentialPool, runFlag: string | undefined, repaired: Set<string>): Promise<{ text: string; json: unknown }> {
