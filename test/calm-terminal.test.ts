@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { startRedisProxy } from '../scripts/redis-fault-proxy.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
@@ -65,6 +66,31 @@ describe('a calm terminal', () => {
     // One refresh a second, not faster.
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
   });
+
+  it('status --watch while Redis is away: says it waits for Redis, and Ctrl-C still ends it with exit 0', async () => {
+    const u = new URL(redisUrl());
+    const proxy = await startRedisProxy({ host: u.hostname, port: Number(u.port) });
+    try {
+      const w = spawnCli(['status', '--watch', '--run', 'calm-run'], { cwd: tmp.dir, env: { ...env(), REDIS_URL: proxy.url } });
+      let out = '';
+      w.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const until = async (re: RegExp) => {
+        for (const t0 = Date.now(); !re.test(out) && Date.now() - t0 < 15_000; ) await sleep(50);
+        expect(out).toMatch(re);
+      };
+      await until(/every 1 s · Ctrl-C to stop/);
+      proxy.pause();
+      await until(/waiting for Redis \(redis:\/\/127\.0\.0\.1:\d+\/?\)/);
+      const stoppedAt = Date.now();
+      w.child.kill('SIGINT');
+      const r = await w.done;
+      expect(r.code).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(3000);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
 
   it('status --watch --json is refused with one clear line', async () => {
     const r = await runCli(['status', '--watch', '--json'], { cwd: tmp.dir, env: env() });
