@@ -3,7 +3,7 @@ import { InputError } from '../errors.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { queueKeys, runKeys } from '../redis/keys.js';
 import { LockScripts } from '../redis/lock-scripts.js';
-import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult } from '../redis/run-scripts.js';
+import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult, type CommitScriptInput } from '../redis/run-scripts.js';
 import type { FailedLine } from '../sinks/sink.js';
 
 /** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
@@ -65,16 +65,9 @@ export interface RunStatus {
 
 export type { CommitResult } from '../redis/run-scripts.js';
 
-export interface CommitInput {
-  lockKey: string;
-  token: string;
+/** One batch step to commit: the script's input, named by run, with the IDs still to do as retry states. */
+export interface CommitInput extends Omit<CommitScriptInput, 'op' | 'leftovers'> {
   run: string;
-  batch: number;
-  step: number;
-  part: string;
-  succeeded: number;
-  failed: number;
-  errors: Map<string, number>;
   leftovers: Map<string, RetryState>;
 }
 
