@@ -55,6 +55,25 @@ describe('statusClass', () => {
   ] as const)('%s → %s', (status, cls) => expect(statusClass(status)).toBe(cls));
 });
 
+describe('request counters', () => {
+  it('requests by credential and status class; the duration histogram is cumulative, +Inf equals the count, with sum', async () => {
+    const m = new PullqMetrics({ defaultMetrics: false });
+    for (const [status, seconds] of [[200, 0.004], [200, 0.03], [503, 0.3], [null, 40]] as const) m.request({ credential: { label: 'alpha' }, status, seconds });
+    m.request({ credential: { label: 'beta' }, status: 429, seconds: 0.01 });
+    const text = await m.text();
+    expect(sum([text], 'pullq_requests_total', { credential: 'alpha', status_class: '2xx' })).toBe(2);
+    expect(sum([text], 'pullq_requests_total', { credential: 'alpha', status_class: '5xx' })).toBe(1);
+    expect(sum([text], 'pullq_requests_total', { credential: 'alpha', status_class: 'network' })).toBe(1);
+    expect(sum([text], 'pullq_requests_total', { credential: 'beta', status_class: '4xx' })).toBe(1);
+    const bucket = (le: string) => sum([text], 'pullq_request_duration_seconds_bucket', { credential: 'alpha', le });
+    expect([bucket('0.01'), bucket('0.05'), bucket('0.5'), bucket('30'), bucket('+Inf')]).toEqual([1, 2, 3, 3, 4]);
+    expect(sum([text], 'pullq_request_duration_seconds_count', { credential: 'alpha' })).toBe(4);
+    expect(sum([text], 'pullq_request_duration_seconds_sum', { credential: 'alpha' })).toBeCloseTo(40.334, 6);
+    expect(text).toContain('# TYPE pullq_request_duration_seconds histogram');
+    expect(text).toContain('# TYPE pullq_requests_total counter');
+  });
+});
+
 describe('bounded series', () => {
   it(`a process keeps pullq_ids_total of its last ${METRICS_MAX_RUNS} runs only (a schedule makes a run per tick)`, async () => {
     const m = new PullqMetrics({ defaultMetrics: false });

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestStats } from './request-stats.js';
 
 /** HTTP status → the `status_class` label: 2xx … 5xx, or `network` when no answer came. */
 export function statusClass(status: number | null): string {
@@ -41,8 +42,7 @@ export const METRICS_MAX_RUNS = 20;
  */
 export class PullqMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'credential' | 'status_class'>;
-  private readonly duration: Histogram<'credential'>;
+  private readonly requests: RequestStats;
   private readonly ids: Counter<'run' | 'outcome' | 'code'>;
   private readonly rests: Counter<'credential' | 'reason'>;
   private readonly quarantines: Counter<'credential' | 'reason'>;
@@ -55,8 +55,7 @@ export class PullqMetrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'pullq_requests_total', help: 'Requests answered (or failed without an answer: network), by credential and status class', labelNames: ['credential', 'status_class'], registers });
-    this.duration = new Histogram({ name: 'pullq_request_duration_seconds', help: 'Time from sending a request to its full answer', labelNames: ['credential'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
+    this.requests = new RequestStats(this.registry);
     this.ids = new Counter({ name: 'pullq_ids_total', help: 'IDs finished (committed exactly once), by run, outcome and error code (ok for succeeded)', labelNames: ['run', 'outcome', 'code'], registers });
     this.rests = new Counter({ name: 'pullq_credential_rests_total', help: 'Rests this process started on a credential (the API said it is rate limited)', labelNames: ['credential', 'reason'], registers });
     this.quarantines = new Counter({ name: 'pullq_credential_quarantines_total', help: 'Quarantines this process put on a credential', labelNames: ['credential', 'reason'], registers });
@@ -73,8 +72,7 @@ export class PullqMetrics {
   }
 
   request(e: { credential: Named; status: number | null; seconds: number }): void {
-    this.requests.inc({ credential: e.credential.label, status_class: statusClass(e.status) });
-    this.duration.observe({ credential: e.credential.label }, e.seconds);
+    this.requests.record(e.credential.label, statusClass(e.status), e.seconds);
   }
 
   committed(e: { run: string; succeeded: number; errors: ReadonlyMap<string, number>; seconds: number }): void {
