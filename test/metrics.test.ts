@@ -153,6 +153,8 @@ describe('/metrics on a fleet of 4 workers', () => {
       expect(samples(texts[0]!).filter((s) => s.name === 'pullq_credential_budget_remaining')).toHaveLength(2);
       expect(sum([texts[0]!], 'bullmq_job_count', { queue })).toBeGreaterThanOrEqual(0);
       expect(texts[0]).toContain('bullmq_job_count{');
+      expect(sum([texts[0]!], 'pullq_process_cpu_seconds_total')).toBeGreaterThan(0);
+      expect(sum([texts[0]!], 'pullq_process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
       // Bounded labels: no secret and no ID anywhere.
       for (const t of TOKENS) expect(all).not.toContain(t);
       expect(all).not.toMatch(/ok-\d|missing-\d|limited-\d/);
