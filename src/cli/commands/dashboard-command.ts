@@ -2,10 +2,9 @@ import type { RequestHandler } from 'express';
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { runtimeEnv } from '../../config.js';
 import { createHttpClient } from '../../jobs/http-client.js';
-import { serveProbes, type Probes } from '../../metrics/metrics-server.js';
-import { PullqMetrics } from '../../metrics/pullq-metrics.js';
-import { redisAnswers } from '../../redis/redis-answers.js';
+import { serveProbes } from '../../metrics/metrics-server.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
+import { fleetProbes } from '../fleet-probes.js';
 import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
 
 /** Defaults of `pullq dashboard`: this machine only. */
@@ -31,20 +30,13 @@ export async function dashboardCommand(flags: GlobalFlags & { host?: string; por
   try {
     // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
     const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
-    const metrics = new PullqMetrics().scrapeFrom({ credentials: () => pool.health(), queue: () => ctx.queue.exportPrometheusMetrics() });
     let draining = false;
-    const probes: Probes = {
-      metrics,
-      ready: async () => {
-        if (draining) return { ok: false, reason: 'draining (shutting down)' };
-        return (await redisAnswers(ctx.redis)) ? { ok: true } : { ok: false, reason: 'Redis does not answer' };
-      },
-    };
+    const probes = fleetProbes(ctx, () => pool, () => draining);
     const only = (paths: string[]): RequestHandler => (req, res, next) => {
       if (!paths.includes(req.path) || !serveProbes(probes, req, res)) next();
     };
     // Probes answer without the password (orchestrators call them); /metrics asks for it like the page.
-    const dashboard = await startDashboard({ ...ctx, host, port, password, open: [only(['/healthz', '/readyz'])], routers: [only(['/metrics'])] });
+    const dashboard = await startDashboard({ ...ctx, pool, host, port, password, open: [only(['/healthz', '/readyz'])], routers: [only(['/metrics'])] });
     if (!isLoopback(host) && password === undefined) {
       process.stderr.write(`pullq: warning: the dashboard listens on ${host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
     }

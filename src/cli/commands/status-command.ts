@@ -2,6 +2,7 @@ import { CredentialPool, formatMs, type CredentialHealth } from '../../auth/cred
 import { InputError } from '../../errors.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { repairJobs } from '../../runs/enqueue-run.js';
+import { runState } from '../../runs/run-state.js';
 import { validateRunName, type RunStatus } from '../../runs/run-store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { safeRedisUrl } from '../../redis/connect-redis.js';
@@ -85,7 +86,8 @@ async function readStatus(ctx: CommandContext, pool: CredentialPool, runFlag: st
 }
 
 function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Record<string, number>): string {
-  const state = s.complete ? 'complete' : s.aborted ? `stopped: ${s.aborted}` : s.done ? 'writing output' : s.sealed ? 'running' : 'enqueueing';
+  const word = runState(s);
+  const state = word === 'stopped' ? `stopped: ${s.aborted}` : word;
   const lines = [
     `run       ${s.run} (${state})`,
     `total     ${s.total}${s.sealed ? '' : ' so far'}`,

@@ -1,10 +1,9 @@
 import type { CredentialPool } from '../../auth/credential-pool.js';
-import { PullqMetrics } from '../../metrics/pullq-metrics.js';
-import { startProbeServer } from '../../metrics/metrics-server.js';
+import { startProbeServer, type Probes } from '../../metrics/metrics-server.js';
 import { InputError } from '../../errors.js';
-import { redisAnswers } from '../../redis/redis-answers.js';
 import { startWorker } from '../../workers/start-worker.js';
-import { openContext, type GlobalFlags, type CommandContext } from '../command-context.js';
+import { openContext, type GlobalFlags } from '../command-context.js';
+import { fleetProbes } from '../fleet-probes.js';
 import { onShutdownSignals } from '../shutdown-signals.js';
 
 /**
@@ -18,19 +17,19 @@ export async function workerCommand(flags: GlobalFlags & { concurrency?: number;
   let draining = false;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const metricsPort = flags.metricsPort ?? ctx.config.worker.metricsPort;
-  const metrics = metricsPort !== undefined ? new PullqMetrics() : undefined;
-  // The port first: one taken fails the command before this replica takes any work.
   let pool: CredentialPool | undefined;
-  const probes = metrics ? await serveMetrics(ctx, metrics, metricsPort!, () => pool, () => draining) : undefined;
-  const handle = await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, concurrency: flags.concurrency, onFatal: () => stop(), events: metrics });
+  const probes = metricsPort !== undefined ? fleetProbes(ctx, () => pool, () => draining) : undefined;
+  // The port first: one taken fails the command before this replica takes any work.
+  const server = probes ? await serveMetrics(probes, metricsPort!) : undefined;
+  const handle = await startWorker({ config: ctx.config, connection: ctx.redis, logger: ctx.logger, concurrency: flags.concurrency, onFatal: () => stop(), events: probes?.metrics });
   pool = handle.pool;
-  ctx.logger.info({ queue: ctx.config.queue, concurrency: flags.concurrency ?? ctx.config.worker.concurrency, credentials: handle.pool.size, metricsPort: probes?.port }, 'worker started');
+  ctx.logger.info({ queue: ctx.config.queue, concurrency: flags.concurrency ?? ctx.config.worker.concurrency, credentials: handle.pool.size, metricsPort: server?.port }, 'worker started');
   const stopSignals = onShutdownSignals(() => stop(), (msg) => ctx.logger.info(msg));
   await stopped;
   draining = true;
   await handle.close();
   stopSignals();
-  await probes?.close();
+  await server?.close();
   ctx.logger.info({ ...handle.stats }, 'worker stopped');
   await ctx.close();
   const reason = handle.fatalReason();
@@ -41,15 +40,9 @@ export async function workerCommand(flags: GlobalFlags & { concurrency?: number;
   return 0;
 }
 
-async function serveMetrics(ctx: CommandContext, metrics: PullqMetrics, port: number, pool: () => CredentialPool | undefined, draining: () => boolean) {
-  metrics.scrapeFrom({ credentials: async () => (await pool()?.health()) ?? [], queue: () => ctx.queue.exportPrometheusMetrics() });
-  const ready = async () => {
-    if (draining()) return { ok: false as const, reason: 'draining (shutting down)' };
-    if (!pool()) return { ok: false as const, reason: 'starting' };
-    return (await redisAnswers(ctx.redis)) ? { ok: true as const } : { ok: false as const, reason: 'Redis does not answer' };
-  };
+async function serveMetrics(probes: Probes, port: number) {
   try {
-    return await startProbeServer({ metrics, ready }, port);
+    return await startProbeServer(probes, port);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(code === 'EADDRINUSE' ? `metrics port ${port} is in use; pick another with --metrics-port or worker.metricsPort` : `cannot serve metrics on port ${port} (${code ?? (err as Error).message})`, { cause: err });

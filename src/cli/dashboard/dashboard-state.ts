@@ -4,6 +4,7 @@ import { readThroughput } from '../../auth/read-throughput.js';
 import { THROUGHPUT_BUCKET_MS } from '../../auth/throughput-recorder.js';
 import type { RedisClient } from '../../redis/connect-redis.js';
 import type { RunStatus, RunStore } from '../../runs/run-store.js';
+import { runState, type RunState } from '../../runs/run-state.js';
 import { RunPaceTracker } from './run-pace.js';
 
 /** Runs the page lists, newest first. */
@@ -13,7 +14,6 @@ export const THROUGHPUT_SPAN_MS = 3_600_000;
 /** Page views within this long of each other share one read of Redis. */
 export const STATE_REUSE_MS = 1_000;
 
-export type RunState = 'enqueueing' | 'running' | 'writing output' | 'complete' | 'stopped';
 
 /** One run as the page shows it: RunStatus plus its state word, IDs/s and ETA. */
 export interface DashboardRun extends RunStatus {
@@ -87,14 +87,6 @@ export class DashboardStateReader {
     const credentials = health.map((h, i) => ({ ...h, label: labels.get(pool.credentials[i]!.id) ?? h.label }));
     return { queue: queueName, now, runs, jobs, credentials, throughput: throughputSeries(points, labels) };
   }
-}
-
-/** The one word the page shows for a run (the same states as `pullq status`). */
-export function runState(s: RunStatus): RunState {
-  if (s.complete) return 'complete';
-  if (s.aborted !== null) return 'stopped';
-  if (s.done) return 'writing output';
-  return s.sealed ? 'running' : 'enqueueing';
 }
 
 /** Credential id → the label people see; two credentials given the same name get their ids added to tell them apart. */

@@ -2,10 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
-import { CredentialPool } from '../../auth/credential-pool.js';
+import type { CredentialPool } from '../../auth/credential-pool.js';
 import type { Config } from '../../config.js';
 import { ListenError } from '../../errors.js';
-import { createHttpClient } from '../../jobs/http-client.js';
 import type { Logger } from '../../logger.js';
 import type { RedisClient } from '../../redis/connect-redis.js';
 import type { RunStore } from '../../runs/run-store.js';
@@ -28,6 +27,8 @@ export interface DashboardOptions {
   store: RunStore;
   queue: Queue;
   logger: Logger;
+  /** The queue's credentials (their health, labels and secrets to scrub). */
+  pool: CredentialPool;
   host: string;
   /** 0: any free port (the URL returned names it). */
   port: number;
@@ -45,7 +46,7 @@ export interface RunningDashboard {
 
 /** Starts the dashboard's HTTP server; throws a ListenError with one clear line when it cannot listen. */
 export async function startDashboard(o: DashboardOptions): Promise<RunningDashboard> {
-  const pool = new CredentialPool({ redis: o.redis, config: o.config, logger: o.logger, http: createHttpClient(o.config) });
+  const pool = o.pool;
   const secrets = () => pool.secrets();
   const reader = new DashboardStateReader({ queueName: o.config.queue, redis: o.redis, store: o.store, queue: o.queue, pool });
   const loopback = isLoopback(o.host);
