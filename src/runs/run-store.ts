@@ -76,14 +76,19 @@ export function seenBitsFor(expectedIds: number): number {
   return Math.max(0, Math.min(20, Math.ceil(Math.log2(Math.max(1, expectedIds) / 64))));
 }
 
-/** 32-bit FNV-1a over the UTF-16 code units of a string, unsigned. */
-export function fnv1a32(s: string): number {
+/** 32-bit FNV-1a over the UTF-16 code units of a string, as a signed 32-bit integer (a small integer: no heap number). */
+function fnv1aBits(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h;
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units of a string, unsigned. */
+export function fnv1a32(s: string): number {
+  return fnv1aBits(s) >>> 0;
 }
 
 /** Dedupe bucket keys a producer keeps made (~70 bytes each): all of a run's up to seenBits 16 (~4M IDs). */
@@ -95,13 +100,7 @@ const BUCKET_KEY_CACHE = 2 ** 16;
  * SHA-1 field within it). A small integer: no heap number per ID, unlike fnv1a32's unsigned 32 bits.
  */
 export function bucketOf(id: string, seenBits: number): number {
-  if (seenBits === 0) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> (32 - seenBits);
+  return seenBits === 0 ? 0 : fnv1aBits(id) >>> (32 - seenBits);
 }
 
 /** `first + rank[i]` for i in [from, to), space-separated: the KEYS index of each ID's bucket, as one argument. */
