@@ -2,13 +2,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// The layers go one way (cli → workers → jobs → runs/auth/sinks → redis), with
+// The layers go one way (index → cli → api → workers → jobs → runs/auth/sinks → redis), with
 // pure policy, HTTP parsing and ID handling below them and config, errors and
 // the logger at the bottom. No module imports a layer above its own, and no
 // two modules import each other, even through others.
 
 const SRC = path.resolve('src');
-const RANK: Record<string, number> = { cli: 6, workers: 5, jobs: 4, runs: 3, auth: 3, sinks: 3, redis: 2, policy: 2, http: 1, ids: 1, metrics: 1, config: 0, errors: 0, logger: 0 };
+const RANK: Record<string, number> = { index: 8, cli: 7, api: 6, workers: 5, jobs: 4, runs: 3, auth: 3, sinks: 3, redis: 2, policy: 2, http: 1, ids: 1, metrics: 1, config: 0, errors: 0, logger: 0 };
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
