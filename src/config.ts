@@ -67,24 +67,77 @@ const authSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * A placeholder of a request template (issue #13): `{name}`, where name is a column of the IDs
+ * file (`{id}` always exists). Braces around anything else are literal text.
+ */
+export const PLACEHOLDER_RE = /\{([A-Za-z_][A-Za-z0-9_-]{0,63})\}/g;
+
+/** The placeholder names in every string of a value (JSON: object values and array items, not keys). */
+export function placeholdersOf(value: unknown, into: Set<string> = new Set()): Set<string> {
+  if (typeof value === 'string') for (const m of value.matchAll(PLACEHOLDER_RE)) into.add(m[1]!);
+  else if (Array.isArray(value)) for (const v of value) placeholdersOf(v, into);
+  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) placeholdersOf(v, into);
+  return into;
+}
+
 const requestUrl = z.string().superRefine((value, ctx) => {
-  if (!value.includes('{id}')) {
-    ctx.addIssue({ code: 'custom', message: 'must contain {id}' });
-    return;
-  }
   let url: URL;
   try {
-    url = new URL(value.replaceAll('{id}', 'pullq-id'));
+    url = new URL(value.replace(PLACEHOLDER_RE, 'pullq-id'));
   } catch {
     ctx.addIssue({ code: 'custom', message: `is not a valid URL: ${JSON.stringify(value)}` });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     ctx.addIssue({ code: 'custom', message: `must be http or https, not ${url.protocol.slice(0, -1)}` });
-  } else if (url.host.includes('pullq-id') || url.username.includes('pullq-id') || url.hash.includes('pullq-id')) {
-    ctx.addIssue({ code: 'custom', message: '{id} may stand only in the path or the query' });
+  } else if (url.host.includes('pullq-id') || url.username.includes('pullq-id') || url.password.includes('pullq-id') || url.hash.includes('pullq-id')) {
+    ctx.addIssue({ code: 'custom', message: '{id} may stand only in the path or the query (so may any {column})' });
   }
 });
+
+/** A dot path into a JSON body: `next_cursor`, `meta.next`, `data.items`. */
+const dotPath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path into the JSON body, e.g. "meta.next_cursor"');
+const maxPages = positiveInt.max(100_000, 'must be <= 100000').default(100);
+
+/**
+ * Pages per ID (issue #13). Every page is a request under the credential budget and the retry
+ * policy; `maxPages` caps them (the ID then ends with `truncated: true`).
+ */
+const paginationSchema = z.discriminatedUnion('type', [
+  // RFC 8288 `Link: <…>; rel="next"` (GitHub): followed only to the same origin.
+  z.strictObject({ type: z.literal('link'), maxPages, itemsPath: dotPath.optional() }),
+  // A cursor read from the JSON body at cursorPath, sent as the query parameter `param`; stops when missing, null or "".
+  z.strictObject({ type: z.literal('cursor'), cursorPath: dotPath, param: nonEmpty, maxPages, itemsPath: dotPath.optional() }),
+  // A page number in the query parameter `param`, from `start`; stops at a page whose itemsPath array is empty or missing.
+  z.strictObject({ type: z.literal('page'), param: nonEmpty, start: z.number().int('must be an integer').nonnegative('must be >= 0').default(1), itemsPath: dotPath, maxPages }),
+]);
+
+/** `request.pagination` as parsed. */
+export type Pagination = z.infer<typeof paginationSchema>;
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+
+const requestSchema = z
+  .strictObject({
+    url: requestUrl,
+    method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
+    /** Values may hold placeholders, inserted as text (an ID with a control character is invalid_id). */
+    headers: z.record(headerName, z.string()).default({}),
+    /** A JSON template sent as the body (method POST): a placeholder becomes (part of) a JSON string, never spliced text. */
+    body: z.json().optional(),
+    pagination: paginationSchema.optional(),
+    timeoutMs: positiveInt.default(30_000),
+    maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+  })
+  .superRefine((r, ctx) => {
+    if (r.body !== undefined && r.method !== 'POST') ctx.addIssue({ code: 'custom', path: ['body'], message: `needs method "POST" (method is "${r.method}")` });
+    if (r.pagination && r.method === 'HEAD') ctx.addIssue({ code: 'custom', path: ['pagination'], message: 'needs a response body: method GET or POST' });
+    const inUrl = placeholdersOf(r.url);
+    if (!inUrl.has('id') && !placeholdersOf(r.headers).has('id') && !placeholdersOf(r.body).has('id')) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must contain {id} (or request.headers or request.body must)' });
+    }
+  });
 
 export const configSchema = z.strictObject({
   redis: z
@@ -95,13 +148,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   queue: z.string().regex(NAME_RE, 'must be 1-100 letters, digits, . _ - (no ":")').default('pullq'),
-  request: z.strictObject({
-    url: requestUrl,
-    method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
-    headers: z.record(z.string(), z.string()).default({}),
-    timeoutMs: positiveInt.default(30_000),
-    maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
-  }),
+  request: requestSchema,
   auth: authSchema.default({ type: 'none' }),
   budget: budgetSchema.optional(),
   retry: z.strictObject({
@@ -120,6 +167,10 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   enqueue: z.strictObject({
     batchSize: positiveInt.max(5000, 'must be <= 5000').default(100),
+  }).prefault({}),
+  /** "id": one results line per ID (a paginated ID's pages merged into it); "page": one line per page. */
+  output: z.strictObject({
+    mode: z.enum(['id', 'page']).default('id'),
   }).prefault({}),
   sink: z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),

@@ -1,7 +1,10 @@
-/** The SPEC's stable per-ID error codes, as written to failed.jsonl. */
+/**
+ * The SPEC's stable per-ID error codes, as written to failed.jsonl;
+ * `cross_origin_next`: a next-page link pointed at another origin (never followed, issue #13).
+ */
 export const ERROR_CODES = [
   'not_found', 'forbidden', 'unauthorized', 'client_error', 'server_error',
-  'timeout', 'network', 'invalid_json', 'body_too_large', 'invalid_id',
+  'timeout', 'network', 'invalid_json', 'body_too_large', 'invalid_id', 'cross_origin_next',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
