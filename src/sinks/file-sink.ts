@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 
@@ -43,6 +43,11 @@ export class FileSink implements Sink {
 
   async discardPart(run: string, part: string): Promise<void> {
     await Promise.all((['results', 'failed'] as const).map((k) => unlink(this.partFile(run, part, k)).catch(() => undefined)));
+  }
+
+  async readPart(run: string, part: string): Promise<ResultLine[]> {
+    const text = await readFile(this.partFile(run, part, 'results'), 'utf8');
+    return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultLine);
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {

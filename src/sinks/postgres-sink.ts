@@ -92,7 +92,7 @@ export class PostgresSink implements Sink {
       };
       for (const [line, ok] of [...results.map((r) => [r, true] as const), ...failures.map((f) => [f, false] as const)]) {
         const json = pgSafeJson(JSON.stringify(line));
-        rows.push([pgSafeText(line.id), ok, line.status, json]);
+        rows.push([pgRowId(line), ok, line.status, json]);
         bytes += json.length;
         if (rows.length >= ROWS_PER_INSERT || bytes >= BYTES_PER_INSERT) await flush();
       }
@@ -119,6 +119,12 @@ export class PostgresSink implements Sink {
   /** The advisory lock key of one run of this table (writePart shares it, finalize holds it alone). */
   private runLockKey(run: string): string {
     return pgLockKey(`${this.table}:${run}`);
+  }
+
+  async readPart(run: string, part: string): Promise<ResultLine[]> {
+    await this.ensureTables();
+    const r = await this.pool.query<{ line: ResultLine }>(`SELECT line FROM "${this.table}" WHERE run = $1 AND part = $2 AND ok`, [run, part]);
+    return r.rows.map((row) => row.line);
   }
 
   async discardPart(run: string, part: string): Promise<void> {
@@ -158,6 +164,22 @@ export class PostgresSink implements Sink {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/**
+ * The `id` column of a line: its id, as always, for a one-ID-per-line run
+ * without pages. A part may hold several lines of one id (rows of a
+ * multi-column IDs file that share the id column, the pages of one ID), so
+ * those add U+0001 and the key's JSON, and U+0001 "p" and the page number:
+ * a valid ID never holds U+0001, so two lines never share a row. Read the id
+ * itself from `line->>'id'`.
+ */
+export function pgRowId(line: ResultLine | FailedLine): string {
+  let id = line.id;
+  if (line.key) id += `\u0001${JSON.stringify(line.key)}`;
+  const page = (line as ResultLine).page;
+  if (page !== undefined) id += `\u0001p${page}`;
+  return pgSafeText(id);
 }
 
 /** A stable signed 64-bit advisory lock key for a name (the first 8 bytes of its SHA-256). */

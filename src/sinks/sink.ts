@@ -1,8 +1,16 @@
 import { PullqError } from '../errors.js';
 
-/** One line of results.jsonl (SPEC). */
+/** One line of results.jsonl (SPEC); the optional fields appear only with multi-column IDs files or pagination (issue #13). */
 export interface ResultLine {
   id: string;
+  /** Multi-column IDs files: the whole row (every column, `id` included): the key the ID was deduplicated on. */
+  key?: Record<string, string>;
+  /** output.mode "page": the page's number, from 1. */
+  page?: number;
+  /** output.mode "id" with pagination: how many pages `data` holds. */
+  pages?: number;
+  /** Pagination stopped at request.pagination.maxPages while the API had more. */
+  truncated?: true;
   status: number;
   fetchedAt: string;
   data: unknown;
@@ -11,6 +19,8 @@ export interface ResultLine {
 /** One line of failed.jsonl (SPEC). */
 export interface FailedLine {
   id: string;
+  /** Multi-column IDs files: the whole row, as in ResultLine. */
+  key?: Record<string, string>;
   status: number | null;
   error: string;
   message: string;
@@ -52,6 +62,13 @@ export interface Sink {
   writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void>;
   /** Removes a part that did not commit. */
   discardPart(run: string, part: string): Promise<void>;
+  /**
+   * Optional (issue #13): the result lines of a part, as written. Pagination with
+   * output.mode "id" needs it: an ID's pages committed in earlier steps are kept
+   * in parts of their own (written, never listed for output) and read back to
+   * make the ID's one line when its last page is in. Both built-in sinks have it.
+   */
+  readPart?(run: string, part: string): Promise<ResultLine[]>;
   /**
    * Builds the run's final output from its committed parts, in order, then
    * `extraFailed` (ready failed.jsonl lines, e.g. invalid IDs); safe to repeat.
