@@ -23,6 +23,17 @@ import type { AddressInfo } from 'node:net';
  *   redirect-same-*   302 to /items/landed-<id> on this server
  *   redirect-other-*  302 to `redirectTo`/items/landed-<id> (another origin), query string kept
  *   redirect-loop-*   302 to itself, forever
+ *
+ * Request templates and pagination (issue #13), with the same auth, budgets and fault modes:
+ *   POST /search  {"query": {"id": "<id>"}}          the item <id>, and the body it received
+ *   GET  /by-header  (x-item: <id>)                   the item named by the header
+ *   GET  /orgs/<org>/items/<id>?date=<date>           { id, org, date }
+ *   GET  /users/<id>/events?page=N                    page numbers: { items } (2 a page), [] after the last
+ *   GET  /feed/<id>[?page=N]                          Link: <…>; rel="next" (page 2's link is relative)
+ *   GET  /stream/<id>[?cursor=cN]                     { data, next_cursor }; next_cursor null on the last
+ * An ID has `pages` pages (default 3), or N for an ID starting with `p<N>-`; a fail2-* ID's
+ * page 2 of /users/<id>/events always answers 500. For a cross-* ID,
+ * /feed's page 1 links page 2 on `redirectTo` (another origin).
  */
 export interface ExampleApiOptions {
   /** header: `<header>: <scheme> <token>`; query: ?<param>=<token>; basic: user/password pairs; oauth: tokens from POST /oauth/token. */
@@ -52,8 +63,10 @@ export interface ExampleApiOptions {
   bigBytes?: number;
   /** Fixed latency added to every answer (ms). */
   latencyMs?: number;
-  /** Origin that redirect-other-* IDs are sent to. */
+  /** Origin that redirect-other-* IDs are sent to (and cross-* IDs' next page links). */
   redirectTo?: string;
+  /** Pages of every paginated route per ID (default 3; an ID `p<N>-…` has N). */
+  pages?: number;
   port?: number;
   host?: string;
 }
@@ -65,6 +78,8 @@ export interface ExampleApi {
   requestsById: Map<string, number>;
   /** Requests per credential (the token, basic user or OAuth2 client id; "-" for none). */
   requestsByCredential: Map<string, number>;
+  /** Requests per path and query as received (e.g. "/users/u1/events?page=2"). */
+  requestsByUrl: Map<string, number>;
   /** 2xx answers per decoded ID. */
   servedById: Map<string, number>;
   /** Over-budget rejections per credential. */
@@ -76,8 +91,8 @@ export interface ExampleApi {
   totalRequests(): number;
   /** 401 answers sent to item requests. */
   unauthorizedAnswers(): number;
-  /** The last 1,000 requests as received: URL and headers (to check what a redirect carried). */
-  log: { url: string; headers: IncomingHttpHeaders }[];
+  /** The last 1,000 requests as received: method, URL, headers and body (to check what a redirect carried). */
+  log: { method: string; url: string; headers: IncomingHttpHeaders; body?: string }[];
   /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
   revoke(credential: string): void;
   close(): Promise<void>;
@@ -89,6 +104,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const requestsById = new Map<string, number>();
   const requestsByCredential = new Map<string, number>();
   const servedById = new Map<string, number>();
+  const requestsByUrl = new Map<string, number>();
   const rejectedByCredential = new Map<string, number>();
   const acceptedAt = new Map<string, number[]>();
   const tokenRequests = new Map<string, number>();
@@ -101,7 +117,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const buckets = new Map<string, { tokens: number; at: number }>();
   let total = 0;
   let unauthorized = 0;
-  const log: { url: string; headers: IncomingHttpHeaders }[] = [];
+  const log: ExampleApi['log'] = [];
 
   const credentialOf = (req: IncomingMessage, url: URL): string | null => {
     switch (auth.type) {
@@ -224,15 +240,52 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    total++;
-    log.push({ url: req.url ?? '/', headers: req.headers });
-    if (log.length > 1000) log.shift();
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method === 'POST' && url.pathname === '/oauth/token') return tokenEndpoint(req, res);
+    if (req.method === 'POST' && url.pathname === '/oauth/token') {
+      total++;
+      log.push({ method: 'POST', url: req.url ?? '/', headers: req.headers });
+      if (log.length > 1000) log.shift();
+      return tokenEndpoint(req, res);
+    }
+    if (req.method !== 'POST') return serve(req, res, url, undefined);
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => serve(req, res, url, body));
+  };
+
+  const pagesOf = (id: string) => Number(/^p(\d+)-/.exec(id)?.[1] ?? options.pages ?? 3);
+
+  const serve = (req: IncomingMessage, res: ServerResponse, url: URL, body: string | undefined) => {
+    total++;
+    log.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body });
+    if (log.length > 1000) log.shift();
+    requestsByUrl.set(req.url ?? '/', (requestsByUrl.get(req.url ?? '/') ?? 0) + 1);
     let id: string | null = null;
+    let route: 'item' | 'search' | 'org' | 'events' | 'feed' | 'stream' = 'item';
+    let org: string | undefined;
     const m = /^\/items\/([^/]+)$/.exec(url.pathname);
+    const paged = /^\/(users|feed|stream)\/([^/]+)(\/events)?$/.exec(url.pathname);
+    const byOrg = /^\/orgs\/([^/]+)\/items\/([^/]+)$/.exec(url.pathname);
     if (m) id = decodeURIComponent(m[1]!);
     else if (url.pathname === '/items') id = url.searchParams.get('id');
+    else if (url.pathname === '/by-header') id = typeof req.headers['x-item'] === 'string' ? req.headers['x-item'] : null;
+    else if (req.method === 'POST' && url.pathname === '/search') {
+      route = 'search';
+      try {
+        const q = (JSON.parse(body ?? '') as { query?: { id?: unknown } }).query?.id;
+        if (typeof q !== 'string') return send(res, 400, { error: 'body must be {"query": {"id": "<string>"}}' });
+        id = q;
+      } catch {
+        return send(res, 400, { error: 'body is not JSON' });
+      }
+    } else if (byOrg) {
+      route = 'org';
+      org = decodeURIComponent(byOrg[1]!);
+      id = decodeURIComponent(byOrg[2]!);
+    } else if (paged && (paged[1] === 'users') === (paged[3] !== undefined)) {
+      route = paged[1] === 'users' ? 'events' : (paged[1] as 'feed' | 'stream');
+      id = decodeURIComponent(paged[2]!);
+    }
     if (id === null) return send(res, 404, { error: 'no such route' });
 
     const seen = (requestsById.get(id) ?? 0) + 1;
@@ -257,6 +310,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
       servedById.set(id!, (servedById.get(id!) ?? 0) + 1);
       send(res, 200, { id, name: `item ${id}`, n: seen }, h);
     };
+    if (route !== 'item') return servePaged(req, res, url, route, id, org, body, h);
     if (id.startsWith('missing-')) return send(res, 404, { error: 'not found' }, h);
     if (id.startsWith('gone-')) return send(res, 410, { error: 'gone' }, h);
     if (id.startsWith('forbidden-')) return send(res, 403, { error: 'forbidden' }, h);
@@ -305,6 +359,48 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     ok();
   };
 
+  /** The routes of issue #13: templates (search, by org) and the three kinds of pagination. */
+  const servePaged = (req: IncomingMessage, res: ServerResponse, url: URL, route: string, id: string, org: string | undefined, body: string | undefined, h: Record<string, string>) => {
+    const served = () => servedById.set(id, (servedById.get(id) ?? 0) + 1);
+    if (id.startsWith('missing-')) return send(res, 404, { error: 'not found' }, h);
+    if (id.startsWith('flaky-') && (requestsByUrl.get(req.url ?? '/') ?? 0) <= 1) return send(res, 503, { error: 'try again' }, h);
+    const count = pagesOf(id);
+    const itemsOf = (page: number) => (page >= 1 && page <= count ? [0, 1].map((i) => ({ user: id, page, i })) : []);
+    switch (route) {
+      case 'search':
+        served();
+        return send(res, 200, { id, name: `item ${id}`, received: JSON.parse(body ?? 'null') as unknown }, h);
+      case 'org':
+        served();
+        return send(res, 200, { id, org, date: url.searchParams.get('date') }, h);
+      case 'events': {
+        const page = Number(url.searchParams.get('page') ?? '1');
+        if (id.startsWith('fail2-') && page === 2) return send(res, 500, { error: 'page 2 is broken' }, h);
+        served();
+        return send(res, 200, { page, items: itemsOf(page) }, h);
+      }
+      case 'feed': {
+        const page = Number(url.searchParams.get('page') ?? '1');
+        const headers = { ...h };
+        const self = `/feed/${encodeURIComponent(id)}`;
+        if (page < count) {
+          // Page 1 links absolutely (another origin for cross-*), later pages relatively; a "last" link and a quoted param around it.
+          const host = `http://${req.headers.host ?? 'localhost'}`;
+          const next = page === 1 ? `${id.startsWith('cross-') ? (options.redirectTo ?? host) : host}${self}?page=2` : `${self}?page=${page + 1}`;
+          headers['link'] = `<${self}?page=${count}>; rel="last"; title="last, page", <${next}>; rel="next"`;
+        }
+        served();
+        return send(res, 200, { id, page, items: itemsOf(page) }, headers);
+      }
+      case 'stream': {
+        const cursor = url.searchParams.get('cursor');
+        const page = cursor === null ? 1 : Number(cursor.replace(/^c/, ''));
+        served();
+        return send(res, 200, { data: itemsOf(page), next_cursor: page < count ? `c${page + 1}` : null }, h);
+      }
+    }
+  };
+
   const server = createServer((req, res) => {
     if (options.latencyMs) setTimeout(() => handle(req, res), options.latencyMs);
     else handle(req, res);
@@ -318,6 +414,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     requestsById,
     requestsByCredential,
     servedById,
+    requestsByUrl,
     rejectedByCredential,
     acceptedAt,
     tokenRequests,

@@ -25,6 +25,7 @@ describe('compileRequestTemplate', () => {
     ['a\u0000b', 'contains a control character'],
     ['\ud800', 'not well-formed'],
     ['x'.repeat(3000), 'longer than'],
+    ['😀', 'past U+00FF'],
   ])('headers: %j is invalid_id (%s)', (id, why) => {
     const t = compileRequestTemplate({ url: 'https://x/items', headers: { 'x-item': '{id}' } });
     const r = t.render(plain(id));

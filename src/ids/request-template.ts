@@ -20,12 +20,16 @@ export type Rendered = { ok: true; request: RenderedRequest } | { ok: false; rea
 export interface RequestTemplate {
   /** Every placeholder name the templates use (`id` included when used). */
   readonly names: ReadonlySet<string>;
+  /** Those used in header values (stricter: Latin-1 only). */
+  readonly inHeaders: ReadonlySet<string>;
   /** The request of one ID, or why it cannot be made (SPEC: invalid_id). */
   render(key: IdKey): Rendered;
 }
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** What a header value cannot carry: RFC 9110 field values are bytes (Node sends Latin-1), nothing past U+00FF. */
+const NOT_LATIN1 = /[^\u0000-\u00ff]/;
 
 /** Text split at its placeholders: literal pieces around the names (pieces.length = names.length + 1). */
 interface Split {
@@ -101,15 +105,17 @@ export function compileRequestTemplate(request: Pick<Config['request'], 'url' | 
     .map(([k, v]) => [k.toLowerCase(), split(v)] as const);
   const body = request.body === undefined ? undefined : compileBody(request.body);
   const names = placeholdersOf([request.url, request.headers, request.body ?? null]);
+  const inHeaders = placeholdersOf(request.headers);
 
   return {
     names,
+    inHeaders,
     render(key: IdKey): Rendered {
       const values: Record<string, string> = {};
       for (const name of names) {
         const v = name === 'id' ? key.id : key.columns?.[name];
         if (v === undefined) return { ok: false, reason: `has no "${name}" column` };
-        const problem = valueProblem(name, v);
+        const problem = valueProblem(name, v) ?? (inHeaders.has(name) && NOT_LATIN1.test(v) ? `${name === 'id' ? 'ID' : `column "${name}"`} has a character an HTTP header cannot carry (past U+00FF)` : undefined);
         if (problem) return { ok: false, reason: problem.replace(/^ID /, '') };
         values[name] = v;
       }

@@ -31,4 +31,6 @@ export interface BatchContext {
 export type IdOutcome =
   | { kind: 'result'; line: ResultLine }
   | { kind: 'failed'; line: FailedLine }
-  | { kind: 'later'; state: RetryState };
+  | { kind: 'later'; state: RetryState }
+  /** A paginated ID's last page is in: its lines are the pages (output.mode "page") or their merge ("id"). */
+  | { kind: 'paged'; id: string; key: Readonly<Record<string, string>> | null; pages: number; truncated: boolean };

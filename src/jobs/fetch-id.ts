@@ -6,6 +6,8 @@ import type { Exchange } from '../policy/decide.js';
 export interface FetchRequest {
   url: string;
   headers: Record<string, string>;
+  /** JSON text sent as the body (request.body; the method is the client's, POST). */
+  body?: string;
   maxBodyBytes: number;
   /** The credential on the request, so a cross-origin redirect can take it off. */
   credential?: Credential;
@@ -27,6 +29,11 @@ export interface FetchResult extends Exchange {
 
 class LateStart extends Error {}
 
+/** Whether a header is set on this request or on the client (the config's fixed headers). */
+function hasHeader(client: Got, headers: Record<string, string>, name: string): boolean {
+  return name in headers || client.defaults.options.headers[name] !== undefined;
+}
+
 /**
  * One HTTP exchange. Never throws: failures come back as `errorCode`, and the
  * got error (which carries request headers) is dropped here, never logged.
@@ -34,8 +41,10 @@ class LateStart extends Error {}
 export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResult> {
   const origin = new URL(req.url).origin;
   let tooLarge = false;
+  const headers = req.body !== undefined && !hasHeader(client, req.headers, 'content-type') ? { ...req.headers, 'content-type': 'application/json' } : req.headers;
   const request = client(req.url, {
-    headers: req.headers,
+    headers,
+    ...(req.body !== undefined ? { body: req.body } : {}),
     hooks: {
       beforeRedirect: [(options: NormalizedOptions) => stripCredentialOffOrigin(options, origin, req.credential)],
       beforeRequest: [

@@ -3,6 +3,7 @@ import { CommitUnknownError } from '../errors.js';
 import { newRetryState, type RetryState } from '../runs/run-store.js';
 import type { FailedLine, ResultLine } from '../sinks/sink.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
+import { mergePages } from './merge-pages.js';
 import { processId } from './process-id.js';
 
 export type { BatchContext } from './batch-context.js';
@@ -35,6 +36,18 @@ export interface BatchOutcome {
  * every CHECKPOINT_MS while the batch runs (so progress shows and a crash
  * redoes little); IDs in flight at a checkpoint stay in the batch's list
  * until a later step commits them.
+ *
+ * Paginated IDs (issue #13) commit page by page: a step takes the pages an ID
+ * fetched so far and commits its state past them (RetryState.page) in the same
+ * Lua call, so after a crash the ID resumes at the page it reached and every
+ * page is output once. output.mode "page": the pages are lines of the step's
+ * part. output.mode "id": an unfinished ID's pages go to a part of their own
+ * that is never listed for output, named in its committed state
+ * (RetryState.pageParts); the step that finishes the ID reads them back
+ * (Sink.readPart) and writes its one merged line like any other result. So
+ * finalize and the commit protocol stay as they are, and a crash at any point
+ * leaves either the old state (the new page parts are never read) or the new
+ * one (they are durable: written before the commit).
  */
 export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise<BatchOutcome> {
   const contents = await ctx.store.readBatch(job.run, job.batch);
@@ -45,7 +58,9 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   const states = new Map(contents.ids.map((id) => [id, contents.states.get(id) ?? newRetryState()]));
   /** Outcomes not yet committed, by ID. */
   const settled = new Map<string, IdOutcome>();
-  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!).then((o) => void settled.set(id, o))));
+  /** Paginated IDs: page lines fetched and not yet taken by a step, by ID (processId pushes onto them). */
+  const pages = new Map(contents.ids.map((id) => [id, [] as ResultLine[]]));
+  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!).then((o) => void settled.set(id, o))));
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
@@ -60,14 +75,10 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
         const o = settled.get(id);
         return o !== undefined && o.kind !== 'later';
       });
-      if (!final && finishedNow.length === 0) continue;
-      const leftovers = new Map<string, RetryState>();
-      for (const id of remaining) {
-        const o = settled.get(id);
-        if (o === undefined) leftovers.set(id, states.get(id)!);
-        else if (o.kind === 'later') leftovers.set(id, o.state);
-      }
-      const r = await commitStep(ctx, job, step, finishedNow.map((id) => settled.get(id)!), leftovers);
+      if (!final && finishedNow.length === 0 && !remaining.some((id) => pages.get(id)!.length > 0)) continue;
+      // Taken in one synchronous pass: each ID's page lines and its state after them go into the same step.
+      const out = takeStep(ctx, job, step, remaining, settled, states, pages);
+      const r = await commitStep(ctx, job, step, out);
       if (!r.ok) {
         abandoned = true;
         await all;
@@ -76,10 +87,10 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
       total.succeeded += r.succeeded;
       total.failed += r.failed;
       step++;
-      remaining = [...leftovers.keys()];
+      remaining = [...out.leftovers.keys()];
       if (final) {
         let nextDueAt: number | undefined;
-        for (const st of leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
+        for (const st of out.leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
         return { committed: true, runDone: r.done, nextDueAt, ...total };
       }
     }
@@ -92,6 +103,82 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   }
 }
 
+/** What one step takes from the batch, before anything is written. */
+interface StepTake {
+  /** Base of the step's part names. */
+  base: string;
+  finished: { o: Exclude<IdOutcome, { kind: 'later' }>; pages: ResultLine[]; pageParts: string[] }[];
+  /** output.mode "page": the page lines of IDs still going, output with this step. */
+  pageLines: ResultLine[];
+  /** output.mode "id": parts of their own holding the pages of IDs still going (never output; see RetryState.pageParts). */
+  pageParts: { part: string; lines: ResultLine[] }[];
+  /** The IDs still to do, each with a snapshot of its state as of the lines taken. */
+  leftovers: Map<string, RetryState>;
+}
+
+/**
+ * Takes a step's outcomes, page lines and leftover states, synchronously: a
+ * processId still running pushes its next page line and moves its state in
+ * one tick, so what is taken here and the state snapshot always agree. (The
+ * state is copied, not referenced: it moves on while the step is written.)
+ */
+function takeStep(ctx: BatchContext, job: BatchJobRef, step: number, remaining: string[], settled: Map<string, IdOutcome>, states: Map<string, RetryState>, pages: Map<string, ResultLine[]>): StepTake {
+  const take: StepTake = { base: `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}`, finished: [], pageLines: [], pageParts: [], leftovers: new Map() };
+  for (const id of remaining) {
+    const o = settled.get(id);
+    const lines = pages.get(id)!.splice(0);
+    const state = o?.kind === 'later' ? o.state : states.get(id)!;
+    if (o !== undefined && o.kind !== 'later') {
+      take.finished.push({ o, pages: lines, pageParts: state.pageParts ?? [] });
+      continue;
+    }
+    if (lines.length > 0) {
+      if (ctx.config.output.mode === 'page') take.pageLines.push(...lines);
+      else {
+        const part = `${take.base}-p${take.pageParts.length}`;
+        take.pageParts.push({ part, lines });
+        state.pageParts = [...(state.pageParts ?? []), part];
+      }
+    }
+    take.leftovers.set(id, structuredClone(state));
+  }
+  return take;
+}
+
+/** The lines of one step: finished IDs' lines (a paginated ID's pages, or their merge) and the page lines of IDs still going. */
+async function stepLines(ctx: BatchContext, job: BatchJobRef, take: StepTake) {
+  const results: ResultLine[] = [...take.pageLines];
+  const failures: FailedLine[] = [];
+  const errors = new Map<string, number>();
+  let succeeded = 0;
+  const byPage = ctx.config.output.mode === 'page';
+  for (const { o, pages, pageParts } of take.finished) {
+    if (o.kind === 'result') {
+      succeeded++;
+      results.push(o.line);
+    } else if (o.kind === 'failed') {
+      failures.push(o.line);
+      errors.set(o.line.error, (errors.get(o.line.error) ?? 0) + 1);
+      // The pages before the failure: output in mode "page" (as earlier steps' pages already are), dropped in mode "id".
+      if (byPage) results.push(...pages);
+    } else {
+      succeeded++;
+      if (byPage) results.push(...pages);
+      else results.push(mergePages([...(await readPageParts(ctx, job.run, pageParts)), ...pages], o, ctx.config.request.pagination?.itemsPath));
+    }
+  }
+  return { results, failures, errors, succeeded, failed: failures.length };
+}
+
+/** The page lines an ID's earlier steps committed (output.mode "id"). */
+async function readPageParts(ctx: BatchContext, run: string, parts: string[]): Promise<ResultLine[]> {
+  if (parts.length === 0) return [];
+  if (!ctx.sink.readPart) throw new Error('output.mode "id" with request.pagination needs a sink that can read its parts back (Sink.readPart); use output.mode "page"');
+  const lines: ResultLine[] = [];
+  for (const part of parts) lines.push(...(await ctx.sink.readPart(run, part)));
+  return lines;
+}
+
 /** Waits for `p` or `ms`, whichever comes first. */
 async function waitForEither(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -99,25 +186,17 @@ async function waitForEither(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Writes one step's part and commits it; on a lost lock the part is discarded. */
+/** Writes one step's parts and commits it; on a lost lock the parts are discarded. */
 async function commitStep(
   ctx: BatchContext,
   job: BatchJobRef,
   step: number,
-  outcomes: IdOutcome[],
-  leftovers: Map<string, RetryState>,
+  take: StepTake,
 ): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false }> {
-  const results: ResultLine[] = [];
-  const failures: FailedLine[] = [];
-  const errors = new Map<string, number>();
-  for (const o of outcomes) {
-    if (o.kind === 'result') results.push(o.line);
-    else if (o.kind === 'failed') {
-      failures.push(o.line);
-      errors.set(o.line.error, (errors.get(o.line.error) ?? 0) + 1);
-    }
-  }
-  const part = results.length + failures.length > 0 ? `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}` : '';
+  const { results, failures, errors, succeeded, failed } = await stepLines(ctx, job, take);
+  const leftovers = take.leftovers;
+  const part = results.length + failures.length > 0 ? take.base : '';
+  for (const p of take.pageParts) await ctx.sink.writePart(job.run, p.part, p.lines, []);
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
   let commit;
   const commitStart = performance.now();
@@ -129,8 +208,8 @@ async function commitStep(
       batch: job.batch,
       step,
       part,
-      succeeded: results.length,
-      failed: failures.length,
+      succeeded,
+      failed,
       errors,
       leftovers,
     });
@@ -142,12 +221,14 @@ async function commitStep(
   if (!commit.ok) {
     // 'finalized': the run's output is written and its operation records are gone, so this answer may
     // come from a replay of a commit that did land: its part may be output (PostgreSQL rows), keep it.
-    if (part && commit.reason !== 'finalized') await ctx.sink.discardPart(job.run, part);
+    if (commit.reason !== 'finalized') {
+      for (const p of [part, ...take.pageParts.map((x) => x.part)]) if (p) await ctx.sink.discardPart(job.run, p);
+    }
     // Routine after a stall or a crash: the other attempt's outcomes count, nothing to do.
     ctx.logger.info({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
     return { ok: false };
   }
-  ctx.events.committed({ run: job.run, succeeded: results.length, failed: failures.length, errors, seconds: (performance.now() - commitStart) / 1000 });
-  return { ok: true, done: commit.done, succeeded: results.length, failed: failures.length };
+  ctx.events.committed({ run: job.run, succeeded, failed, errors, seconds: (performance.now() - commitStart) / 1000 });
+  return { ok: true, done: commit.done, succeeded, failed };
 }
 

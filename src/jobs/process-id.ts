@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatMs } from '../auth/credential-pool.js';
 import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
+import { decodeKey, type IdKey } from '../ids/id-key.js';
+import { requestTemplateOf, type RenderedRequest } from '../ids/request-template.js';
 import { backoffDelay } from '../policy/backoff-delay.js';
 import { MAX_RATE_LIMITED } from '../policy/decide.js';
 import type { ErrorCode } from '../policy/error-codes.js';
+import { nextPage, pageUrl } from '../policy/next-page.js';
 import type { RetryState } from '../runs/run-store.js';
+import type { FailedLine, ResultLine } from '../sinks/sink.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
 import { decodeBody } from './decode-body.js';
+import type { FetchResult } from './fetch-id.js';
 import { scrubSecrets } from './scrub-secrets.js';
 import { takeStart } from './take-start.js';
 
@@ -16,26 +21,95 @@ export const IN_JOB_WAIT_MS = 5000;
 /**
  * Tries one ID until it has an outcome, or is not due within IN_JOB_WAIT_MS
  * ('later': the batch hands it back with its state). What each answer means
- * is decided by src/policy/decide.ts; this loop only carries it out.
+ * is decided by src/policy/decide.ts (and, page after page, by
+ * src/policy/next-page.ts); this loop only carries it out.
+ *
+ * `stored` is the ID as the batch holds it (a multi-column row in its stored
+ * form). With request.pagination every page's line is pushed onto `pages` in
+ * the same tick as `state.page` moves past it: a checkpoint of the batch that
+ * takes the lines also commits the state after them, never one without the other.
  */
-export async function processId(ctx: BatchContext, id: string, state: RetryState): Promise<IdOutcome> {
-  const placed = ctx.urlFor(id);
-  if (!placed.ok) {
-    return { kind: 'failed', line: { id, status: null, error: 'invalid_id', message: `ID ${placed.reason}`, attempts: 0 } };
+export async function processId(ctx: BatchContext, stored: string, state: RetryState, pages: ResultLine[] = []): Promise<IdOutcome> {
+  const key = decodeKey(stored);
+  const placed = requestTemplateOf(ctx.config).render(key);
+  if (!placed.ok) return { kind: 'failed', line: failedLine(ctx, key, null, 'invalid_id', `ID ${placed.reason}`, 0) };
+  const paging = ctx.config.request.pagination;
+  if (!paging) {
+    const got = await answerOf(ctx, key, placed.request, state);
+    if (got.kind === 'outcome') return got.outcome;
+    return withKey(key, decodeBody(key.id, got.res, got.attempts));
   }
+  const credentialParam = ctx.config.auth.type === 'query' ? ctx.config.auth.param : undefined;
+  for (;;) {
+    // Resumed after its last page was in (a crash between the checkpoint that took it and the final commit).
+    if (state.page?.end) return endOf(ctx, key, state);
+    const at = state.page;
+    const request = { ...placed.request, url: pageUrl(paging, placed.request.url, at) };
+    const got = await answerOf(ctx, key, request, state);
+    if (got.kind === 'outcome') return got.outcome;
+    const decoded = decodeBody(key.id, got.res, got.attempts);
+    if (decoded.kind === 'failed') return withKey(key, decoded);
+    const n = at?.n ?? 1;
+    const next = nextPage(paging, { url: request.url, headers: got.res.headers ?? {}, data: decoded.line.data, page: n, current: at?.next, credentialParam });
+    const { id: _id, ...rest } = decoded.line;
+    const line: ResultLine = { id: key.id, ...keyField(key), page: n, ...(next.kind === 'last' && next.truncated ? { truncated: true as const } : {}), ...rest };
+    pages.push(line);
+    if (next.kind === 'next') {
+      // Every page is a request of its own under the retry policy: its attempts start afresh.
+      state.page = { n: n + 1, next: next.next };
+      state.attempts = 0;
+      state.limited = 0;
+      state.lastStatus = null;
+      state.lastError = null;
+      continue;
+    }
+    state.page = {
+      n: n + 1,
+      next: at?.next ?? '',
+      end:
+        next.kind === 'last'
+          ? { kind: 'last', truncated: next.truncated }
+          : { kind: 'cross_origin', status: got.res.status!, attempts: got.attempts, message: `page ${n} links its next page to another origin (${next.url}); not followed, the credential is never sent there` },
+    };
+    return endOf(ctx, key, state);
+  }
+}
+
+/** The outcome of a paginated ID whose last page is in (state.page.end is set). */
+function endOf(ctx: BatchContext, key: IdKey, state: RetryState): IdOutcome {
+  const end = state.page!.end!;
+  if (end.kind === 'cross_origin') return { kind: 'failed', line: failedLine(ctx, key, end.status, 'cross_origin_next', end.message, end.attempts) };
+  return { kind: 'paged', id: key.id, key: key.columns, pages: state.page!.n - 1, truncated: end.truncated };
+}
+
+/** The ID's row as the `key` field of its lines (multi-column IDs files only). */
+function keyField(key: IdKey): { key?: Record<string, string> } {
+  return key.columns ? { key: { ...key.columns } } : {};
+}
+
+function withKey<T extends { kind: 'result'; line: ResultLine } | { kind: 'failed'; line: FailedLine }>(key: IdKey, o: T): T {
+  if (!key.columns) return o;
+  const { id, ...rest } = o.line;
+  return { ...o, line: { id, ...keyField(key), ...rest } };
+}
+
+/** One request of the ID tried until it is answered for good (success, or a non-retryable answer the caller decodes), fails, or must wait. */
+async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest, state: RetryState): Promise<{ kind: 'outcome'; outcome: IdOutcome } | { kind: 'answer'; res: FetchResult; attempts: number }> {
   const pool = ctx.pool;
+  const later = { kind: 'outcome', outcome: { kind: 'later', state } } as const;
+  const fail = (status: number | null, error: ErrorCode, message: string, attempts: number) => ({ kind: 'outcome', outcome: { kind: 'failed', line: failedLine(ctx, key, status, error, message, attempts) } }) as const;
   let lateDrops = 0;
   for (;;) {
-    if (ctx.stopping()) return { kind: 'later', state };
+    if (ctx.stopping()) return later;
     const wait = state.dueAt - Date.now();
-    if (wait > IN_JOB_WAIT_MS) return { kind: 'later', state };
+    if (wait > IN_JOB_WAIT_MS) return later;
     if (wait > 0) {
       await sleep(wait);
-      if (ctx.stopping()) return { kind: 'later', state };
+      if (ctx.stopping()) return later;
     }
 
-    const step = await takeStart(ctx, placed.url, state, lateDrops);
-    if (step.kind === 'stop') return { kind: 'later', state };
+    const step = await takeStart(ctx, request, state, lateDrops);
+    if (step.kind === 'stop') return later;
     if (step.kind === 'resting') continue;
     if (step.kind === 'late') {
       lateDrops++;
@@ -50,26 +124,26 @@ export async function processId(ctx: BatchContext, id: string, state: RetryState
       }
       if (got.kind === 'exhausted' && got.allQuarantined) {
         ctx.fatal(`every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`);
-        return { kind: 'later', state };
+        return later;
       }
       // Every usable credential refused this ID (403, or 401 twice).
       const error = (state.lastError as ErrorCode | null) ?? 'forbidden';
       const by = pool.size > 1 ? ` (refused by every credential)` : '';
-      return failedOutcome(ctx, id, state.lastStatus, error, `HTTP ${state.lastStatus ?? ''}${by}`.trim(), state.attempts);
+      return fail(state.lastStatus, error, pageMessage(state, `HTTP ${state.lastStatus ?? ''}${by}`.trim()), state.attempts);
     }
     if (step.kind === 'credential-error') {
       if (step.err instanceof OAuth2RefusedError) await pool.quarantine(step.credential, 'token endpoint refused the client');
       else ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message: scrubSecrets((step.err as Error).message, pool.secrets()) } }, 'could not get a token');
       state.limited++;
-      if (state.limited > MAX_RATE_LIMITED) return failedOutcome(ctx, id, null, 'unauthorized', 'no credential could get a token', state.attempts);
+      if (state.limited > MAX_RATE_LIMITED) return fail(null, 'unauthorized', 'no credential could get a token', state.attempts);
       state.dueAt = Date.now() + backoffDelay(state.limited, ctx.config.retry.baseDelayMs, ctx.config.retry.maxDelayMs);
       continue;
     }
 
     const { res } = step;
     const d = step.decision.id;
-    if (d.action === 'success') return decodeBody(id, res, d.attempts);
-    if (d.action === 'fail') return failedOutcome(ctx, id, res.status, d.error, d.message, d.attempts);
+    if (d.action === 'success') return { kind: 'answer', res, attempts: d.attempts };
+    if (d.action === 'fail') return fail(res.status, d.error, pageMessage(state, d.message), d.attempts);
     state.lastStatus = res.status;
     state.lastError = d.error;
     state.attempts = d.next.attempts;
@@ -81,6 +155,11 @@ export async function processId(ctx: BatchContext, id: string, state: RetryState
   }
 }
 
+/** A failure past the first page says which page. */
+function pageMessage(state: RetryState, message: string): string {
+  return state.page && state.page.n > 1 ? `page ${state.page.n}: ${message}` : message;
+}
+
 /** A wait the server asked for on an ID (Retry-After on a 5xx or 408) was capped by retry.maxWaitMs: said once per process. */
 function logCappedWait(ctx: BatchContext, askedMs: number): void {
   if (cappedWaitLogged.has(ctx.config.queue)) return;
@@ -90,6 +169,6 @@ function logCappedWait(ctx: BatchContext, askedMs: number): void {
 }
 const cappedWaitLogged = new Set<string>();
 
-function failedOutcome(ctx: BatchContext, id: string, status: number | null, error: ErrorCode, message: string, attempts: number): IdOutcome {
-  return { kind: 'failed', line: { id, status, error, message: scrubSecrets(message, ctx.pool.secrets()), attempts } };
+function failedLine(ctx: BatchContext, key: IdKey, status: number | null, error: ErrorCode, message: string, attempts: number): FailedLine {
+  return { id: key.id, ...keyField(key), status, error, message: scrubSecrets(message, ctx.pool.secrets()), attempts };
 }

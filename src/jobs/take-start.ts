@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Acquired } from '../auth/credential-pool.js';
 import type { Credential } from '../auth/credential.js';
+import type { RenderedRequest } from '../ids/request-template.js';
 import type { Decision, IdState } from '../policy/decide.js';
 import type { BatchContext } from './batch-context.js';
 import { fetchId, type FetchResult } from './fetch-id.js';
@@ -28,13 +29,13 @@ export type Step =
  * start, waits for the start, sends the request, and has the pool decide
  * what the answer means. One slot of the process's concurrency covers it all.
  */
-export async function takeStart(ctx: BatchContext, url: string, state: IdState, lateDrops: number): Promise<Step> {
+export async function takeStart(ctx: BatchContext, req: RenderedRequest, state: IdState, lateDrops: number): Promise<Step> {
   return ctx.limit(async (): Promise<Step> => {
     if (ctx.stopping()) return { kind: 'stop' };
     const got = await ctx.pool.acquire(new Set(state.refusedBy), RESERVE_HORIZON_MS);
     if (got.kind !== 'granted') return { kind: 'no-credential', got };
     try {
-      return await useGrant(ctx, got, url, state, lateDrops);
+      return await useGrant(ctx, got, req, state, lateDrops);
     } finally {
       await ctx.pool.endRequest(got.credential, got.lease);
     }
@@ -42,7 +43,7 @@ export async function takeStart(ctx: BatchContext, url: string, state: IdState, 
 }
 
 /** Waits for a granted start, then sends the request with its credential and decides what came back. */
-async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'granted' }>, url: string, state: IdState, lateDrops: number): Promise<Step> {
+async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'granted' }>, req: RenderedRequest, state: IdState, lateDrops: number): Promise<Step> {
   const pool = ctx.pool;
   const startAt = Date.now() + got.waitMs;
   const credential = got.credential;
@@ -54,7 +55,8 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   }
   let request;
   try {
-    request = await credential.apply({ url, headers: {} });
+    // The templated headers first: the credential's header always wins over a template's.
+    request = await credential.apply({ url: req.url, headers: req.headers });
   } catch (err) {
     await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'credential-error', credential, err };
@@ -64,7 +66,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
   const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
   const sentAt = performance.now();
-  const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
+  const res = await fetchId(ctx.http, { ...request, body: req.body, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
   if (res.late) {
     await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'late' };

@@ -1,5 +1,8 @@
 import type { Queue } from 'bullmq';
+import { InputError } from '../errors.js';
+import { encodeRowKey, headerOf, idsFormatOf, parseJsonRow, rowOfFields, splitCsvLine, splitTsvLine, type IdsFormat, type Row } from '../ids/id-key.js';
 import type { IdUrl } from '../ids/id-url.js';
+import type { RequestTemplate } from '../ids/request-template.js';
 import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
 import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
 import type { FailedLine } from '../sinks/sink.js';
@@ -93,9 +96,29 @@ export async function enqueueRun(options: {
   batchSize: number;
   /** The run's URL template: IDs it cannot place are recorded as invalid_id here, naming their line. */
   urlFor: (id: string) => IdUrl;
+  /**
+   * The run's request template (requestTemplateOf(config)): needed for IDs files with columns
+   * (.csv, .tsv, .jsonl), whose rows it checks; for a one-ID-per-line file it checks that the
+   * templates name no column but {id}.
+   */
+  template?: RequestTemplate;
   onProgress?: (read: number, added: number) => void;
 }): Promise<EnqueueResult> {
   const { store, queue, run, source } = options;
+  const format = idsFormatOf(source);
+  const rows = format === 'lines' ? undefined : await rowReader(source, format, options.template);
+  if (!rows && options.template) {
+    const others = [...options.template.names].filter((n) => n !== 'id');
+    if (others.length > 0) {
+      throw new InputError(`the request templates use ${others.map((n) => `{${n}}`).join(', ')}, but ${source === '-' ? 'stdin' : source} has one ID per line: use a .csv, .tsv or .jsonl IDs file with ${others.length > 1 ? 'those columns' : 'that column'}`);
+    }
+  }
+  // An ID in a header must also fit a header: the whole template checks it (the URL check alone is the lean common case).
+  const template = options.template;
+  const urlFor = template && template.inHeaders.size > 0 ? (id: string): IdUrl => {
+    const r = template.render({ id, columns: null });
+    return r.ok ? { ok: true, url: r.request.url } : r;
+  } : options.urlFor;
   const expectedIds = source === '-' ? STDIN_EXPECTED_IDS : await countLines(source);
   const { resumed } = await store.open(run, { source: source === '-' ? 'stdin' : source, expectedIds, batchSize: options.batchSize });
   const batchSize = (await store.runSetting(run, 'batchSize')) || options.batchSize;
@@ -106,8 +129,8 @@ export async function enqueueRun(options: {
   let added = 0;
   const inFlight: Promise<void>[] = [];
   for await (const chunk of readIds(source, CHUNK)) {
-    read += chunk.ids.length;
-    const { valid, invalid } = splitInvalid(chunk, options.urlFor);
+    const { valid, invalid } = rows ? rows(chunk) : splitInvalid(chunk, urlFor);
+    read += valid.length + invalid.length;
     const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {
       added += r.added;
       if (r.closed.length > 0) await addBatchJobs(queue, store, run, r.closed);
@@ -135,4 +158,52 @@ function splitInvalid(chunk: IdChunk, urlFor: (id: string) => IdUrl): { valid: s
     else invalid.push({ id, line: { id, status: null, error: 'invalid_id', message: `line ${chunk.lines[i]}: ID ${problem}`, attempts: 0 } });
   });
   return { valid, invalid };
+}
+
+/**
+ * For an IDs file with columns: checks its header (CSV/TSV) against the
+ * templates before anything is enqueued, and returns what turns a chunk of
+ * lines into stored row keys (encodeRowKey) and invalid_id lines. The header
+ * line itself is skipped (the first line read). Plain files never come here:
+ * their path stays the lean one above.
+ */
+async function rowReader(source: string, format: Exclude<IdsFormat, 'lines'>, template: RequestTemplate | undefined): Promise<(chunk: IdChunk) => { valid: string[]; invalid: { id: string; line: FailedLine }[] }> {
+  if (!template) throw new Error(`enqueueRun: ${source} has columns; pass options.template`);
+  const split = format === 'csv' ? splitCsvLine : splitTsvLine;
+  let header: string[] | undefined;
+  if (format !== 'jsonl') {
+    let first: { text: string; line: number } | undefined;
+    for await (const chunk of readIds(source, 1)) {
+      first = { text: chunk.ids[0]!, line: chunk.lines[0]! };
+      break;
+    }
+    if (!first) return () => ({ valid: [], invalid: [] });
+    const h = headerOf(split(first.text));
+    if (!h.ok) throw new InputError(`${source}: the header line (line ${first.line}) ${h.reason}`);
+    const missing = [...template.names].filter((n) => !h.header.includes(n));
+    if (missing.length > 0) throw new InputError(`${source}: the request templates use ${missing.map((n) => `{${n}}`).join(', ')}, but the header line has no such column (it has ${h.header.join(', ')})`);
+    header = h.header;
+  }
+  let headerSkipped = format === 'jsonl';
+  return (chunk) => {
+    const valid: string[] = [];
+    const invalid: { id: string; line: FailedLine }[] = [];
+    chunk.ids.forEach((text, i) => {
+      if (!headerSkipped) {
+        headerSkipped = true;
+        return;
+      }
+      const lineNo = chunk.lines[i];
+      const row: Row = chunk.problems.has(i) ? { ok: false, reason: chunk.problems.get(i)! } : header ? rowOfFields(header, split(text)) : parseJsonRow(text);
+      if (!row.ok) {
+        invalid.push({ id: text, line: { id: row.id ?? text, status: null, error: 'invalid_id', message: `line ${lineNo}: row ${row.reason}`, attempts: 0 } });
+        return;
+      }
+      const key = encodeRowKey(row.row);
+      const placed = template.render({ id: row.row['id']!, columns: row.row });
+      if (placed.ok) valid.push(key);
+      else invalid.push({ id: key, line: { id: row.row['id']!, key: JSON.parse(key.slice(1)) as Record<string, string>, status: null, error: 'invalid_id', message: `line ${lineNo}: ID ${placed.reason}`, attempts: 0 } });
+    });
+    return { valid, invalid };
+  };
 }

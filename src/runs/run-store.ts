@@ -4,6 +4,7 @@ import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { queueKeys, runKeys } from '../redis/keys.js';
 import { LockScripts } from '../redis/lock-scripts.js';
 import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult, type CommitScriptInput } from '../redis/run-scripts.js';
+import type { PageState } from '../policy/next-page.js';
 import type { FailedLine } from '../sinks/sink.js';
 
 /** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
@@ -31,6 +32,13 @@ export interface RetryState {
   refusedBy: string[];
   /** Credential ids that answered one 401 for this ID (it may have been a blip). */
   blipped: string[];
+  /**
+   * Paginated IDs (issue #13): the page to fetch next. It moves past a page only in the same
+   * commit that makes the page durable (a part), so a resumed attempt starts at the page reached.
+   */
+  page?: PageState;
+  /** output.mode "id": parts (never output themselves) holding this ID's pages committed so far, merged when it ends. */
+  pageParts?: string[];
 }
 
 export function newRetryState(): RetryState {

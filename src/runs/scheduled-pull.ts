@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { IdUrl } from '../ids/id-url.js';
+import type { RequestTemplate } from '../ids/request-template.js';
 import { utcStamp } from './run-name.js';
 import type { BatchJobData } from './batch-job-data.js';
 import { enqueueRun, type EnqueueResult } from './enqueue-run.js';
@@ -37,10 +38,11 @@ export async function runScheduledPull(options: {
   tickMs: number;
   batchSize: number;
   urlFor: (id: string) => IdUrl;
+  template?: RequestTemplate;
 }): Promise<EnqueueResult | null> {
   const run = tickRunName(options.data.schedule, options.tickMs);
   try {
-    return await enqueueRun({ store: options.store, queue: options.queue, run, source: options.data.source, batchSize: options.batchSize, urlFor: options.urlFor });
+    return await enqueueRun({ store: options.store, queue: options.queue, run, source: options.data.source, batchSize: options.batchSize, urlFor: options.urlFor, template: options.template });
   } catch (err) {
     if (err instanceof InputError && /already exists and is fully enqueued/.test(err.message)) return null;
     throw err;

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { CredentialPool, type CredentialEvents } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
 import { compileIdUrl } from '../ids/id-url.js';
+import { requestTemplateOf } from '../ids/request-template.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import { isTransientFailure, POISON_ATTEMPTS } from '../jobs/batch-failure.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
@@ -112,7 +113,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     if (job.name === SCHEDULED_PULL) {
       // A schedule's tick (pullq schedule): enqueue its IDs file as a new run; the batches follow as usual.
       const data = job.data as unknown as ScheduledPullData;
-      const r = await runScheduledPull({ store, queue: jobQueue(), data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor });
+      const r = await runScheduledPull({ store, queue: jobQueue(), data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor, template: requestTemplateOf(config) });
       logger.info({ schedule: data.schedule, run: r?.run, ids: r?.total }, r ? 'scheduled run enqueued' : 'scheduled run was already enqueued');
       if (r?.done) await finalize(r.run);
       return;

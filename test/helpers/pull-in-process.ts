@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Config } from '../../src/config.js';
 import { compileIdUrl } from '../../src/ids/id-url.js';
+import { requestTemplateOf } from '../../src/ids/request-template.js';
 import { enqueueRun } from '../../src/runs/enqueue-run.js';
 import { RunStore, type RunStatus } from '../../src/runs/run-store.js';
 import type { FailedLine, ResultLine, Summary } from '../../src/sinks/sink.js';
@@ -32,17 +33,17 @@ export function readOutput(dir: string, run: string): Omit<PullOutput, 'status'>
 }
 
 /** Enqueue + N in-process workers until the run is complete; cleans the queue's keys after. */
-export async function pullInProcess(config: Config, ids: string[], options: { run?: string; workers?: number; timeoutMs?: number; idsText?: string } = {}): Promise<PullOutput> {
+export async function pullInProcess(config: Config, ids: string[], options: { run?: string; workers?: number; timeoutMs?: number; idsText?: string; /** IDs file extension: .csv, .tsv, .jsonl read columns. */ ext?: string } = {}): Promise<PullOutput> {
   if (config.sink.type !== 'file') throw new Error('file sink only');
   const run = options.run ?? 'run1';
   const redis = newRedis();
   const queue = new Queue<BatchJobData>(config.queue, { connection: redis, prefix: bullPrefix(config.queue) });
   const store = new RunStore(redis, config.queue);
-  const idsFile = path.join(config.sink.dir, `${run}.ids.txt`);
+  const idsFile = path.join(config.sink.dir, `${run}.ids${options.ext ?? '.txt'}`);
   writeFileSync(idsFile, options.idsText ?? `${ids.join('\n')}\n`);
   const workers = [];
   try {
-    await enqueueRun({ store, queue, run, source: idsFile, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url) });
+    await enqueueRun({ store, queue, run, source: idsFile, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
     for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker({ config, connection: redis, logger: quietLogger() }));
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let status = await store.status(run);

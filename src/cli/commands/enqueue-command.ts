@@ -1,4 +1,5 @@
 import { compileIdUrl } from '../../ids/id-url.js';
+import { requestTemplateOf } from '../../ids/request-template.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
 import { enqueueRun } from '../../runs/enqueue-run.js';
 import { finalizeRun } from '../../runs/finalize-run.js';
@@ -19,6 +20,7 @@ export async function enqueueCommand(source: string, flags: GlobalFlags & { run?
       source,
       batchSize: ctx.config.enqueue.batchSize,
       urlFor: compileIdUrl(ctx.config.request.url),
+      template: requestTemplateOf(ctx.config),
       onProgress: tty ? (read, added) => process.stderr.write(`\r\x1b[2Kenqueueing ${run}: ${read} read, ${added} new`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[2K');

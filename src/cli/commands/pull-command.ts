@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compileIdUrl } from '../../ids/id-url.js';
+import { requestTemplateOf } from '../../ids/request-template.js';
 import { checkIdsSource } from '../../ids/read-ids.js';
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { createHttpClient } from '../../jobs/http-client.js';
@@ -44,7 +45,7 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
       say(`run ${run} is already enqueued; working on it until complete`);
       await repairJobs(ctx.queue, ctx.store, run);
     } else {
-      await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url) });
+      await enqueueRun({ store: ctx.store, queue: ctx.queue, run, source, batchSize: ctx.config.enqueue.batchSize, urlFor: compileIdUrl(ctx.config.request.url), template: requestTemplateOf(ctx.config) });
     }
     // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
     // with --workers 0 (the other replicas do the work) notices when none of them can.
