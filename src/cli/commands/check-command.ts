@@ -4,7 +4,7 @@ import { parseRateLimitHeaders } from '../../http/rate-limit-headers.js';
 import type { Decision } from '../../policy/decide.js';
 import { newRetryState } from '../../runs/run-store.js';
 import { InputError } from '../../errors.js';
-import { compileIdUrl } from '../../ids/id-url.js';
+import { requestTemplateOf } from '../../ids/request-template.js';
 import { fetchId } from '../../jobs/fetch-id.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { scrubSecrets } from '../../jobs/scrub-secrets.js';
@@ -30,8 +30,12 @@ export async function checkCommand(flags: GlobalFlags & { id?: string; json?: bo
   try {
     const http = createHttpClient(ctx.config);
     const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http });
-    const placed = compileIdUrl(ctx.config.request.url)(flags.id ?? PROBE_ID);
-    if (!placed.ok) throw new InputError(`--id ${JSON.stringify(flags.id)} ${placed.reason}`);
+    // The probe ID stands for every column the templates name (a multi-column IDs file's row).
+    const probeId = flags.id ?? PROBE_ID;
+    const template = requestTemplateOf(ctx.config);
+    const rendered = template.render({ id: probeId, columns: Object.fromEntries([...template.names].map((n) => [n, probeId])) });
+    if (!rendered.ok) throw new InputError(`--id ${JSON.stringify(flags.id)} ${rendered.reason}`);
+    const placed = rendered.request;
     const probes: Probe[] = [];
     for (const credential of pool.credentials) {
       const others = new Set(pool.credentials.filter((c) => c !== credential).map((c) => c.id));
@@ -45,13 +49,13 @@ export async function checkCommand(flags: GlobalFlags & { id?: string; json?: bo
         if (got.waitMs > 0) await new Promise((r) => setTimeout(r, got.waitMs));
         let request;
         try {
-          request = await credential.apply({ url: placed.url, headers: {} });
+          request = await credential.apply({ url: placed.url, headers: placed.headers });
         } catch (err) {
           if (err instanceof OAuth2RefusedError) await pool.quarantine(credential, 'token endpoint refused the client');
           probes.push({ credential: credential.label, verdict: err instanceof OAuth2RefusedError ? 'rejected' : 'error', status: null, detail: scrubSecrets((err as Error).message, pool.secrets()) });
           continue;
         }
-        const res = await fetchId(http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
+        const res = await fetchId(http, { ...request, body: placed.body, maxBodyBytes: ctx.config.request.maxBodyBytes, credential });
         const decision = await pool.answer(credential, request, res, newRetryState(), got.seq);
         probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode, decision));
       } finally {
