@@ -324,6 +324,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
     return `${formatPath(issue.path)}: ${issue.message.replace('Invalid discriminator value', 'unknown type')}`;
   }
+  if (issue.code === 'invalid_key') {
+    // A record's key failed its schema (request.headers: a header name): say that schema's words.
+    return `${formatPath(issue.path)}: ${issue.issues[0]?.message ?? issue.message}`;
+  }
   if (issue.code === 'invalid_type') {
     return `${formatPath(issue.path)}: ${/received undefined/.test(issue.message) ? 'required' : `must be ${article(issue.expected)}, ${issue.message.replace(/^.*received /, 'got ')}`}`;
   }

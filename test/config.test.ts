@@ -39,9 +39,35 @@ describe('config', () => {
     [{ request: url, queue: 'a:b' }, 'queue: must be'],
     [{}, 'request: required'],
     [{ request: url, worker: { concurrency: 0 } }, 'worker.concurrency: must be > 0'],
+    // Request templates and pagination (issue #13).
+    [{ request: { url: 'https://x/items', headers: { 'x-org': '{org}' } } }, 'request.url: must contain {id} (or request.headers or request.body must)'],
+    [{ request: { url: 'https://{org}.x/{id}' } }, 'request.url: {id} may stand only in the path or the query'],
+    [{ request: { ...url, body: { q: '{id}' } } }, 'request.body: needs method "POST" (method is "GET")'],
+    [{ request: { ...url, method: 'PUT' } }, 'request.method: '],
+    [{ request: { ...url, headers: { 'bad header': 'x' } } }, 'request.headers.bad header: must be an HTTP header name'],
+    [{ request: { ...url, headers: { 'x-n': 5 } } }, 'request.headers.x-n: must be a string, got number'],
+    [{ request: { ...url, pagination: { type: 'links' } } }, 'request.pagination.type: unknown type'],
+    [{ request: { ...url, pagination: { type: 'link', maxPages: 0 } } }, 'request.pagination.maxPages: must be > 0'],
+    [{ request: { ...url, pagination: { type: 'link', extra: 1 } } }, 'request.pagination.extra: unknown key'],
+    [{ request: { ...url, pagination: { type: 'cursor', param: 'cursor' } } }, 'request.pagination.cursorPath: required'],
+    [{ request: { ...url, pagination: { type: 'cursor', cursorPath: 'a..b', param: 'c' } } }, 'request.pagination.cursorPath: must be a dot path'],
+    [{ request: { ...url, pagination: { type: 'cursor', cursorPath: 'next', param: '' } } }, 'request.pagination.param: must not be empty'],
+    [{ request: { ...url, pagination: { type: 'page', param: 'page' } } }, 'request.pagination.itemsPath: required'],
+    [{ request: { ...url, pagination: { type: 'page', param: 'page', itemsPath: 'items', start: -1 } } }, 'request.pagination.start: must be >= 0'],
+    [{ request: { ...url, method: 'HEAD', pagination: { type: 'link' } } }, 'request.pagination: needs a response body'],
+    [{ request: url, output: { mode: 'row' } }, 'output.mode: '],
+    [{ request: url, output: { mode: 'id', x: 1 } }, 'output.x: unknown key'],
   ])('%j → %s', (json, message) => {
     expect(() => parseConfig(json, { env: env() })).toThrow(ConfigError);
     expect(() => parseConfig(json, { env: env() })).toThrow(message);
+  });
+
+  it('request templates and pagination: defaults, and {id} in a header or a POST body is enough', () => {
+    const c = parseConfig({ request: { url: 'https://x/search', method: 'POST', headers: { 'x-item': '{id}' }, body: { query: { id: '{id}' } }, pagination: { type: 'page', param: 'p', itemsPath: 'items' } } }, { env: env() });
+    expect(c.request.pagination).toEqual({ type: 'page', param: 'p', itemsPath: 'items', start: 1, maxPages: 100 });
+    expect(c.output).toEqual({ mode: 'id' });
+    expect(c.request.body).toEqual({ query: { id: '{id}' } });
+    expect(parseConfig({ request: { url: 'https://x/{org}/{id}', pagination: { type: 'link' } }, output: { mode: 'page' } }, { env: env() }).request.pagination).toEqual({ type: 'link', maxPages: 100 });
   });
 
   it('substitutes ${VAR} and names an unset one with its path', () => {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { got, type Got } from 'got';
-import type { Config } from '../config.js';
+import { PLACEHOLDER_RE, type Config } from '../config.js';
 
 /**
  * The one got instance a worker process uses: keep-alive sockets sized to the
@@ -28,6 +28,7 @@ export function createHttpClient(config: Config): Got {
   });
 }
 
+/** The fixed headers, lower-cased; templated ones ({id}, {column}) are set per request, rendered. */
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  return Object.fromEntries(Object.entries(headers).filter(([, v]) => !new RegExp(PLACEHOLDER_RE.source).test(v)).map(([k, v]) => [k.toLowerCase(), v]));
 }
