@@ -167,7 +167,7 @@ function splitInvalid(chunk: IdChunk, urlFor: (id: string) => IdUrl): { valid: s
  * line itself is skipped (the first line read). Plain files never come here:
  * their path stays the lean one above.
  */
-async function rowReader(source: string, format: Exclude<IdsFormat, 'lines'>, template: RequestTemplate | undefined): Promise<(chunk: IdChunk) => { valid: string[]; invalid: { id: string; line: FailedLine }[] }> {
+export async function rowReader(source: string, format: Exclude<IdsFormat, 'lines'>, template: RequestTemplate | undefined): Promise<(chunk: IdChunk) => { valid: string[]; invalid: { id: string; line: FailedLine }[] }> {
   if (!template) throw new Error(`enqueueRun: ${source} has columns; pass options.template`);
   const split = format === 'csv' ? splitCsvLine : splitTsvLine;
   let header: string[] | undefined;

@@ -1,10 +1,13 @@
 import { CredentialPool } from '../../auth/credential-pool.js';
 import { loadConfig, runtimeEnv } from '../../config.js';
+import { idsFormatOf } from '../../ids/id-key.js';
 import { compileIdUrl } from '../../ids/id-url.js';
+import { requestTemplateOf } from '../../ids/request-template.js';
 import { checkIdsSource, readIds } from '../../ids/read-ids.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { createLogger } from '../../logger.js';
 import { connectRedis } from '../../redis/connect-redis.js';
+import { rowReader } from '../../runs/enqueue-run.js';
 import type { GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
 
@@ -57,7 +60,16 @@ export async function planCommand(source: string, flags: GlobalFlags & { latency
   const urlFor = compileIdUrl(config.request.url);
   let ids = 0;
   let invalid = 0;
+  // IDs files with columns: rows as enqueue reads them (the header line is no ID). With pagination, one request per ID is counted.
+  const format = idsFormatOf(source);
+  const rows = format === 'lines' ? undefined : await rowReader(source, format, requestTemplateOf(config));
   for await (const chunk of readIds(source, 10_000)) {
+    if (rows) {
+      const r = rows(chunk);
+      ids += r.valid.length + r.invalid.length;
+      invalid += r.invalid.length;
+      continue;
+    }
     ids += chunk.ids.length;
     chunk.ids.forEach((id, i) => {
       if (chunk.problems.has(i) || !urlFor(id).ok) invalid++;
