@@ -121,6 +121,10 @@ export const configSchema = z.strictObject({
   enqueue: z.strictObject({
     batchSize: positiveInt.max(5000, 'must be <= 5000').default(100),
   }).prefault({}),
+  output: z.strictObject({
+    /** Keep only these JSON fields of each body (dot paths, e.g. "owner.login"); the rest is not stored. */
+    select: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path of field names, e.g. "owner.login"')).min(1, 'must name at least one field').optional(),
+  }).prefault({}),
   sink: z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),
     z.strictObject({ type: z.literal('postgres'), url: nonEmpty, table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('pullq_results') }),
@@ -128,6 +132,9 @@ export const configSchema = z.strictObject({
 });
 
 type RawConfig = z.infer<typeof configSchema>;
+
+/** A config as written (a pullq.config.json's contents, or an object in code): what parseConfig accepts, with every default optional. */
+export type ConfigInput = z.input<typeof configSchema>;
 
 /** A credential as the config names it, before it becomes a request decoration. */
 export interface CredentialConfig {

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../policy/error-codes.js';
 import type { RetryState } from '../runs/run-store.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
 import { decodeBody } from './decode-body.js';
+import type { FetchResult } from './fetch-id.js';
 import { scrubSecrets } from './scrub-secrets.js';
 import { takeStart } from './take-start.js';
 
@@ -68,7 +69,10 @@ export async function processId(ctx: BatchContext, id: string, state: RetryState
 
     const { res } = step;
     const d = step.decision.id;
-    if (d.action === 'success') return decodeBody(id, res, d.attempts);
+    if (d.action === 'success') {
+      const decoded = decodeBody(id, res, d.attempts);
+      return ctx.shape ? shaped(ctx, id, res, decoded, d.attempts) : decoded;
+    }
     if (d.action === 'fail') return failedOutcome(ctx, id, res.status, d.error, d.message, d.attempts);
     state.lastStatus = res.status;
     state.lastError = d.error;
@@ -89,6 +93,19 @@ function logCappedWait(ctx: BatchContext, askedMs: number): void {
   ctx.logger.warn({ askedMs, maxWaitMs }, `the API asked to retry an ID after ${formatMs(askedMs)}; retrying after retry.maxWaitMs (${formatMs(maxWaitMs)}) instead`);
 }
 const cappedWaitLogged = new Set<string>();
+
+/** A decoded answer after the shaping hook; a hook that throws fails the ID with transform_failed. */
+async function shaped(ctx: BatchContext, id: string, res: FetchResult, outcome: IdOutcome, attempts: number): Promise<IdOutcome> {
+  if (!ctx.shape || outcome.kind !== 'result') return outcome;
+  const line = outcome.line;
+  try {
+    const data = await ctx.shape({ id, status: line.status, headers: res.headers ?? {}, data: line.data }, id);
+    return { kind: 'result', line: { ...line, data: data === undefined ? null : data } };
+  } catch (err) {
+    const message = `transform failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    return failedOutcome(ctx, id, line.status, 'transform_failed', message, attempts);
+  }
+}
 
 function failedOutcome(ctx: BatchContext, id: string, status: number | null, error: ErrorCode, message: string, attempts: number): IdOutcome {
   return { kind: 'failed', line: { id, status, error, message: scrubSecrets(message, ctx.pool.secrets()), attempts } };

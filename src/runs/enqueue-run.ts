@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { IdUrl } from '../ids/id-url.js';
 import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
-import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
+import type { IdChunk } from '../ids/read-ids.js';
+import { expectedIdsOf, idChunks, idsSourceLabel, type IdsInput } from '../ids/ids-input.js';
 import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from './batch-job-data.js';
 import type { RunStore } from './run-store.js';
@@ -10,7 +11,7 @@ import type { RunStore } from './run-store.js';
 const CHUNK = 1000;
 /** Script calls in flight at once: hides the round trip without reordering (one connection is FIFO). */
 const WINDOW = 4;
-/** Dedupe buckets assumed for stdin, whose length is unknown: 2^16 buckets, ~4M IDs at 64 per bucket. */
+/** Dedupe buckets assumed for stdin or a stream, whose length is unknown: 2^16 buckets, ~4M IDs at 64 per bucket. */
 const STDIN_EXPECTED_IDS = 64 * 2 ** 16;
 
 export interface EnqueueResult {
@@ -82,22 +83,22 @@ export async function repairJobs(queue: Queue<BatchJobData>, store: RunStore, ru
 }
 
 /**
- * Streams an IDs file (or stdin, "-") into a run. Re-running it on a run whose
+ * Streams an IDs file (or stdin, "-", or an iterable) into a run. Re-running it on a run whose
  * enqueue was cut short resumes it: IDs already in are skipped, nothing is lost.
  */
 export async function enqueueRun(options: {
   store: RunStore;
   queue: Queue<BatchJobData>;
   run: string;
-  source: string;
+  source: IdsInput;
   batchSize: number;
   /** The run's URL template: IDs it cannot place are recorded as invalid_id here, naming their line. */
   urlFor: (id: string) => IdUrl;
   onProgress?: (read: number, added: number) => void;
 }): Promise<EnqueueResult> {
   const { store, queue, run, source } = options;
-  const expectedIds = source === '-' ? STDIN_EXPECTED_IDS : await countLines(source);
-  const { resumed } = await store.open(run, { source: source === '-' ? 'stdin' : source, expectedIds, batchSize: options.batchSize });
+  const expectedIds = (await expectedIdsOf(source)) ?? STDIN_EXPECTED_IDS;
+  const { resumed } = await store.open(run, { source: idsSourceLabel(source), expectedIds, batchSize: options.batchSize });
   const batchSize = (await store.runSetting(run, 'batchSize')) || options.batchSize;
   const seenBits = await store.runSetting(run, 'seenBits');
   if (resumed) await addBatchJobs(queue, store, run, await store.pendingJobBatches(run));
@@ -105,7 +106,7 @@ export async function enqueueRun(options: {
   let read = 0;
   let added = 0;
   const inFlight: Promise<void>[] = [];
-  for await (const chunk of readIds(source, CHUNK)) {
+  for await (const chunk of idChunks(source, CHUNK)) {
     read += chunk.ids.length;
     const { valid, invalid } = splitInvalid(chunk, options.urlFor);
     const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {

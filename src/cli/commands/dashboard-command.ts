@@ -4,7 +4,7 @@ import { runtimeEnv } from '../../config.js';
 import { createHttpClient } from '../../jobs/http-client.js';
 import { serveProbes } from '../../metrics/metrics-server.js';
 import { openContext, type GlobalFlags } from '../command-context.js';
-import { fleetProbes } from '../fleet-probes.js';
+import { fleetProbes } from '../../api/fleet-probes.js';
 import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
 
 /** Defaults of `pullq dashboard`: this machine only. */
