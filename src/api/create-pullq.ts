@@ -21,6 +21,7 @@ import { planRun, type Plan } from './plan-run.js';
 import { pullRun, type PullOptions, type PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
 import { readRunReport, type RunReport } from './run-report.js';
+import { checkSchedule, listSchedules, removeSchedule, upsertSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.js';
 
 export interface PullqOptions {
   /** Where outcomes go instead of the config's `sink` (see the Sink interface); yours to close. */
@@ -98,6 +99,12 @@ export interface Pullq {
   check(options?: { id?: string }): Promise<CheckReport>;
   /** No requests: how long pulling `ids` takes at the budgets, and the useful replicas. */
   plan(ids: IdsInput, options?: { latencyMs?: number }): Promise<Plan>;
+  /** Adds or replaces a cron-triggered pull of an IDs file (run by the worker replicas, each tick once). */
+  schedule(idsFile: string, options: ScheduleOptions): Promise<ScheduleInfo>;
+  /** Every schedule of the queue. */
+  schedules(): Promise<ScheduleInfo[]>;
+  /** Removes a schedule; InputError when there is none of that name. */
+  unschedule(name: string): Promise<void>;
   /** Stops the workers this object started and closes its connections (and the sink it made). */
   close(): Promise<void>;
 }
@@ -243,6 +250,22 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       open();
       await checkIdsInput(ids);
       return planRun(parsed, logger, ids, o.latencyMs);
+    },
+
+    async schedule(idsFile, o) {
+      open();
+      await checkSchedule(idsFile, o);
+      return upsertSchedule(await ctx.connection(), idsFile, o);
+    },
+
+    async schedules() {
+      open();
+      return listSchedules(await ctx.connection());
+    },
+
+    async unschedule(name) {
+      open();
+      await removeSchedule(await ctx.connection(), parsed.queue, name);
     },
 
     async close() {
