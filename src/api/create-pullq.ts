@@ -21,6 +21,7 @@ import { planRun, type Plan } from './plan-run.js';
 import { pullRun, type PullOptions, type PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
 import { readRunReport, type RunReport } from './run-report.js';
+import { serveDashboard, type DashboardHandle, type DashboardOptions } from './serve-dashboard.js';
 import { checkSchedule, listSchedules, removeSchedule, upsertSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.js';
 
 export interface PullqOptions {
@@ -105,7 +106,9 @@ export interface Pullq {
   schedules(): Promise<ScheduleInfo[]>;
   /** Removes a schedule; InputError when there is none of that name. */
   unschedule(name: string): Promise<void>;
-  /** Stops the workers this object started and closes its connections (and the sink it made). */
+  /** Serves the fleet's web page, Bull Board under /queues, /metrics, /healthz and /readyz until its close(). */
+  dashboard(options?: DashboardOptions): Promise<DashboardHandle>;
+  /** Stops the workers and dashboards this object started and closes its connections (and the sink it made). */
   close(): Promise<void>;
 }
 
@@ -144,6 +147,7 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
   const ctx = new PullqContext(parsed, logger, options.sink, options.connection ?? 'patient');
   /** Running workers and how to stop each (close() stops those still running). */
   const workers = new Map<WorkerHandle, () => Promise<void>>();
+  const dashboards = new Set<() => Promise<void>>();
   const repaired = new Set<string>();
   let closed = false;
   const open = () => {
@@ -268,9 +272,19 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       await removeSchedule(await ctx.connection(), parsed.queue, name);
     },
 
+    async dashboard(o = {}) {
+      open();
+      const d = await serveDashboard(await ctx.connection(), parsed, logger, o);
+      const stop = d.close;
+      dashboards.add(stop);
+      return { ...d, close: async () => (dashboards.delete(stop), stop()) };
+    },
+
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.all([...dashboards].map((stop) => stop()));
+      dashboards.clear();
       await Promise.all([...workers.values()].map((stop) => stop()));
       workers.clear();
       await ctx.close();
