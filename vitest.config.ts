@@ -22,6 +22,7 @@ export const UNIT_TESTS = [
   'id-url',
   'layers',
   'learn-window',
+  'library-api',
   'pipeline',
   'pull-summary',
   'rate-limit-headers',
