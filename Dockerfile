@@ -1,5 +1,7 @@
 # pullq worker image: `docker compose up --scale worker=4` (see docker-compose.yml)
-FROM node:20-bookworm-slim AS build
+# Both stages run Node 24 LTS ("Krypton"), the line `.ci/run` also tests; package.json still admits
+# Node >= 20 for running pullq outside this image (docs/dependencies.md).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -7,7 +9,7 @@ COPY scripts ./scripts
 # npm ci runs `prepare`, which builds dist/; then drop the dev dependencies.
 RUN npm ci && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./

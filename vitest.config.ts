@@ -5,13 +5,44 @@ const shared = {
   hookTimeout: 60_000,
 };
 
+/**
+ * The unit suite (`npm run test:unit`, `vitest run --project unit`): pure policy, and in-process code
+ * against one Redis; no spawned CLI, workers or fleets. `.ci/run` runs it again on Node 24 (the Docker
+ * image's runtime). `npm test` runs it too, as its own project: every file runs once.
+ */
+export const UNIT_TESTS = [
+  'config',
+  'credential',
+  'credential-pool',
+  'decide',
+  'docker-files',
+  'enqueue-positions',
+  'exactly-once',
+  'faults',
+  'id-url',
+  'layers',
+  'learn-window',
+  'library-api',
+  'pipeline',
+  'pull-summary',
+  'rate-limit-headers',
+  'read-ids',
+  'retry-policy',
+  'run-scripts',
+  'runtime',
+  'sink-data',
+  'terminal',
+  'third-party-limits',
+].map((name) => `test/${name}.test.ts`);
+
 export default defineConfig({
   test: {
     // 2 cores: a few files at a time; multi-process tests start their own workers.
     maxWorkers: 2,
     fileParallelism: true,
     projects: [
-      { test: { ...shared, name: 'redis', include: ['test/**/*.test.ts'], globalSetup: ['test/helpers/global-redis.ts'] } },
+      { test: { ...shared, name: 'unit', include: UNIT_TESTS, globalSetup: ['test/helpers/global-redis.ts'] } },
+      { test: { ...shared, name: 'redis', include: ['test/**/*.test.ts'], exclude: UNIT_TESTS, globalSetup: ['test/helpers/global-redis.ts'] } },
       {
         // The exactly-once, crash, fleet-budget and OAuth2 tests again, on a real 3-master Redis Cluster (issue #10).
         test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },

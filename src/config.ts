@@ -171,6 +171,8 @@ export const configSchema = z.strictObject({
   /** "id": one results line per ID (a paginated ID's pages merged into it); "page": one line per page. */
   output: z.strictObject({
     mode: z.enum(['id', 'page']).default('id'),
+    /** Keep only these JSON fields of each body (dot paths, e.g. "owner.login"); the rest is not stored. */
+    select: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path of field names, e.g. "owner.login"')).min(1, 'must name at least one field').optional(),
   }).prefault({}),
   sink: z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),
@@ -179,6 +181,9 @@ export const configSchema = z.strictObject({
 });
 
 type RawConfig = z.infer<typeof configSchema>;
+
+/** A config as written (a pullq.config.json's contents, or an object in code): what parseConfig accepts, with every default optional. */
+export type ConfigInput = z.input<typeof configSchema>;
 
 /** A credential as the config names it, before it becomes a request decoration. */
 export interface CredentialConfig {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
-import { makePlan } from '../src/cli/commands/plan-command.js';
+import { makePlan } from '../src/api/plan-run.js';
 import { runCli } from './helpers/cli.js';
 import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 

@@ -93,12 +93,12 @@ describe('CredentialPool pacing (GCRA)', () => {
    */
   async function starts(p: CredentialPool, n: number, horizonMs = 5000): Promise<number[]> {
     const log = queueKeys(queue).credLog(p.credentials[0]!.id);
-    const seen = new Set(await redis.zrange(log, 0, -1));
+    const seen = new Set(await redis.zrange(log, '0', '-1'));
     for (let i = 0; i < n; i++) {
       const g = await p.acquire(none, horizonMs);
       if (g.kind !== 'granted') throw new Error(`take ${i + 1}: ${g.kind}`);
     }
-    const all = await redis.zrange(log, 0, -1, 'WITHSCORES');
+    const all = await redis.zrange(log, '0', '-1', 'WITHSCORES');
     const at: number[] = [];
     for (let i = 0; i < all.length; i += 2) if (!seen.has(all[i]!)) at.push(Number(all[i + 1]));
     at.sort((a, b) => a - b);
@@ -354,7 +354,7 @@ describe('CredentialPool signals', () => {
     for (const k of keys) {
       expect(k).not.toContain('super-secret');
       const type = await redis.type(k);
-      const dump = type === 'hash' ? JSON.stringify(await redis.hgetall(k)) : type === 'zset' ? JSON.stringify(await redis.zrange(k, 0, -1)) : '';
+      const dump = type === 'hash' ? JSON.stringify(await redis.hgetall(k)) : type === 'zset' ? JSON.stringify(await redis.zrange(k, '0', '-1')) : '';
       expect(dump).not.toContain('super-secret');
     }
   });

@@ -9,10 +9,18 @@ import { parseConfig } from '../src/config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (f: string) => readFileSync(path.join(root, f), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; engines: { node: string } };
 const compose = parse(read('docker-compose.yml')) as { services: Record<string, Record<string, unknown>>; volumes: Record<string, unknown> };
 const dockerfile = read('Dockerfile');
 const cliCommands = read('src/cli/main.ts');
+const ci = read('.ci/run');
+
+/**
+ * The Node LTS line the image runs: 24 ("Krypton"). Node 20 reached end of life in April 2026; the npm
+ * registry's newest Node 26 build (26.12.1) is not an LTS release yet. `.ci/run` runs the unit suite on
+ * this line too, so the image's runtime is the one tested.
+ */
+const NODE_LTS = 24;
 
 describe('Dockerfile', () => {
   it('copies files that exist and runs the package bin', () => {
@@ -22,6 +30,16 @@ describe('Dockerfile', () => {
     const entry = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(dockerfile)![1]!) as string[];
     expect(entry).toEqual(['node', pkg.bin['pullq']]);
     expect(dockerfile).toMatch(/^RUN npm ci/m);
+  });
+
+  it(`builds and runs on the Node LTS line (${NODE_LTS}), the one .ci/run tests; package.json still admits Node 20`, () => {
+    const bases = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]!);
+    expect(bases).toHaveLength(2);
+    for (const base of bases) expect(base).toBe(`node:${NODE_LTS}-bookworm-slim`);
+    expect(NODE_LTS % 2, 'LTS lines are even majors').toBe(0);
+    expect(ci).toContain(`"node-linux-$arch@${NODE_LTS}"`);
+    expect(ci).toContain(`PULLQ_EXPECT_NODE=${NODE_LTS} `);
+    expect(pkg.engines.node).toBe('>=20');
   });
 });
 

@@ -78,7 +78,7 @@ describe('Redis trouble mid-run', () => {
     const store = new RunStore(watcher, 'outage');
     const progress = async () => (await store.status('outage'))?.succeeded ?? 0;
     while ((await progress()) < N / 4) await sleep(20);
-    await watcher.client('KILL', 'TYPE', 'normal');
+    await watcher.client('KILL', 'TYPE', 'NORMAL');
     while ((await progress()) < N / 2) await sleep(20);
     await stopRedis();
     await sleep(2000);

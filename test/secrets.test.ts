@@ -77,7 +77,7 @@ async function redisDump(queue: string): Promise<string> {
       if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
       if (type === 'list') out.push(JSON.stringify(await redis.lrange(key, 0, -1)));
       if (type === 'set') out.push(JSON.stringify(await redis.smembers(key)));
-      if (type === 'zset') out.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+      if (type === 'zset') out.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
       if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
     }
   }

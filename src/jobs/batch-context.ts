@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { RetryState, RunStore } from '../runs/run-store.js';
 import type { FailedLine, ResultLine, Sink } from '../sinks/sink.js';
 import type { BatchEvents } from './batch-events.js';
+import type { Transform } from './shape-result.js';
 
 /** What a worker process shares between all the batches it runs. */
 export interface BatchContext {
@@ -25,6 +26,8 @@ export interface BatchContext {
   logger: Logger;
   /** Told of every answered request and committed step. */
   events: BatchEvents;
+  /** Shapes each successful answer's stored data (the API's `transform`, else `output.select`, else none). */
+  shape?: Transform;
 }
 
 /** Where one ID of a batch ended up in this attempt. */

@@ -37,7 +37,7 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
   if (!paging) {
     const got = await answerOf(ctx, key, placed.request, state);
     if (got.kind === 'outcome') return got.outcome;
-    return withKey(key, decodeBody(key.id, got.res, got.attempts));
+    return shaped(ctx, key, got.res, withKey(key, decodeBody(key.id, got.res, got.attempts)), got.attempts);
   }
   const credentialParam = ctx.config.auth.type === 'query' ? ctx.config.auth.param : undefined;
   for (;;) {
@@ -51,7 +51,10 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
     if (decoded.kind === 'failed') return withKey(key, decoded);
     const n = at?.n ?? 1;
     const next = nextPage(paging, { url: request.url, headers: got.res.headers ?? {}, data: decoded.line.data, page: n, current: at?.next, credentialParam });
-    const { id: _id, ...rest } = decoded.line;
+    // The next page is read from the body as fetched; the hook shapes what is stored of it.
+    const shapedPage = await shaped(ctx, key, got.res, decoded, got.attempts);
+    if (shapedPage.kind === 'failed') return shapedPage;
+    const { id: _id, ...rest } = shapedPage.line;
     const line: ResultLine = { id: key.id, ...keyField(key), page: n, ...(next.kind === 'last' && next.truncated ? { truncated: true as const } : {}), ...rest };
     pages.push(line);
     if (next.kind === 'next') {
@@ -171,4 +174,20 @@ const cappedWaitLogged = new Set<string>();
 
 function failedLine(ctx: BatchContext, key: IdKey, status: number | null, error: ErrorCode, message: string, attempts: number): FailedLine {
   return { id: key.id, ...keyField(key), status, error, message: scrubSecrets(message, ctx.pool.secrets()), attempts };
+}
+
+/**
+ * A decoded answer (one page's, with pagination) after the shaping hook (createPullq's `transform`,
+ * or output.select); a hook that throws fails the ID with transform_failed.
+ */
+async function shaped<T extends { kind: 'result'; line: ResultLine } | { kind: 'failed'; line: FailedLine }>(ctx: BatchContext, key: IdKey, res: FetchResult, o: T, attempts: number): Promise<T | { kind: 'failed'; line: FailedLine }> {
+  if (!ctx.shape || o.kind !== 'result') return o;
+  const line = o.line as ResultLine;
+  try {
+    const data = await ctx.shape({ id: key.id, status: line.status, headers: res.headers ?? {}, data: line.data }, key.id);
+    return { ...o, line: { ...line, data: data === undefined ? null : data } };
+  } catch (err) {
+    const message = `transform failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    return { kind: 'failed', line: failedLine(ctx, key, line.status, 'transform_failed', message, attempts) };
+  }
 }

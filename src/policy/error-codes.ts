@@ -5,6 +5,8 @@
 export const ERROR_CODES = [
   'not_found', 'forbidden', 'unauthorized', 'client_error', 'server_error',
   'timeout', 'network', 'invalid_json', 'body_too_large', 'invalid_id', 'cross_origin_next',
+  // A library user's transform hook threw for the ID's answer (createPullq's `transform`).
+  'transform_failed',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -4,7 +4,8 @@ import { encodeRowKey, headerOf, idsFormatOf, parseJsonRow, rowOfFields, splitCs
 import type { IdUrl } from '../ids/id-url.js';
 import type { RequestTemplate } from '../ids/request-template.js';
 import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
-import { countLines, readIds, type IdChunk } from '../ids/read-ids.js';
+import { readIds, type IdChunk } from '../ids/read-ids.js';
+import { expectedIdsOf, idChunks, idsSourceLabel, type IdsInput } from '../ids/ids-input.js';
 import type { FailedLine } from '../sinks/sink.js';
 import type { BatchJobData } from './batch-job-data.js';
 import type { RunStore } from './run-store.js';
@@ -13,7 +14,7 @@ import type { RunStore } from './run-store.js';
 const CHUNK = 1000;
 /** Script calls in flight at once: hides the round trip without reordering (one connection is FIFO). */
 const WINDOW = 4;
-/** Dedupe buckets assumed for stdin, whose length is unknown: 2^16 buckets, ~4M IDs at 64 per bucket. */
+/** Dedupe buckets assumed for stdin or a stream, whose length is unknown: 2^16 buckets, ~4M IDs at 64 per bucket. */
 const STDIN_EXPECTED_IDS = 64 * 2 ** 16;
 
 export interface EnqueueResult {
@@ -85,14 +86,14 @@ export async function repairJobs(queue: Queue<BatchJobData>, store: RunStore, ru
 }
 
 /**
- * Streams an IDs file (or stdin, "-") into a run. Re-running it on a run whose
+ * Streams an IDs file (or stdin, "-", or an iterable) into a run. Re-running it on a run whose
  * enqueue was cut short resumes it: IDs already in are skipped, nothing is lost.
  */
 export async function enqueueRun(options: {
   store: RunStore;
   queue: Queue<BatchJobData>;
   run: string;
-  source: string;
+  source: IdsInput;
   batchSize: number;
   /** The run's URL template: IDs it cannot place are recorded as invalid_id here, naming their line. */
   urlFor: (id: string) => IdUrl;
@@ -105,12 +106,13 @@ export async function enqueueRun(options: {
   onProgress?: (read: number, added: number) => void;
 }): Promise<EnqueueResult> {
   const { store, queue, run, source } = options;
-  const format = idsFormatOf(source);
-  const rows = format === 'lines' ? undefined : await rowReader(source, format, options.template);
+  // Only a file can have columns (by its extension); an iterable's items are IDs.
+  const format = typeof source === 'string' ? idsFormatOf(source) : 'lines';
+  const rows = format === 'lines' ? undefined : await rowReader(source as string, format, options.template);
   if (!rows && options.template) {
     const others = [...options.template.names].filter((n) => n !== 'id');
     if (others.length > 0) {
-      throw new InputError(`the request templates use ${others.map((n) => `{${n}}`).join(', ')}, but ${source === '-' ? 'stdin' : source} has one ID per line: use a .csv, .tsv or .jsonl IDs file with ${others.length > 1 ? 'those columns' : 'that column'}`);
+      throw new InputError(`the request templates use ${others.map((n) => `{${n}}`).join(', ')}, but ${idsSourceLabel(source)} has one ID per line: use a .csv, .tsv or .jsonl IDs file with ${others.length > 1 ? 'those columns' : 'that column'}`);
     }
   }
   // An ID in a header must also fit a header: the whole template checks it (the URL check alone is the lean common case).
@@ -119,8 +121,8 @@ export async function enqueueRun(options: {
     const r = template.render({ id, columns: null });
     return r.ok ? { ok: true, url: r.request.url } : r;
   } : options.urlFor;
-  const expectedIds = source === '-' ? STDIN_EXPECTED_IDS : await countLines(source);
-  const { resumed } = await store.open(run, { source: source === '-' ? 'stdin' : source, expectedIds, batchSize: options.batchSize });
+  const expectedIds = (await expectedIdsOf(source)) ?? STDIN_EXPECTED_IDS;
+  const { resumed } = await store.open(run, { source: idsSourceLabel(source), expectedIds, batchSize: options.batchSize });
   const batchSize = (await store.runSetting(run, 'batchSize')) || options.batchSize;
   const seenBits = await store.runSetting(run, 'seenBits');
   if (resumed) await addBatchJobs(queue, store, run, await store.pendingJobBatches(run));
@@ -128,7 +130,7 @@ export async function enqueueRun(options: {
   let read = 0;
   let added = 0;
   const inFlight: Promise<void>[] = [];
-  for await (const chunk of readIds(source, CHUNK)) {
+  for await (const chunk of idChunks(source, CHUNK)) {
     const { valid, invalid } = rows ? rows(chunk) : splitInvalid(chunk, urlFor);
     read += valid.length + invalid.length;
     const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {

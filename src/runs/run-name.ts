@@ -8,3 +8,8 @@ export function runLabel(source: string, fallback: string): string {
   const base = source.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
   return base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || fallback;
 }
+
+/** A run's name when none is given: the IDs file's base name ("stdin", or "ids" for IDs from code) and a UTC timestamp. */
+export function defaultRunName(source: string, now = new Date()): string {
+  return `${runLabel(source, 'run')}-${utcStamp(now.getTime())}`;
+}

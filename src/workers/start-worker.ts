@@ -17,6 +17,7 @@ import type { BatchJobData } from '../runs/batch-job-data.js';
 import { RunStore } from '../runs/run-store.js';
 import { ThroughputRecorder } from '../auth/throughput-recorder.js';
 import { NO_EVENTS, type BatchEvents } from '../jobs/batch-events.js';
+import { selectFields, type Transform } from '../jobs/shape-result.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
 import { RunFinalizedError, type Sink } from '../sinks/sink.js';
@@ -50,6 +51,10 @@ export interface StartWorkerOptions {
   onFatal?: (reason: string) => void;
   /** Told of every answered request, committed step, rest and quarantine (e.g. the process's Prometheus metrics). */
   events?: BatchEvents & CredentialEvents;
+  /** Where outcomes go instead of the config's sink; the caller keeps it (close() does not close it). */
+  sink?: Sink;
+  /** Shapes each answer's stored data (replaces output.select). */
+  transform?: Transform;
 }
 
 /** Starts one worker replica on the config's queue. */
@@ -57,7 +62,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const { config, connection, logger } = options;
   const concurrency = options.concurrency ?? config.worker.concurrency;
   const store = new RunStore(connection, config.queue);
-  const sink: Sink = createSink(config);
+  const sink: Sink = options.sink ?? createSink(config);
+  const select = config.output.select?.map((p) => p.split('.'));
   let stopping = false;
   let fatalReason: string | undefined;
   const http = createHttpClient({ ...config, worker: { ...config.worker, concurrency } });
@@ -88,6 +94,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     },
     logger,
     events,
+    shape: options.transform ?? (select ? (r) => selectFields(r.data, select) : undefined),
   };
   const stats = { succeeded: 0, failed: 0, batches: 0 };
 
@@ -214,7 +221,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       }
       await tickQueue?.close();
       await throughput.close();
-      await sink.close?.();
+      if (!options.sink) await sink.close?.();
     },
   };
 }

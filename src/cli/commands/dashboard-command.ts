@@ -1,14 +1,5 @@
-import type { RequestHandler } from 'express';
-import { CredentialPool } from '../../auth/credential-pool.js';
 import { runtimeEnv } from '../../config.js';
-import { createHttpClient } from '../../jobs/http-client.js';
-import { serveProbes } from '../../metrics/metrics-server.js';
-import { openContext, type GlobalFlags } from '../command-context.js';
-import { fleetProbes } from '../fleet-probes.js';
-import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
-
-/** Defaults of `pullq dashboard`: this machine only. */
-export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 3000 } as const;
+import { openPullq, type GlobalFlags } from '../command-context.js';
 
 /**
  * `pullq dashboard [--port 3000] [--host 127.0.0.1]`: the fleet's web page
@@ -17,8 +8,6 @@ export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 3000 } as const;
  * every route asks for it (basic auth, any user).
  */
 export async function dashboardCommand(flags: GlobalFlags & { host?: string; port?: number }): Promise<number> {
-  const host = flags.host ?? DASHBOARD_DEFAULTS.host;
-  const port = flags.port ?? DASHBOARD_DEFAULTS.port;
   const password = runtimeEnv().dashboardPassword;
   // Listening for the signals from the start: one that arrives while starting up stops the dashboard calmly too.
   let stop!: () => void;
@@ -26,26 +15,17 @@ export async function dashboardCommand(flags: GlobalFlags & { host?: string; por
   process.once('SIGINT', () => stop());
   process.once('SIGTERM', () => stop());
   // Not long-lived in Redis's sense: a read that cannot get through should fail (the page says so and retries), not hang.
-  const ctx = await openContext(flags, { longLived: false, defaultLogLevel: 'warn', logFormat: 'human' });
+  const { pullq, config } = openPullq(flags, { connection: 'brief', defaultLogLevel: 'warn', logFormat: 'human' });
   try {
-    // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
-    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
-    let draining = false;
-    const probes = fleetProbes(ctx, () => pool, () => draining);
-    const only = (paths: string[]): RequestHandler => (req, res, next) => {
-      if (!paths.includes(req.path) || !serveProbes(probes, req, res)) next();
-    };
-    // Probes answer without the password (orchestrators call them); /metrics asks for it like the page.
-    const dashboard = await startDashboard({ ...ctx, pool, host, port, password, open: [only(['/healthz', '/readyz'])], routers: [only(['/metrics'])] });
-    if (!isLoopback(host) && password === undefined) {
-      process.stderr.write(`pullq: warning: the dashboard listens on ${host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
+    const dashboard = await pullq.dashboard({ host: flags.host, port: flags.port, password });
+    if (dashboard.exposed) {
+      process.stderr.write(`pullq: warning: the dashboard listens on ${flags.host} without a password: anyone who can reach port ${dashboard.port} sees the fleet's runs and credentials (set PULLQ_DASHBOARD_PASSWORD)\n`);
     }
-    process.stdout.write(`dashboard on ${dashboard.url} (queue ${ctx.config.queue})\n`);
+    process.stdout.write(`dashboard on ${dashboard.url} (queue ${config.queue})\n`);
     await stopped;
-    draining = true;
     await dashboard.close();
     return 0;
   } finally {
-    await ctx.close();
+    await pullq.close();
   }
 }

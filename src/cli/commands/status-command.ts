@@ -1,12 +1,11 @@
-import { CredentialPool, formatMs, type CredentialHealth } from '../../auth/credential-pool.js';
+import { formatMs, type CredentialHealth } from '../../auth/credential-pool.js';
+import type { RunReport } from '../../api/run-report.js';
 import { InputError } from '../../errors.js';
-import { createHttpClient } from '../../jobs/http-client.js';
-import { repairJobs } from '../../runs/enqueue-run.js';
 import { runState } from '../../runs/run-state.js';
-import { validateRunName, type RunStatus } from '../../runs/run-store.js';
+import type { RunStatus } from '../../runs/run-store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { safeRedisUrl } from '../../redis/connect-redis.js';
-import { openContext, type CommandContext, type GlobalFlags } from '../command-context.js';
+import { openPullq, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
 import { formatRested } from '../pull-summary.js';
 import { createBlockRedraw } from '../terminal-line.js';
@@ -22,13 +21,11 @@ export const WATCH_EVERY_MS = 1000;
  */
 export async function statusCommand(flags: GlobalFlags & { run?: string; json?: boolean; watch?: boolean }): Promise<number> {
   if (flags.watch && flags.json) throw new InputError('--watch redraws the human status in place; it does not combine with --json (run `pullq status --json` as often as you need)');
-  const ctx = await openContext(flags, { longLived: !!flags.watch, defaultLogLevel: 'warn', logFormat: 'human' });
+  const { pullq, config } = openPullq(flags, { connection: flags.watch ? 'patient' : 'brief', defaultLogLevel: 'warn', logFormat: 'human' });
   try {
-    const pool = new CredentialPool({ redis: ctx.redis, config: ctx.config, logger: ctx.logger, http: createHttpClient(ctx.config) });
-    const repaired = new Set<string>();
     if (!flags.watch) {
-      const r = await readStatus(ctx, pool, flags.run, repaired);
-      process.stdout.write(flags.json ? `${JSON.stringify(r.json)}\n` : r.text);
+      const r = await pullq.status(flags.run);
+      process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : statusText(r));
       return 0;
     }
     const stop = new AbortController();
@@ -41,13 +38,13 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
       const aborted = new Promise<'aborted'>((resolve) => stop.signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
       let last = '';
       while (!stop.signal.aborted) {
-        const reading = readStatus(ctx, pool, flags.run, repaired);
+        const reading = pullq.status(flags.run);
         reading.catch(() => undefined);
-        const slow = setTimeout(() => block.show(`as of ${stamp()} · waiting for Redis (${safeRedisUrl(ctx.config.redis.url)}) · Ctrl-C to stop\n${last}`), 2 * WATCH_EVERY_MS);
+        const slow = setTimeout(() => block.show(`as of ${stamp()} · waiting for Redis (${safeRedisUrl(config.redis.url)}) · Ctrl-C to stop\n${last}`), 2 * WATCH_EVERY_MS);
         const r = await Promise.race([reading, aborted]).finally(() => clearTimeout(slow));
         if (r === 'aborted') break;
-        last = r.text;
-        block.show(`as of ${stamp()} · every ${WATCH_EVERY_MS / 1000} s · Ctrl-C to stop\n${r.text}`);
+        last = statusText(r);
+        block.show(`as of ${stamp()} · every ${WATCH_EVERY_MS / 1000} s · Ctrl-C to stop\n${last}`);
         await sleep(WATCH_EVERY_MS, undefined, { signal: stop.signal }).catch(() => undefined);
       }
       return 0;
@@ -56,33 +53,15 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
       process.off('SIGTERM', onSignal);
     }
   } finally {
-    await ctx.close();
+    await pullq.close();
   }
 }
 
 const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-/** One reading of a run's status (the newest run without `run`): the human text and the JSON object. */
-async function readStatus(ctx: CommandContext, pool: CredentialPool, runFlag: string | undefined, repaired: Set<string>): Promise<{ text: string; json: unknown }> {
-  const run = runFlag !== undefined ? validateRunName(runFlag) : (await ctx.store.listRuns(1))[0];
-  if (run === undefined) throw new InputError(`no runs in queue ${ctx.config.queue}`);
-  const s = await ctx.store.status(run);
-  if (!s) throw new InputError(`no run named ${run} in queue ${ctx.config.queue}`);
-  // A closed batch whose job was never added (its producer was killed) gets it now (once per run and process).
-  if (!s.done && s.aborted === null && !repaired.has(run)) {
-    await repairJobs(ctx.queue, ctx.store, run);
-    repaired.add(run);
-  }
-  const counts = await ctx.queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
-  const credentials = await pool.health();
-  const elapsed = (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.createdAt ?? new Date().toISOString());
-  const finished = s.succeeded + s.failed;
-  const rate = elapsed > 0 ? (1000 * finished) / elapsed : 0;
-  const etaMs = !s.complete && rate > 0 ? (1000 * s.pending) / rate : null;
-  return {
-    text: humanStatus(s, rate, etaMs, counts) + waitingLine(s, credentials) + credentialTable(credentials),
-    json: { ...s, ratePerSecond: Number(rate.toFixed(2)), etaSeconds: etaMs === null ? null : Math.round(etaMs / 1000), queueJobs: counts, credentials },
-  };
+/** A report as the human status block. */
+function statusText(r: RunReport): string {
+  return humanStatus(r, r.ratePerSecond, r.etaSeconds === null ? null : r.etaSeconds * 1000, r.queueJobs) + waitingLine(r, r.credentials) + credentialTable(r.credentials);
 }
 
 function humanStatus(s: RunStatus, rate: number, etaMs: number | null, jobs: Record<string, number>): string {

@@ -1,4 +1,4 @@
-import type { RunStatus } from '../../runs/run-store.js';
+import type { RunStatus } from '../runs/run-store.js';
 
 /** How far back the recent rate looks: long enough to smooth batch commits, short enough to follow a change. */
 export const PACE_WINDOW_MS = 60_000;

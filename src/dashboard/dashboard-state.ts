@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
-import type { CredentialHealth, CredentialPool } from '../../auth/credential-pool.js';
-import { readThroughput } from '../../auth/read-throughput.js';
-import { THROUGHPUT_BUCKET_MS } from '../../auth/throughput-recorder.js';
-import type { RedisClient } from '../../redis/connect-redis.js';
-import type { RunStatus, RunStore } from '../../runs/run-store.js';
-import { runState, type RunState } from '../../runs/run-state.js';
+import type { CredentialHealth, CredentialPool } from '../auth/credential-pool.js';
+import { readThroughput } from '../auth/read-throughput.js';
+import { THROUGHPUT_BUCKET_MS } from '../auth/throughput-recorder.js';
+import type { RedisClient } from '../redis/connect-redis.js';
+import type { RunStatus, RunStore } from '../runs/run-store.js';
+import { runState, type RunState } from '../runs/run-state.js';
 import { RunPaceTracker } from './run-pace.js';
 
 /** Runs the page lists, newest first. */

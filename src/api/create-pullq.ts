@@ -1,0 +1,295 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CredentialPool, type CredentialEvents } from '../auth/credential-pool.js';
+import { parseConfig, type Config, type ConfigInput } from '../config.js';
+import { InputError } from '../errors.js';
+import { compileIdUrl } from '../ids/id-url.js';
+import { requestTemplateOf } from '../ids/request-template.js';
+import { checkIdsInput, idsSourceLabel, type IdsInput } from '../ids/ids-input.js';
+import type { BatchEvents } from '../jobs/batch-events.js';
+import { createHttpClient } from '../jobs/http-client.js';
+import type { Transform } from '../jobs/shape-result.js';
+import { createLogger, type Logger } from '../logger.js';
+import { enqueueRun, type EnqueueResult } from '../runs/enqueue-run.js';
+import { finalizeRun } from '../runs/finalize-run.js';
+import { defaultRunName } from '../runs/run-name.js';
+import { validateRunName, type RunStatus } from '../runs/run-store.js';
+import type { Sink } from '../sinks/sink.js';
+import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
+import { startProbeServer, type Probes } from '../metrics/metrics-server.js';
+import { checkCredentials, type CheckReport } from './check-credentials.js';
+import { fleetProbes } from './fleet-probes.js';
+import { planRun, type Plan } from './plan-run.js';
+import { pullRun, type PullOptions, type PullResult } from './pull-run.js';
+import { PullqContext } from './pullq-context.js';
+import { readRunReport, type RunReport } from './run-report.js';
+import { serveDashboard, type DashboardHandle, type DashboardOptions } from './serve-dashboard.js';
+import { checkSchedule, listSchedules, removeSchedule, upsertSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.js';
+
+export interface PullqOptions {
+  /** Where outcomes go instead of the config's `sink` (see the Sink interface); yours to close. */
+  sink?: Sink;
+  /** Shapes each successful answer's stored `data` for this process's workers (replaces output.select). */
+  transform?: Transform;
+  /** A pino logger; default: warnings and errors as JSON lines on stderr. */
+  logger?: Logger;
+  /**
+   * How calls that can use either kind of Redis connection open one:
+   * 'patient' (default) rides out outages; 'brief' fails within seconds.
+   * Workers and pull always use a patient one.
+   */
+  connection?: 'patient' | 'brief';
+}
+
+export interface EnqueueOptions {
+  /** The run's name (an existing one is resumed: IDs already in are skipped); default: the source's name and a UTC timestamp. */
+  run?: string;
+  /** Called after each chunk: IDs read so far, and how many were new to the run. */
+  onProgress?: (read: number, added: number) => void;
+}
+
+export interface WorkerOptions {
+  /** In-flight requests of this replica (default worker.concurrency). */
+  concurrency?: number;
+  /** Shapes each successful answer's stored `data` (default: createPullq's transform, else output.select). */
+  transform?: Transform;
+  /** Called once when this replica cannot go on (e.g. every credential quarantined); it stops taking work. */
+  onFatal?: (reason: string) => void;
+  /** Called when a run this replica touched became complete (its output written). */
+  onRunComplete?: (run: string) => void;
+  /** Told of every answered request, committed step, rest and quarantine (e.g. to count them). */
+  events?: BatchEvents & CredentialEvents;
+  /** Serve /metrics, /healthz and /readyz on this port (0: any free one); default worker.metricsPort, else none. */
+  metricsPort?: number;
+}
+
+/** A worker replica running in this process. */
+export interface PullqWorker {
+  /** Graceful stop: no new batches, in-flight requests finish (up to worker.shutdownTimeoutMs), the rest goes back to the queue. */
+  close(): Promise<void>;
+  /** IDs and batches this replica finished. */
+  readonly stats: Readonly<{ succeeded: number; failed: number; batches: number }>;
+  /** Why the replica stopped taking work, if it had to. */
+  fatalReason(): string | undefined;
+  /** The replica's credential pool (its health, for probes). */
+  readonly pool: CredentialPool;
+  /** The port /metrics is served on, when it is. */
+  readonly metricsPort: number | undefined;
+}
+
+export interface WatchOptions {
+  /** Time between readings, ms (default 1000). */
+  everyMs?: number;
+  signal?: AbortSignal;
+}
+
+/** pullq as a library: one per config; every method shares its Redis connections until close(). */
+export interface Pullq {
+  readonly config: Config;
+  /** Streams IDs (a file path, "-" for stdin, an array, any iterable or async iterable) into a run, and returns. */
+  enqueue(ids: IdsInput, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Starts a worker replica in this process: it takes batches of every run of the queue until closed. */
+  worker(options?: WorkerOptions): Promise<PullqWorker>;
+  /** Enqueues and works until the run is complete (or stops), writes the output; `complete: false` says why not. */
+  pull(ids: IdsInput, options?: PullOptions): Promise<PullResult>;
+  /** A run's report (the newest run's without `run`); throws InputError when there is no such run. */
+  status(run?: string): Promise<RunReport>;
+  /** A run's counts only, cheap enough to poll; null when there is no such run. */
+  runStatus(run: string): Promise<RunStatus | null>;
+  /** The run's counts every `everyMs` until it is complete (the last reading) or the signal aborts. */
+  watch(run: string, options?: WatchOptions): AsyncIterable<RunStatus>;
+  /** One probe request per credential: valid, rejected, forbidden or exhausted. */
+  check(options?: { id?: string }): Promise<CheckReport>;
+  /** No requests: how long pulling `ids` takes at the budgets, and the useful replicas. */
+  plan(ids: IdsInput, options?: { latencyMs?: number }): Promise<Plan>;
+  /** Adds or replaces a cron-triggered pull of an IDs file (run by the worker replicas, each tick once). */
+  schedule(idsFile: string, options: ScheduleOptions): Promise<ScheduleInfo>;
+  /** Every schedule of the queue. */
+  schedules(): Promise<ScheduleInfo[]>;
+  /** Removes a schedule; InputError when there is none of that name. */
+  unschedule(name: string): Promise<void>;
+  /** Serves the fleet's web page, Bull Board under /queues, /metrics, /healthz and /readyz until its close(). */
+  dashboard(options?: DashboardOptions): Promise<DashboardHandle>;
+  /** Stops the workers and dashboards this object started and closes its connections (and the sink it made). */
+  close(): Promise<void>;
+}
+
+/** Serves a worker's probes; a port in use is an InputError naming the setting to change. */
+async function serveMetrics(probes: Probes, port: number) {
+  try {
+    return await startProbeServer(probes, port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'EADDRINUSE' ? `metrics port ${port} is in use; pick another with --metrics-port or worker.metricsPort` : `cannot serve metrics on port ${port} (${code ?? (err as Error).message})`, { cause: err });
+  }
+}
+
+/** Tells two listeners of every request, commit, rest and quarantine. */
+function bothEvents(a: BatchEvents & CredentialEvents, b: BatchEvents & CredentialEvents): BatchEvents & CredentialEvents {
+  return {
+    request: (e) => (a.request(e), b.request(e)),
+    committed: (e) => (a.committed(e), b.committed(e)),
+    rest: (e) => (a.rest(e), b.rest(e)),
+    quarantine: (e) => (a.quarantine(e), b.quarantine(e)),
+  };
+}
+
+function isParsed(config: Config | ConfigInput): config is Config {
+  return Array.isArray((config as Config).credentials) && 'file' in config;
+}
+
+/**
+ * Makes a pullq for a config: a parsed Config (parseConfig, or loaded from a
+ * file), or the same object as pullq.config.json holds, validated here
+ * (a ConfigError names the bad key). Opens nothing until a method needs it.
+ */
+export function createPullq(config: Config | ConfigInput, options: PullqOptions = {}): Pullq {
+  const parsed = isParsed(config) ? config : parseConfig(config);
+  const logger = options.logger ?? createLogger('warn', 'json');
+  const ctx = new PullqContext(parsed, logger, options.sink, options.connection ?? 'patient');
+  /** Running workers and how to stop each (close() stops those still running). */
+  const workers = new Map<WorkerHandle, () => Promise<void>>();
+  const dashboards = new Set<() => Promise<void>>();
+  const repaired = new Set<string>();
+  let closed = false;
+  const open = () => {
+    if (closed) throw new InputError('this pullq is closed; make a new one with createPullq');
+  };
+  const runNameOf = (ids: IdsInput, run: string | undefined) => (run !== undefined ? validateRunName(run) : defaultRunName(typeof ids === 'string' ? idsSourceLabel(ids) : 'ids'));
+
+  const pullq: Pullq = {
+    config: parsed,
+
+    async enqueue(ids, o = {}) {
+      open();
+      const run = runNameOf(ids, o.run);
+      await checkIdsInput(ids);
+      const c = await ctx.connection();
+      const r = await enqueueRun({ store: c.store, queue: c.queue, run, source: ids, batchSize: parsed.enqueue.batchSize, urlFor: compileIdUrl(parsed.request.url), template: requestTemplateOf(parsed), onProgress: o.onProgress });
+      // Nothing to fetch (e.g. every ID invalid): the output is written now.
+      if (r.done) await finalizeRun(c.store, ctx.sink(), run, logger);
+      return r;
+    },
+
+    async worker(o = {}) {
+      open();
+      const c = await ctx.connection('patient');
+      let pool: CredentialPool | undefined;
+      let draining = false;
+      const port = o.metricsPort ?? parsed.worker.metricsPort;
+      const probes = port !== undefined ? fleetProbes(c, () => pool, () => draining) : undefined;
+      // The port first: one taken fails here, before this replica takes any work.
+      const server = probes ? await serveMetrics(probes, port!) : undefined;
+      const listener = probes && o.events ? bothEvents(probes.metrics, o.events) : (probes?.metrics ?? o.events);
+      const handle = await startWorker({
+        config: parsed,
+        connection: c.redis,
+        logger,
+        concurrency: o.concurrency,
+        sink: ctx.workerSink(),
+        transform: o.transform ?? options.transform,
+        onFatal: o.onFatal,
+        onRunComplete: o.onRunComplete,
+        events: listener,
+      }).catch(async (err: unknown) => {
+        await server?.close();
+        throw err;
+      });
+      pool = handle.pool;
+      const stop = async () => {
+        draining = true;
+        await handle.close();
+        await server?.close();
+      };
+      workers.set(handle, stop);
+      return {
+        stats: handle.stats,
+        pool: handle.pool,
+        metricsPort: server?.port,
+        fatalReason: () => handle.fatalReason(),
+        async close() {
+          workers.delete(handle);
+          await stop();
+        },
+      };
+    },
+
+    async pull(ids, o = {}) {
+      open();
+      const run = runNameOf(ids, o.run);
+      await checkIdsInput(ids);
+      return pullRun(ctx, ids, run, { ...o, transform: o.transform ?? options.transform });
+    },
+
+    async status(run) {
+      open();
+      const c = await ctx.connection();
+      const pool = new CredentialPool({ redis: c.redis, config: parsed, logger, http: createHttpClient(parsed) });
+      return readRunReport(c, parsed.queue, pool, run, repaired);
+    },
+
+    async runStatus(run) {
+      open();
+      return (await ctx.connection()).store.status(validateRunName(run));
+    },
+
+    watch(run, o = {}) {
+      const every = o.everyMs ?? 1000;
+      return {
+        async *[Symbol.asyncIterator]() {
+          while (!o.signal?.aborted) {
+            const s = await pullq.runStatus(run);
+            if (s) yield s;
+            if (s?.complete) return;
+            await sleep(every, undefined, { signal: o.signal }).catch(() => undefined);
+          }
+        },
+      };
+    },
+
+    async check(o = {}) {
+      open();
+      return checkCredentials(await ctx.connection(), parsed, logger, o.id);
+    },
+
+    async plan(ids, o = {}) {
+      open();
+      await checkIdsInput(ids);
+      return planRun(parsed, logger, ids, o.latencyMs);
+    },
+
+    async schedule(idsFile, o) {
+      open();
+      await checkSchedule(idsFile, o);
+      return upsertSchedule(await ctx.connection(), idsFile, o);
+    },
+
+    async schedules() {
+      open();
+      return listSchedules(await ctx.connection());
+    },
+
+    async unschedule(name) {
+      open();
+      await removeSchedule(await ctx.connection(), parsed.queue, name);
+    },
+
+    async dashboard(o = {}) {
+      open();
+      const d = await serveDashboard(await ctx.connection(), parsed, logger, o);
+      const stop = d.close;
+      dashboards.add(stop);
+      return { ...d, close: async () => (dashboards.delete(stop), stop()) };
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...dashboards].map((stop) => stop()));
+      dashboards.clear();
+      await Promise.all([...workers.values()].map((stop) => stop()));
+      workers.clear();
+      await ctx.close();
+    },
+  };
+  return pullq;
+}

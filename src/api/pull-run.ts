@@ -1,0 +1,112 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CredentialPool, type CredentialUsage } from '../auth/credential-pool.js';
+import { compileIdUrl } from '../ids/id-url.js';
+import { requestTemplateOf } from '../ids/request-template.js';
+import type { IdsInput } from '../ids/ids-input.js';
+import { createHttpClient } from '../jobs/http-client.js';
+import type { Transform } from '../jobs/shape-result.js';
+import { enqueueRun, repairJobs } from '../runs/enqueue-run.js';
+import { finalizeRun } from '../runs/finalize-run.js';
+import type { RunStatus } from '../runs/run-store.js';
+import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
+import type { PullqContext } from './pullq-context.js';
+
+export interface PullOptions {
+  /** The run's name (resumes it if it exists); default: the source's name and a UTC timestamp. */
+  run?: string;
+  /** Worker replicas in this process (default 1); 0 only waits for other replicas to do the work. */
+  workers?: number;
+  /** In-flight requests per replica (default worker.concurrency). */
+  concurrency?: number;
+  /** Aborting stops the pull: in-flight requests finish, the rest stays queued; the result says `interrupted`. */
+  signal?: AbortSignal;
+  /** Things a person would want to hear as they happen (a run resumed, already enqueued). */
+  onNotice?: (message: string) => void;
+  /** Shapes each answer's stored data (replaces output.select). */
+  transform?: Transform;
+}
+
+export interface PullResult {
+  run: string;
+  /** Every ID has an outcome and the output is written. */
+  complete: boolean;
+  /** Why the run is not complete: `interrupted`, or what stopped it (e.g. every credential quarantined). */
+  reason?: string;
+  /** The run's counts at the end (null if it could not be read). */
+  status: RunStatus | null;
+  /** Where the output is (the sink's words). */
+  location: string;
+  /** Wall time from the first worker's start to the end, ms. */
+  durationMs: number;
+  /** Each credential's fleet-wide counters before and after (every replica's work in that time). */
+  credentials: { before: CredentialUsage[]; after: CredentialUsage[] };
+}
+
+/**
+ * Enqueues IDs (or resumes the run), works on them in this process until
+ * the run is complete, and writes the output. Nothing is lost when it stops
+ * early: pulling the same run again resumes it.
+ */
+export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, options: PullOptions = {}): Promise<PullResult> {
+  const { store, queue, redis } = await ctx.connection('patient');
+  const config = ctx.config;
+  const sink = ctx.sink();
+  const notice = options.onNotice ?? ((message: string) => ctx.logger.info(message));
+  const workers: WorkerHandle[] = [];
+  const stopped = () => options.signal?.aborted === true;
+  try {
+    const existing = await store.status(run);
+    if (existing?.aborted) {
+      // Resuming is how a user says the cause is fixed: its batches get their jobs back below.
+      notice(`run ${run} had stopped (${existing.aborted}); resuming it`);
+      await store.clearAbort(run);
+    }
+    if (existing?.sealed) {
+      notice(`run ${run} is already enqueued; working on it until complete`);
+      await repairJobs(queue, store, run);
+    } else {
+      await enqueueRun({ store, queue, run, source: ids, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
+    }
+    // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
+    // with workers: 0 (the other replicas do the work) notices when none of them can.
+    const pool = new CredentialPool({ redis, config, logger: ctx.logger, http: createHttpClient(config) });
+    const before = await pool.usage();
+    const startedAt = Date.now();
+    let fatal: string | undefined;
+    for (let i = 0; i < (options.workers ?? 1); i++) {
+      workers.push(
+        await startWorker({ config, connection: redis, logger: ctx.logger, concurrency: options.concurrency, sink: ctx.workerSink(), transform: options.transform, onFatal: (reason) => (fatal ??= reason) }),
+      );
+    }
+
+    let status: RunStatus | null = null;
+    let checkedAt = 0;
+    while (!stopped() && fatal === undefined) {
+      status = await store.status(run);
+      if (status?.complete) break;
+      if (status?.aborted) {
+        fatal = `run ${run} cannot complete: ${status.aborted}`;
+        break;
+      }
+      if (status?.done) await finalizeRun(store, sink, run, ctx.logger);
+      else await sleep(250);
+      if (Date.now() - checkedAt > 2000) {
+        checkedAt = Date.now();
+        if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;
+      }
+    }
+    await Promise.all(workers.splice(0).map((w) => w.close()));
+    const complete = status?.complete === true;
+    return {
+      run,
+      complete,
+      reason: complete ? undefined : (fatal ?? 'interrupted'),
+      status,
+      location: sink.location(run),
+      durationMs: Date.now() - startedAt,
+      credentials: { before, after: await pool.usage() },
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+}
