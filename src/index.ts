@@ -4,5 +4,6 @@
 export { parseConfig, configSchema, type Config, type Budget, type CredentialConfig } from './config.js';
 export { PullqError, ConfigError, InputError, RedisUnavailableError, RunAbortedError, CommitUnknownError, ListenError } from './errors.js';
 export { RunFinalizedError, type Sink, type ResultLine, type FailedLine, type Summary, type FinalizeFence } from './sinks/sink.js';
-export { FileSink } from './sinks/file-sink.js';
+export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
 export { PostgresSink } from './sinks/postgres-sink.js';
+export { sinkConformanceCases, type SinkConformanceOptions, type SinkConformanceCase, type SinkFixture, type SinkOutput } from './sinks/sink-conformance.js';
