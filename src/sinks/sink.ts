@@ -92,9 +92,9 @@ export interface Sink {
    * - Durable before it returns: the step commits right after, and a
    *   committed part must survive a crash of this process or machine (fsync,
    *   a committed transaction).
-   * - Idempotent by name: writing the same `run`/`part` again (a retry after
-   *   a crash mid-write, or a timeout) replaces it; the part is in the output
-   *   at most once, and a half-written earlier try leaves no trace.
+   * - Idempotent by name: writing the same `run`/`part` again with the same
+   *   lines (a retry after a crash mid-write, or a timeout) leaves each line
+   *   in the output once, and a half-written earlier try leaves no trace.
    * - Never visible in the output by itself: until `finalize` names it, a part
    *   is not output (an attempt that loses its batch wrote one too).
    * - Refused with {@link RunFinalizedError} once the run is finalized (a
