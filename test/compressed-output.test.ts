@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { parseConfig } from '../src/config.js';
+import type { FailedLine, ResultLine } from '../src/sinks/sink.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
+
+// Issue #12, item 3: `sink.compress: "gzip"` for the file sink.
+
+const tmp = tempDir('gzip');
+const queue = uniqueQueue('gz');
+let api: ExampleApi;
+beforeAll(async () => {
+  api = await startExampleApi({ latencyMs: 5 });
+  writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({
+    queue,
+    request: { url: `${api.url}/items/{id}` },
+    worker: { concurrency: 4, lockDurationMs: 1500 },
+    enqueue: { batchSize: 10 },
+    sink: { type: 'file', dir: './out', compress: 'gzip' },
+  }));
+});
+afterAll(() => tearDown({ api, queue, tmp }));
+
+const jsonl = <T>(buf: Buffer): T[] => buf.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+
+describe('file sink, compress gzip', () => {
+  it('a pull with a worker SIGKILLed mid-run: results.jsonl.gz and failed.jsonl.gz hold every ID exactly once, gzip reads them', async () => {
+    const ids = Array.from({ length: 400 }, (_, i) => (i % 40 === 0 ? `missing-${i}` : `gz-${i}`));
+    writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n.\nü 😀\n`);
+    const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'error' };
+    const victim = spawnCli(['worker'], { cwd: tmp.dir, env });
+    const pull = spawnCli(['pull', 'ids.txt', '--run', 'gz'], { cwd: tmp.dir, env });
+    // Kill the extra worker once parts (gzipped, some by it) are on disk: its uncommitted work must not show.
+    const parts = path.join(tmp.dir, 'out/gz/parts');
+    while (!existsSync(parts) || readdirSync(parts).length < 12) await new Promise((r) => setTimeout(r, 20));
+    victim.child.kill('SIGKILL');
+    const r = await pull.done;
+    expect(r.code).toBe(0);
+    const runDir = path.join(tmp.dir, 'out/gz');
+    // The summary names the files as they are.
+    expect(r.stdout).toContain(`${runDir}/results.jsonl.gz, failed.jsonl.gz, summary.json`);
+    expect(readdirSync(runDir).sort()).toEqual(['failed.jsonl.gz', 'results.jsonl.gz', 'summary.json']);
+
+    const results = jsonl<ResultLine>(gunzipSync(readFileSync(path.join(runDir, 'results.jsonl.gz'))));
+    const failed = jsonl<FailedLine>(gunzipSync(readFileSync(path.join(runDir, 'failed.jsonl.gz'))));
+    const all = [...results, ...failed].map((l) => l.id);
+    expect(all).toHaveLength(402);
+    expect(new Set(all)).toEqual(new Set([...ids, '.', 'ü 😀']));
+    expect(failed.map((f) => [f.id, f.error]).sort()).toEqual([['.', 'invalid_id'], ...ids.filter((i) => i.startsWith('missing-')).map((i) => [i, 'not_found'])].sort());
+    for (const x of results) expect(x.data).toMatchObject({ id: x.id });
+
+    // The files are multi-member gzip streams (one member per part chunk): the gzip tool reads them whole too.
+    expect(execFileSync('gzip', ['-dc', path.join(runDir, 'results.jsonl.gz')])).toEqual(gunzipSync(readFileSync(path.join(runDir, 'results.jsonl.gz'))));
+    execFileSync('gzip', ['-t', path.join(runDir, 'results.jsonl.gz'), path.join(runDir, 'failed.jsonl.gz')]);
+    // summary.json stays plain JSON.
+    expect(JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8'))).toMatchObject({ run: 'gz', total: 402, succeeded: 391, failed: 11 });
+    const status = await runCli(['status', '--run', 'gz', '--json'], { cwd: tmp.dir, env });
+    expect(JSON.parse(status.stdout)).toMatchObject({ complete: true, total: 402 });
+  });
+
+  it('config: compress takes "gzip" only, and only for the file sink; errors name sink.compress', () => {
+    const parse = (sink: Record<string, unknown>) => parseConfig({ request: { url: 'http://x/{id}' }, sink }, { env: { vars: {} } });
+    expect(parse({ type: 'file', compress: 'gzip' }).sink).toMatchObject({ type: 'file', compress: 'gzip' });
+    expect(parse({ type: 'file' }).sink).not.toHaveProperty('compress');
+    expect(() => parse({ type: 'file', compress: 'zstd' })).toThrow('config: sink.compress: must be "gzip" (or omitted for plain .jsonl), got "zstd"');
+    expect(() => parse({ type: 'file', compress: true })).toThrow('sink.compress: must be "gzip"');
+    expect(() => parse({ type: 'postgres', url: 'postgres://db/x', compress: 'gzip' })).toThrow('config: sink.compress: only the file sink compresses');
+  });
+});
