@@ -5,7 +5,8 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { parseConfig } from '../src/config.js';
-import type { FailedLine, ResultLine } from '../src/sinks/sink.js';
+import { FileSink } from '../src/sinks/file-sink.js';
+import type { FailedLine, ResultLine, Summary } from '../src/sinks/sink.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
@@ -70,5 +71,21 @@ describe('file sink, compress gzip', () => {
     expect(() => parse({ type: 'file', compress: 'zstd' })).toThrow('config: sink.compress: must be "gzip" (or omitted for plain .jsonl), got "zstd"');
     expect(() => parse({ type: 'file', compress: true })).toThrow('sink.compress: must be "gzip"');
     expect(() => parse({ type: 'postgres', url: 'postgres://db/x', compress: 'gzip' })).toThrow('config: sink.compress: only the file sink compresses');
+  });
+
+  it('parts written by replicas with the other compress setting (a config change mid-run) are converted, not lost', async () => {
+    const dir = path.join(tmp.dir, 'mixed');
+    const line = (id: string): ResultLine => ({ id, status: 200, fetchedAt: 'x', data: { id } });
+    const summary = (run: string): Summary => ({ run, total: 2, succeeded: 2, failed: 0, startedAt: 'x', finishedAt: 'y', durationMs: 0, errors: {} });
+    const plain = new FileSink(dir);
+    const gz = new FileSink(dir, { compress: 'gzip' });
+    for (const run of ['to-gzip', 'to-plain']) {
+      await plain.writePart(run, 'p1', [line(`${run}-1`)], []);
+      await gz.writePart(run, 'p2', [line(`${run}-2`)], []);
+    }
+    await gz.finalize('to-gzip', ['p1', 'p2'], summary('to-gzip'), async function* () {});
+    await plain.finalize('to-plain', ['p2', 'p1'], summary('to-plain'), async function* () {});
+    expect(jsonl<ResultLine>(gunzipSync(readFileSync(path.join(dir, 'to-gzip/results.jsonl.gz')))).map((l) => l.id)).toEqual(['to-gzip-1', 'to-gzip-2']);
+    expect(jsonl<ResultLine>(readFileSync(path.join(dir, 'to-plain/results.jsonl'))).map((l) => l.id)).toEqual(['to-plain-2', 'to-plain-1']);
   });
 });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, chmod, mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { access, chmod, mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, createGzip, gzip } from 'node:zlib';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
@@ -99,9 +99,13 @@ export class FileSink implements Sink {
     const own = this.partFile(run, part, kind);
     if (await exists(own)) return createReadStream(own);
     const other = this.partFile(run, part, kind, this.compress !== 'gzip');
+    const size = await stat(other).then((st) => st.size, () => undefined);
     // Neither exists: createReadStream(own) fails with ENOENT naming the file we wanted.
-    if (!(await exists(other))) return createReadStream(own);
-    return createReadStream(other).pipe(this.compress === 'gzip' ? createGzip() : createGunzip());
+    if (size === undefined) return createReadStream(own);
+    // A gzipped part with no lines is an empty file, not a gzip stream: there is nothing to gunzip.
+    if (size === 0) return createReadStream(other);
+    // pipeline (not pipe): a read error reaches the reader of the converted stream instead of stalling it.
+    return pipeline(createReadStream(other), this.compress === 'gzip' ? createGzip() : createGunzip(), () => undefined);
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
