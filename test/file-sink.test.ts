@@ -10,7 +10,7 @@ import type { FailedLine, ResultLine, Summary } from '../src/sinks/sink.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
-// Issue #12, item 3: `sink.compress: "gzip"` for the file sink.
+// Issue #12, item 3: `sink.compress: "gzip"` for the file sink; and what its refusal of late writes means for a reused run name.
 
 const tmp = tempDir('gzip');
 const queue = uniqueQueue('gz');
@@ -87,5 +87,18 @@ describe('file sink, compress gzip', () => {
     await plain.finalize('to-plain', ['p2', 'p1'], summary('to-plain'), async function* () {});
     expect(jsonl<ResultLine>(gunzipSync(readFileSync(path.join(dir, 'to-gzip/results.jsonl.gz')))).map((l) => l.id)).toEqual(['to-gzip-1', 'to-gzip-2']);
     expect(jsonl<ResultLine>(readFileSync(path.join(dir, 'to-plain/results.jsonl'))).map((l) => l.id)).toEqual(['to-plain-2', 'to-plain-1']);
+  });
+});
+
+describe('file sink, a run name whose final output is already there', () => {
+  it('an earlier run\'s output under the same name (Redis was reset): pull stops with the reason, exit 2, the old output untouched', async () => {
+    // Before: every batch was refused as a late write and dropped, and pull waited forever.
+    const old = new FileSink(path.join(tmp.dir, 'out'), { compress: 'gzip' });
+    await old.finalize('reused', [], { run: 'reused', total: 0, succeeded: 0, failed: 0, startedAt: 'x', finishedAt: 'y', durationMs: 0, errors: {} }, async function* () {});
+    writeFileSync(path.join(tmp.dir, 'reused.ids.txt'), 'r1\nr2\n');
+    const r = await runCli(['pull', 'reused.ids.txt', '--run', 'reused'], { cwd: tmp.dir, env: { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'error' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`run reused cannot complete: the sink already holds the final output of an earlier run named reused (${path.join(tmp.dir, 'out/reused')}/results.jsonl.gz`);
+    expect(JSON.parse(readFileSync(path.join(tmp.dir, 'out/reused/summary.json'), 'utf8'))).toMatchObject({ total: 0, finishedAt: 'y' });
   });
 });
