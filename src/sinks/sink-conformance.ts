@@ -393,7 +393,7 @@ function importable(module: string): string {
  * "written". The parent kills it in between.
  */
 const CHILD_SOURCE = `
-const job = JSON.parse(process.env.PULLQ_SINK_KIT_JOB);
+const job = JSON.parse(process.argv[1]);
 const isClass = ${isClass.toString()};
 const bigPart = ${bigPart.toString()};
 const make = (await import(job.module))[job.export];
@@ -415,8 +415,9 @@ await sink.close?.();
  * mid-write; false when the write had already finished (nothing was tested).
  */
 async function writeInChildAndKill(fixture: SinkFixture, execArgv: string[], job: { run: string; part: string; prefix: string; bytes: number }, fraction: number): Promise<boolean> {
-  const env = { ...process.env, PULLQ_SINK_KIT_JOB: JSON.stringify({ ...job, module: importable(fixture.module), export: fixture.export, args: fixture.args ?? [] }) };
-  const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', CHILD_SOURCE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const jobJson = JSON.stringify({ ...job, module: importable(fixture.module), export: fixture.export, args: fixture.args ?? [] });
+  // The child inherits this process's environment (a sink may read its own settings there).
+  const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', CHILD_SOURCE, '--', jobJson], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let killed = false;
