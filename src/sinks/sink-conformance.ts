@@ -71,8 +71,10 @@ interface Subject {
  * generous timeout (a minute).
  */
 export function sinkConformanceCases(options: SinkConformanceOptions): SinkConformanceCase[] {
+  if (typeof options?.setup !== 'function') throw new PullqError('sink_kit_setup', 'sinkConformanceCases: options.setup must be a function returning a fresh SinkFixture for each case');
   const ordered = options.ordered ?? true;
   const killBytes = options.killPartBytes ?? 16 * 1024 * 1024;
+  if (!Number.isInteger(killBytes) || killBytes < 64 * 1024) throw new PullqError('sink_kit_setup', `sinkConformanceCases: killPartBytes must be an integer >= 65536 (a part big enough to be killed mid-write), got ${String(options.killPartBytes)}`);
 
   /** Runs `body` against a fresh sink, then closes it and tears the fixture down. */
   const withSink = (body: (s: Subject) => Promise<void>) => async () => {
