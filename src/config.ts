@@ -175,8 +175,19 @@ export const configSchema = z.strictObject({
     select: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path of field names, e.g. "owner.login"')).min(1, 'must name at least one field').optional(),
   }).prefault({}),
   sink: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),
-    z.strictObject({ type: z.literal('postgres'), url: nonEmpty, table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('pullq_results') }),
+    z.strictObject({
+      type: z.literal('file'),
+      dir: nonEmpty.default('./out'),
+      /** "gzip": results.jsonl.gz and failed.jsonl.gz (summary.json stays plain); omit for plain .jsonl. */
+      compress: z.enum(['gzip'], { error: (i) => `must be "gzip" (or omitted for plain .jsonl), got ${JSON.stringify(i.input)}` }).optional(),
+    }),
+    z.strictObject({
+      type: z.literal('postgres'),
+      url: nonEmpty,
+      table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('pullq_results'),
+      // Named rather than "unknown key": a user moving from files to PostgreSQL learns why it went.
+      compress: z.custom<never>(() => false, 'only the file sink compresses (PostgreSQL compresses large jsonb itself); remove it').optional(),
+    }),
   ]).default({ type: 'file', dir: './out' }),
 });
 

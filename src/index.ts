@@ -17,6 +17,7 @@ export { PullqError, ConfigError, InputError, RedisUnavailableError, RunAbortedE
 export { ERROR_CODES, type ErrorCode } from './policy/error-codes.js';
 export { FinalizeLostError } from './runs/finalize-run.js';
 export { RunFinalizedError, type Sink, type ResultLine, type FailedLine, type Summary, type FinalizeFence } from './sinks/sink.js';
-export { FileSink } from './sinks/file-sink.js';
+export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
 export { PostgresSink } from './sinks/postgres-sink.js';
 export type { Logger } from './logger.js';
+export { sinkConformanceCases, type SinkConformanceOptions, type SinkConformanceCase, type SinkFixture, type SinkOutput } from './sinks/sink-conformance.js';

@@ -120,7 +120,8 @@ describe('static credential kinds against the API', () => {
   ];
   it.each(cases)('%s', async (_, apiAuth, auth) => {
     const config = await setup({ auth: apiAuth }, { auth });
-    const out = await pullInProcess(config, ['a', 'b/c'], { run: 'auth' });
+    // A run name of its own: the cases share one sink dir, and a finished run's name is not written again.
+    const out = await pullInProcess(config, ['a', 'b/c'], { run: `auth-${config.queue}` });
     expect(out.failed).toEqual([]);
     expect(out.results).toHaveLength(2);
   });

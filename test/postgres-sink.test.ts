@@ -11,6 +11,7 @@ import { runCli, spawnCli } from './helpers/cli.js';
 import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 import { bullPrefix, runKeys } from '../src/redis/keys.js';
+import { batchJobOptions } from '../src/runs/enqueue-run.js';
 
 // PostgreSQL from PULLQ_TEST_POSTGRES_URL, else the local server (trust auth, database "test").
 const available = await postgresAnswers();
@@ -98,27 +99,52 @@ describe.skipIf(!available)('PostgreSQL sink', () => {
       queue: q, request: { url: `${api.url}/items/{id}` }, enqueue: { batchSize: 10 }, sink: { type: 'postgres', url: '${PG_URL}', table },
     }));
     const env = { REDIS_URL: redisUrl(), PG_URL, PULLQ_LOG_LEVEL: 'error' };
-    expect((await runCli(['enqueue', 'late.ids.txt', '--run', 'late', '--config', 'late.config.json'], { cwd: tmp.dir, env })).code).toBe(0);
-    // Another finalizer already wrote this run's output (as if this batch's worker had stalled until after it).
-    const sink = new PostgresSink(PG_URL, table);
-    await sink.discardPart('late', 'none'); // creates the tables
-    await sink.close();
-    await db.query(`INSERT INTO "${table}_runs" (run, summary, finished_at) VALUES ('late', '{}', now()) ON CONFLICT (run) DO NOTHING`);
-    const worker = spawnCli(['worker', '--config', 'late.config.json'], { cwd: tmp.dir, env });
+    expect((await runCli(['pull', 'late.ids.txt', '--run', 'late', '--config', 'late.config.json'], { cwd: tmp.dir, env })).code).toBe(0);
+    // A stalled attempt of batch 0 wakes now: it still sees the batch's IDs and BullMQ hands its job out again.
     const r = newRedis();
+    const q2 = new Queue(q, { connection: r, prefix: bullPrefix(q) });
+    await r.rpush(runKeys(q, 'late').batch(0), 'late-1', 'late-2');
+    await q2.add('batch', { run: 'late', batch: 0 }, batchJobOptions('late', 0));
+    const worker = spawnCli(['worker', '--config', 'late.config.json'], { cwd: tmp.dir, env });
     try {
-      const q2 = new Queue(q, { connection: r, prefix: bullPrefix(q) });
       for (let i = 0; i < 100 && (await q2.getJobCountByTypes('waiting', 'active', 'delayed')) > 0; i++) await new Promise((res) => setTimeout(res, 50));
       // The batch job ended at once: not delayed for a retry, not failed.
       const left = await q2.getJobCountByTypes('waiting', 'active', 'delayed', 'failed');
-      await q2.close();
       expect(left).toBe(0);
-      const meta = await r.hgetall(runKeys(q, "late").meta);
+      const meta = await r.hgetall(runKeys(q, 'late').meta);
       expect(meta['aborted']).toBeUndefined();
-      expect((await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = 'late'`)).rows[0].n).toBe(0);
+      // The stale attempt did fetch its IDs again (so it wrote a part)...
+      expect(api.requestsById.get('late-1')).toBe(2);
+      // ...and its part was refused: the run keeps its one row per ID.
+      expect((await db.query(`SELECT id FROM "${table}" WHERE run = 'late' ORDER BY id`)).rows).toEqual([{ id: 'late-1' }, { id: 'late-2' }]);
     } finally {
       worker.child.kill('SIGTERM');
       await worker.done;
+      await q2.close();
+      await cleanQueue(r, q);
+      r.disconnect();
+    }
+  });
+
+  it('a run name whose summary row is already in the table (an earlier run, Redis since reset): pull stops with the reason, exit 2', async () => {
+    // Before: every batch was refused as a late write and dropped quietly, and pull waited forever.
+    const q = `${queue}-reused`;
+    writeFileSync(path.join(tmp.dir, 'reused.ids.txt'), 'reused-1\nreused-2\n');
+    writeFileSync(path.join(tmp.dir, 'reused.config.json'), JSON.stringify({
+      queue: q, request: { url: `${api.url}/items/{id}` }, enqueue: { batchSize: 10 }, sink: { type: 'postgres', url: '${PG_URL}', table },
+    }));
+    const sink = new PostgresSink(PG_URL, table);
+    await sink.discardPart('reused', 'none'); // creates the tables
+    await sink.close();
+    await db.query(`INSERT INTO "${table}_runs" (run, summary, finished_at) VALUES ('reused', '{}', now()) ON CONFLICT (run) DO NOTHING`);
+    const env = { REDIS_URL: redisUrl(), PG_URL, PULLQ_LOG_LEVEL: 'error' };
+    try {
+      const r = await runCli(['pull', 'reused.ids.txt', '--run', 'reused', '--config', 'reused.config.json'], { cwd: tmp.dir, env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`run reused cannot complete: the sink already holds the final output of an earlier run named reused (PostgreSQL table ${table} (run = 'reused')`);
+      expect((await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = 'reused'`)).rows[0].n).toBe(0);
+    } finally {
+      const r = newRedis();
       await cleanQueue(r, q);
       r.disconnect();
     }

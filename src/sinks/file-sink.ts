@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { access, chmod, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
+import { pipeline, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
+import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 
 /** Output is not world-readable: it may hold whatever the API returned. */
 export const FILE_MODE = 0o640;
@@ -10,44 +13,118 @@ export const DIR_MODE = 0o750;
 /** Lines are written in chunks of about this many bytes: a step's lines never join into one string past V8's limit. */
 const WRITE_CHUNK = 4 * 1024 * 1024;
 
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+export interface FileSinkOptions {
+  /**
+   * "gzip": results.jsonl.gz and failed.jsonl.gz instead of .jsonl (summary.json
+   * stays plain: it is small and what a script reads first). Each part is
+   * compressed by the worker that writes it, so finalize only concatenates:
+   * the files are multi-member gzip streams (RFC 1952 §2.2), which gunzip,
+   * zcat, Python's gzip and Node's zlib read as one stream.
+   */
+  compress?: 'gzip';
+}
+
+type Kind = 'results' | 'failed';
+
 /**
- * The SPEC's file output: out/<run>/{results,failed}.jsonl and summary.json.
- * Parts live in out/<run>/parts/ until the run is finalized. Replicas on
- * several machines must share `dir` (a volume); otherwise use the Postgres sink.
+ * The SPEC's file output: out/<run>/{results,failed}.jsonl (or .jsonl.gz) and
+ * summary.json. Parts live in out/<run>/parts/ until the run is finalized.
+ * Replicas on several machines must share `dir` (a volume); otherwise use the
+ * Postgres sink.
  */
 export class FileSink implements Sink {
   readonly dir: string;
+  readonly compress: 'gzip' | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: FileSinkOptions = {}) {
     this.dir = dir;
+    this.compress = options.compress;
   }
 
   location(run: string): string {
     const dir = path.join(this.dir, run);
-    return `${dir}/results.jsonl, failed.jsonl, summary.json`;
+    return `${dir}/${this.outputName('results')}, ${this.outputName('failed')}, summary.json`;
+  }
+
+  private outputName(kind: Kind): string {
+    return `${kind}.jsonl${this.ext()}`;
+  }
+
+  private ext(gzipped = this.compress === 'gzip'): string {
+    return gzipped ? '.gz' : '';
   }
 
   private partsDir(run: string): string {
     return path.join(this.dir, run, 'parts');
   }
 
-  private partFile(run: string, part: string, kind: 'results' | 'failed'): string {
-    return path.join(this.partsDir(run), `${part}.${kind}.jsonl`);
+  private partFile(run: string, part: string, kind: Kind, gzipped = this.compress === 'gzip'): string {
+    return path.join(this.partsDir(run), `${part}.${kind}.jsonl${this.ext(gzipped)}`);
+  }
+
+  /** summary.json is renamed into place last: while it exists, the run's output is final. */
+  private async isFinalized(run: string): Promise<boolean> {
+    return access(path.join(this.dir, run, 'summary.json')).then(
+      () => true,
+      () => false,
+    );
   }
 
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
+    // A worker that stalled past the run's end: its part could never be output, and cleanup has run already.
+    if (await this.isFinalized(run)) throw new RunFinalizedError(run);
     await makeDirs(this.partsDir(run));
-    await writeLinesDurably(this.partFile(run, part, 'results'), results);
-    await writeLinesDurably(this.partFile(run, part, 'failed'), failures);
+    await writeLinesDurably(this.partFile(run, part, 'results'), results, this.compress);
+    await writeLinesDurably(this.partFile(run, part, 'failed'), failures, this.compress);
+    // Finalized while this wrote: cleanup may have run before these files appeared, so remove them here.
+    if (await this.isFinalized(run)) {
+      await this.discardPart(run, part);
+      throw new RunFinalizedError(run);
+    }
   }
 
   async discardPart(run: string, part: string): Promise<void> {
-    await Promise.all((['results', 'failed'] as const).map((k) => unlink(this.partFile(run, part, k)).catch(() => undefined)));
+    const files = (['results', 'failed'] as const).flatMap((k) => [this.partFile(run, part, k, false), this.partFile(run, part, k, true)]);
+    await Promise.all(files.map((f) => unlink(f).catch(() => undefined)));
+  }
+
+  /**
+   * A part's bytes as this sink's output wants them. A part written by a
+   * replica with the other `compress` setting (a config change rolling
+   * through a fleet mid-run) is converted rather than missing.
+   */
+  private async partBytes(run: string, part: string, kind: Kind): Promise<Readable> {
+    const own = this.partFile(run, part, kind);
+    if (await exists(own)) return createReadStream(own);
+    const other = this.partFile(run, part, kind, this.compress !== 'gzip');
+    const size = await stat(other).then((st) => st.size, () => undefined);
+    // Neither exists: createReadStream(own) fails with ENOENT naming the file we wanted.
+    if (size === undefined) return createReadStream(own);
+    // A gzipped part with no lines is an empty file, not a gzip stream: there is nothing to gunzip.
+    if (size === 0) return createReadStream(other);
+    // pipeline (not pipe): a read error reaches the reader of the converted stream instead of stalling it.
+    return pipeline(createReadStream(other), this.compress === 'gzip' ? createGzip() : createGunzip(), () => undefined);
   }
 
   async readPart(run: string, part: string): Promise<ResultLine[]> {
-    const text = await readFile(this.partFile(run, part, 'results'), 'utf8');
-    return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultLine);
+    // This sink's own format first; a part written with the other compress setting (a config change mid-run) too.
+    const own = this.compress === 'gzip';
+    let lastErr: unknown;
+    for (const gzipped of [own, !own]) {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(this.partFile(run, part, 'results', gzipped));
+      } catch (err) {
+        lastErr = err;
+        continue;
+      }
+      const text = (gzipped ? await gunzipAsync(bytes) : bytes).toString('utf8');
+      return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultLine);
+    }
+    throw lastErr;
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
@@ -58,17 +135,25 @@ export class FileSink implements Sink {
     const written: [string, string][] = [];
     try {
       for (const kind of ['results', 'failed'] as const) {
-        const target = path.join(runDir, `${kind}.jsonl`);
+        const target = path.join(runDir, this.outputName(kind));
         const tmp = `${target}${tmpSuffix}`;
         written.push([tmp, target]);
         const out = await openForWrite(tmp);
         try {
+          let bytes = 0;
           for (const part of parts) {
-            for await (const chunk of createReadStream(this.partFile(run, part, kind))) await writeAll(out, chunk as Buffer);
+            for await (const chunk of await this.partBytes(run, part, kind)) {
+              await writeAll(out, chunk as Buffer);
+              bytes += (chunk as Buffer).length;
+            }
           }
           if (kind === 'failed') {
-            for await (const lines of extraFailed()) await writeAll(out, Buffer.from(`${lines.join('\n')}\n`));
+            const lines = new ChunkedLines(out, this.compress);
+            for await (const chunk of extraFailed()) for (const line of chunk) await lines.add(`${line}\n`);
+            bytes += await lines.flush();
           }
+          // An empty file is not a gzip stream: give gunzip one empty member to read.
+          if (bytes === 0 && this.compress === 'gzip') await writeAll(out, await gzipAsync(Buffer.alloc(0)));
           await out.sync();
         } finally {
           await out.close();
@@ -79,6 +164,7 @@ export class FileSink implements Sink {
       await writeDurably(summaryTmp, `${JSON.stringify(summary, null, 2)}\n`);
       // Only the lock holder renames: a finalizer that lost its lock leaves the other's output alone.
       await fence?.check();
+      // summary.json last: once it is there, the output is complete (writePart refuses the run from then on).
       for (const [tmp, target] of written) await rename(tmp, target);
       await syncDir(runDir);
     } finally {
@@ -89,6 +175,13 @@ export class FileSink implements Sink {
   async cleanup(run: string): Promise<void> {
     await rm(this.partsDir(run), { recursive: true, force: true });
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function makeDirs(dir: string): Promise<void> {
@@ -105,23 +198,50 @@ async function openForWrite(file: string): Promise<FileHandle> {
   return fh;
 }
 
+/**
+ * Collects text into chunks of about WRITE_CHUNK bytes and writes each to `fh`
+ * (gzipped: one gzip member per chunk, so memory stays bounded and members
+ * concatenate into one valid stream). Returns the bytes written on flush.
+ */
+class ChunkedLines {
+  private chunk: string[] = [];
+  private size = 0;
+  private written = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly compress: 'gzip' | undefined,
+  ) {}
+
+  async add(text: string): Promise<void> {
+    this.chunk.push(text);
+    this.size += text.length;
+    if (this.size >= WRITE_CHUNK) await this.write();
+  }
+
+  async flush(): Promise<number> {
+    if (this.chunk.length) await this.write();
+    return this.written;
+  }
+
+  private async write(): Promise<void> {
+    const plain = Buffer.from(this.chunk.join(''));
+    this.chunk = [];
+    this.size = 0;
+    // zlib's async gzip runs on the thread pool: a worker's event loop (lock renewals, other IDs) keeps going.
+    const data = this.compress === 'gzip' ? await gzipAsync(plain) : plain;
+    await writeAll(this.fh, data);
+    this.written += data.length;
+  }
+}
+
 /** Writes one JSON line per value in bounded chunks, then fsyncs: memory stays bounded by the lines themselves. */
-async function writeLinesDurably(file: string, values: (ResultLine | FailedLine)[]): Promise<void> {
+async function writeLinesDurably(file: string, values: (ResultLine | FailedLine)[], compress: 'gzip' | undefined): Promise<void> {
   const fh = await openForWrite(file);
   try {
-    let chunk: string[] = [];
-    let size = 0;
-    for (const v of values) {
-      const line = `${JSON.stringify(v)}\n`;
-      chunk.push(line);
-      size += line.length;
-      if (size >= WRITE_CHUNK) {
-        await writeAll(fh, Buffer.from(chunk.join('')));
-        chunk = [];
-        size = 0;
-      }
-    }
-    if (chunk.length) await writeAll(fh, Buffer.from(chunk.join('')));
+    const lines = new ChunkedLines(fh, compress);
+    for (const v of values) await lines.add(`${JSON.stringify(v)}\n`);
+    await lines.flush();
     await fh.sync();
   } finally {
     await fh.close();

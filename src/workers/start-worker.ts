@@ -136,9 +136,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     try {
       outcome = await processBatch({ ...ctx, logger: log }, { run, batch, lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: token ?? '' });
     } catch (err) {
-      // A stalled attempt woke after the run's output was written: nothing of it can count, nothing to retry.
       if (err instanceof RunFinalizedError) {
-        log.info({ reason: err.code }, err.message);
+        // A stalled attempt woke after the run's output was written: nothing of it can count, nothing to retry.
+        if ((await store.status(run))?.done !== false) {
+          log.info({ reason: err.code }, err.message);
+          return;
+        }
+        // IDs still to do, yet the sink holds final output under this name: an earlier run's (Redis was reset,
+        // or another queue writes to the same place). Every batch would be refused: stop with the reason instead.
+        const reason = `the sink already holds the final output of an earlier run named ${run} (${sink.location(run)}): move it away or use another --run`;
+        await store.abort(run, reason);
+        await store.markJobPending(run, batch);
+        log.error({ reason }, `run ${run} cannot complete: ${reason}`);
         return;
       }
       if (isTransientFailure(err) || job.attemptsMade + 1 < POISON_ATTEMPTS) throw err;
