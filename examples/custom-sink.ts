@@ -14,9 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from 'pullq';
+import { createPullq, PullqError, RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from 'pullq';
 
 const gzipAsync = promisify(gzip);
 /** Lines are compressed and written in chunks of about this many characters: memory stays bounded for big parts. */
@@ -170,4 +171,45 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-// ---- main (to come): a pull through the library API, `createPullq(config, { sink: new NdjsonGzipSink(dir) })`.
+// ---- Run as a script: a pull through the library API into this sink.
+//   API_URL=http://127.0.0.1:8080 node dist/examples/custom-sink.js ./out 1 2 3
+// (`npm run example-api` serves such an API; REDIS_URL names the Redis, default 127.0.0.1:6379.)
+
+async function main(argv: string[]): Promise<number> {
+  const [dir, ...ids] = argv;
+  if (dir === undefined || ids.length === 0) {
+    process.stderr.write('usage: custom-sink <out-dir> <id>...\n');
+    return 1;
+  }
+  const pullq = createPullq(
+    {
+      redis: { url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' },
+      queue: process.env['PULLQ_QUEUE'] ?? 'custom-sink-example',
+      request: { url: `${process.env['API_URL'] ?? 'http://127.0.0.1:8080'}/items/{id}` },
+      auth: process.env['API_TOKEN'] ? { type: 'header', tokens: [process.env['API_TOKEN']] } : { type: 'none' },
+    },
+    { sink: new NdjsonGzipSink(dir) },
+  );
+  try {
+    const r = await pullq.pull(ids);
+    if (!r.complete) {
+      process.stderr.write(`run ${r.run} not complete: ${r.reason}\n`);
+      return 2;
+    }
+    const s = r.status!;
+    process.stdout.write(`run ${r.run} complete: ${s.total} IDs, ${s.succeeded} succeeded, ${s.failed} failed → ${r.location}\n`);
+    return 0;
+  } finally {
+    await pullq.close();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`custom-sink: ${err instanceof PullqError ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

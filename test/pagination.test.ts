@@ -97,11 +97,11 @@ describe('pagination', () => {
   it.each([
     ['header', { type: 'header', tokens: ['page-token'] }],
     ['query', { type: 'query', param: 'api_key', tokens: ['page-token'] }],
-  ])('a next link to another origin is never followed (credential in the %s): the ID fails cross_origin_next', async (_, auth) => {
+  ])('a next link to another origin is never followed (credential in the %s): the ID fails cross_origin_next', async (where, auth) => {
     const other = await startExampleApi({});
     servers.push(other);
     const { api, config } = await setup({ url: '/feed/{id}', pagination: { type: 'link' } }, { auth, output: { mode: 'page' } }, { redirectTo: other.url });
-    const out = await pullInProcess(config, ['cross-1', 'p2-fine'], { run: 'cross' });
+    const out = await pullInProcess(config, ['cross-1', 'p2-fine'], { run: `cross-${where}` });
     expect(other.totalRequests()).toBe(0);
     expect(out.failed).toEqual([
       expect.objectContaining({ id: 'cross-1', status: 200, error: 'cross_origin_next', attempts: 1, message: `page 1 links its next page to another origin (${other.url}); not followed, the credential is never sent there` }),
@@ -117,7 +117,7 @@ describe('pagination', () => {
     ['page', [['fail2-x', 1]]],
   ])('a failure mid-pagination, mode %j: the failed line names the page; the pages before it are output only in mode "page"', async (mode, pages) => {
     const { config } = await setup({ url: '/users/{id}/events', pagination: { type: 'page', param: 'page', itemsPath: 'items' } }, { output: { mode }, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10 } });
-    const out = await pullInProcess(config, ['fail2-x'], { run: 'fail-mid' });
+    const out = await pullInProcess(config, ['fail2-x'], { run: `fail-mid-${mode}` });
     expect((out.results as Line[]).map((l) => [l.id, l.page])).toEqual(pages);
     expect(out.failed).toEqual([{ id: 'fail2-x', error: 'server_error', status: 500, message: 'page 2: HTTP 500 (gave up after 2 attempts)', attempts: 2 }]);
     expect(out.summary).toMatchObject({ total: 1, succeeded: 0, failed: 1 });
