@@ -18,11 +18,16 @@ const budgetSchema = z
     maxInFlight: z.number().int('must be an integer').positive('must be > 0').optional(),
     /** At most this many starts back to back; the rest are paced evenly (default: 250 ms worth of starts, at least 1). */
     burst: z.number().int('must be an integer').positive('must be > 0').optional(),
+    /**
+     * A 304 answer to a conditional request (request.conditional) does not count against this budget
+     * (GitHub documents this for its primary limit): its start is given back once it is answered.
+     */
+    free304: z.boolean().optional(),
   })
   .superRefine((b, ctx) => {
     if ((b.requests === undefined) !== (b.perSeconds === undefined)) {
       ctx.addIssue({ code: 'custom', path: [b.requests === undefined ? 'requests' : 'perSeconds'], message: 'required with ' + (b.requests === undefined ? 'perSeconds' : 'requests') });
-    } else if (b.requests === undefined && b.maxInFlight === undefined && b.burst === undefined) {
+    } else if (b.requests === undefined && b.maxInFlight === undefined && b.burst === undefined && b.free304 === undefined) {
       ctx.addIssue({ code: 'custom', message: 'give requests and perSeconds, maxInFlight, burst, or several of them' });
     }
   });
@@ -101,6 +106,11 @@ export const configSchema = z.strictObject({
     headers: z.record(z.string(), z.string()).default({}),
     timeoutMs: positiveInt.default(30_000),
     maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+    /**
+     * Conditional re-pulls: send If-None-Match / If-Modified-Since with each ID's ETag / Last-Modified
+     * from the last complete run of the same series (src/runs/series.ts); a 304 is written as unchanged.
+     */
+    conditional: z.boolean().default(false),
   }),
   auth: authSchema.default({ type: 'none' }),
   budget: budgetSchema.optional(),
@@ -118,6 +128,10 @@ export const configSchema = z.strictObject({
     /** Serve /metrics, /healthz and /readyz on this port (off when unset). */
     metricsPort: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').optional(),
   }).prefault({}),
+  output: z.strictObject({
+    /** A 304 (request.conditional) is written with the data of the last complete run instead of without data. */
+    carryUnchanged: z.boolean().default(false),
+  }).prefault({}),
   enqueue: z.strictObject({
     batchSize: positiveInt.max(5000, 'must be <= 5000').default(100),
   }).prefault({}),
@@ -125,6 +139,10 @@ export const configSchema = z.strictObject({
     z.strictObject({ type: z.literal('file'), dir: nonEmpty.default('./out') }),
     z.strictObject({ type: z.literal('postgres'), url: nonEmpty, table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('pullq_results') }),
   ]).default({ type: 'file', dir: './out' }),
+}).superRefine((c, ctx) => {
+  // RFC 9110 §13.1.2: If-None-Match on a POST asks for 412 when it matches, never 304.
+  if (c.request.conditional && c.request.method === 'POST') ctx.addIssue({ code: 'custom', path: ['request', 'conditional'], message: 'needs method GET or HEAD (a POST with If-None-Match answers 412, not 304)' });
+  if (c.output.carryUnchanged && !c.request.conditional) ctx.addIssue({ code: 'custom', path: ['output', 'carryUnchanged'], message: 'needs request.conditional: true' });
 });
 
 type RawConfig = z.infer<typeof configSchema>;
