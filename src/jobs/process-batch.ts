@@ -4,6 +4,8 @@ import { newRetryState, type RetryState } from '../runs/run-store.js';
 import type { FailedLine, ResultLine } from '../sinks/sink.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
 import { processId } from './process-id.js';
+import { conditionalsFor } from './conditional.js';
+import type { ValidatorEntry } from '../sinks/validators.js';
 
 export type { BatchContext } from './batch-context.js';
 
@@ -43,9 +45,10 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   let abandoned = false;
   const local: BatchContext = { ...ctx, stopping: () => abandoned || ctx.stopping() };
   const states = new Map(contents.ids.map((id) => [id, contents.states.get(id) ?? newRetryState()]));
+  const conditional = await conditionalsFor(ctx, job.run, contents.ids);
   /** Outcomes not yet committed, by ID. */
   const settled = new Map<string, IdOutcome>();
-  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!).then((o) => void settled.set(id, o))));
+  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o))));
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
@@ -110,14 +113,20 @@ async function commitStep(
   const results: ResultLine[] = [];
   const failures: FailedLine[] = [];
   const errors = new Map<string, number>();
+  const validators: ValidatorEntry[] = [];
   for (const o of outcomes) {
-    if (o.kind === 'result') results.push(o.line);
+    if (o.kind === 'result') {
+      results.push(o.line);
+      if (o.validators) validators.push(o.validators);
+    }
     else if (o.kind === 'failed') {
       failures.push(o.line);
       errors.set(o.line.error, (errors.get(o.line.error) ?? 0) + 1);
     }
   }
   const part = results.length + failures.length > 0 ? `b${job.batch}-s${step}-${randomBytes(4).toString('hex')}` : '';
+  // Validators first: they count only with their part, which counts only once committed.
+  if (part && validators.length > 0) await ctx.sink.writeValidators?.(job.run, part, validators);
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
   let commit;
   const commitStart = performance.now();

@@ -6,6 +6,7 @@ import { MAX_RATE_LIMITED } from '../policy/decide.js';
 import type { ErrorCode } from '../policy/error-codes.js';
 import type { RetryState } from '../runs/run-store.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
+import { requestHeaders, unchangedOutcome, validatorsToSend, withValidators, type Conditional } from './conditional.js';
 import { decodeBody } from './decode-body.js';
 import { scrubSecrets } from './scrub-secrets.js';
 import { takeStart } from './take-start.js';
@@ -18,8 +19,10 @@ export const IN_JOB_WAIT_MS = 5000;
  * ('later': the batch hands it back with its state). What each answer means
  * is decided by src/policy/decide.ts; this loop only carries it out.
  */
-export async function processId(ctx: BatchContext, id: string, state: RetryState): Promise<IdOutcome> {
+export async function processId(ctx: BatchContext, id: string, state: RetryState, conditional?: Conditional): Promise<IdOutcome> {
   const placed = ctx.urlFor(id);
+  const sent = validatorsToSend(conditional);
+  const headers = requestHeaders(sent);
   if (!placed.ok) {
     return { kind: 'failed', line: { id, status: null, error: 'invalid_id', message: `ID ${placed.reason}`, attempts: 0 } };
   }
@@ -34,7 +37,7 @@ export async function processId(ctx: BatchContext, id: string, state: RetryState
       if (ctx.stopping()) return { kind: 'later', state };
     }
 
-    const step = await takeStart(ctx, placed.url, state, lateDrops);
+    const step = await takeStart(ctx, placed.url, state, lateDrops, headers);
     if (step.kind === 'stop') return { kind: 'later', state };
     if (step.kind === 'resting') continue;
     if (step.kind === 'late') {
@@ -68,7 +71,8 @@ export async function processId(ctx: BatchContext, id: string, state: RetryState
 
     const { res } = step;
     const d = step.decision.id;
-    if (d.action === 'success') return decodeBody(id, res, d.attempts);
+    if (d.action === 'success') return withValidators(decodeBody(id, res, d.attempts), res, conditional);
+    if (d.action === 'unchanged') return unchangedOutcome(id, res, sent ?? { id }, conditional ?? { carry: false });
     if (d.action === 'fail') return failedOutcome(ctx, id, res.status, d.error, d.message, d.attempts);
     state.lastStatus = res.status;
     state.lastError = d.error;

@@ -28,13 +28,13 @@ export type Step =
  * start, waits for the start, sends the request, and has the pool decide
  * what the answer means. One slot of the process's concurrency covers it all.
  */
-export async function takeStart(ctx: BatchContext, url: string, state: IdState, lateDrops: number): Promise<Step> {
+export async function takeStart(ctx: BatchContext, url: string, state: IdState, lateDrops: number, headers?: Record<string, string>): Promise<Step> {
   return ctx.limit(async (): Promise<Step> => {
     if (ctx.stopping()) return { kind: 'stop' };
     const got = await ctx.pool.acquire(new Set(state.refusedBy), RESERVE_HORIZON_MS);
     if (got.kind !== 'granted') return { kind: 'no-credential', got };
     try {
-      return await useGrant(ctx, got, url, state, lateDrops);
+      return await useGrant(ctx, got, url, state, lateDrops, headers);
     } finally {
       await ctx.pool.endRequest(got.credential, got.lease);
     }
@@ -42,7 +42,7 @@ export async function takeStart(ctx: BatchContext, url: string, state: IdState, 
 }
 
 /** Waits for a granted start, then sends the request with its credential and decides what came back. */
-async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'granted' }>, url: string, state: IdState, lateDrops: number): Promise<Step> {
+async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'granted' }>, url: string, state: IdState, lateDrops: number, headers?: Record<string, string>): Promise<Step> {
   const pool = ctx.pool;
   const startAt = Date.now() + got.waitMs;
   const credential = got.credential;
@@ -54,7 +54,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   }
   let request;
   try {
-    request = await credential.apply({ url, headers: {} });
+    request = await credential.apply({ url, headers: { ...headers } });
   } catch (err) {
     await pool.release(credential, got.seq, got.paceUs);
     return { kind: 'credential-error', credential, err };
@@ -70,7 +70,9 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
     return { kind: 'late' };
   }
   const seconds = (performance.now() - sentAt) / 1000;
-  const decision = await pool.answer(credential, request, res, state, got.seq);
+  // Validators sent (request.conditional): a 304 means unchanged, and with budget.free304 gives its start back.
+  const exchange = headers && ('if-none-match' in headers || 'if-modified-since' in headers) ? { ...res, conditional: true } : res;
+  const decision = await pool.answer(credential, request, exchange, state, got.seq, got.paceUs);
   ctx.events.request({ credential, status: res.status, errorCode: res.errorCode, seconds, rejected: decision.credential.verdict === 'limited' });
   return { kind: 'response', credential, res, decision };
 }

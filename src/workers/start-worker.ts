@@ -18,7 +18,8 @@ import { ThroughputRecorder } from '../auth/throughput-recorder.js';
 import { NO_EVENTS, type BatchEvents } from '../jobs/batch-events.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
-import { RunFinalizedError, type Sink } from '../sinks/sink.js';
+import { keepsValidators, RunFinalizedError, type Sink } from '../sinks/sink.js';
+import { ConfigError } from '../errors.js';
 import { bullPrefix } from '../redis/keys.js';
 
 
@@ -57,6 +58,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const concurrency = options.concurrency ?? config.worker.concurrency;
   const store = new RunStore(connection, config.queue);
   const sink: Sink = createSink(config);
+  if (config.request.conditional && !keepsValidators(sink)) {
+    await sink.close?.();
+    throw new ConfigError(`request.conditional: the ${config.sink.type} sink cannot keep validators (it needs writeValidators, publishValidators and lookupValidators)`);
+  }
   let stopping = false;
   let fatalReason: string | undefined;
   const http = createHttpClient({ ...config, worker: { ...config.worker, concurrency } });
