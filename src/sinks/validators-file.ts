@@ -135,14 +135,11 @@ export async function buildValidatorsFile(target: string, sources: string[]): Pr
         const lines = text.split('\n').filter((l) => l !== '');
         const keyed = lines.map((line) => ({ line, bucket: fnv1a32(idOfLine(line)) % buckets }));
         keyed.sort((a, b) => a.bucket - b.bucket);
-        const chunks: Buffer[] = [];
         for (const k of keyed) {
           while (next <= k.bucket) offsets[next++] = at;
-          const buf = Buffer.from(`${k.line}\n`, 'utf8');
-          chunks.push(buf);
-          at += buf.length;
+          at += Buffer.byteLength(k.line, 'utf8') + 1;
         }
-        if (chunks.length) await writeAll(out, Buffer.concat(chunks));
+        if (keyed.length) await writeAll(out, Buffer.from(`${keyed.map((k) => k.line).join('\n')}\n`, 'utf8'));
         await rm(writers[p]!.file, { force: true });
       }
       while (next <= buckets) offsets[next++] = at;
