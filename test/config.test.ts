@@ -21,8 +21,12 @@ describe('config', () => {
       retry: { attempts: 6, baseDelayMs: 1000, maxDelayMs: 300_000 },
       worker: { concurrency: 16 },
       sink: { type: 'file' },
+      output: { carryUnchanged: false },
     });
+    expect(c.request.conditional).toBe(false);
     expect(c.credentials).toEqual([]);
+    // budget.free304 alone: budgets learned from headers, 304s free.
+    expect(parseConfig({ request: { ...url, conditional: true }, budget: { free304: true }, output: { carryUnchanged: true } }, { env: env() }).budget).toEqual({ free304: true });
   });
 
   it.each([
@@ -39,6 +43,13 @@ describe('config', () => {
     [{ request: url, queue: 'a:b' }, 'queue: must be'],
     [{}, 'request: required'],
     [{ request: url, worker: { concurrency: 0 } }, 'worker.concurrency: must be > 0'],
+    // Conditional re-pulls (issue #13).
+    [{ request: { ...url, conditional: 'yes' } }, 'request.conditional: must be a boolean, got string'],
+    [{ request: { ...url, method: 'POST', conditional: true } }, 'request.conditional: needs method GET or HEAD'],
+    [{ request: url, output: { carryUnchanged: true } }, 'output.carryUnchanged: needs request.conditional: true'],
+    [{ request: url, output: { carryUnchanged: 1 } }, 'output.carryUnchanged: must be a boolean, got number'],
+    [{ request: url, output: { carry: true } }, 'output.carry: unknown key'],
+    [{ request: url, budget: { requests: 5, perSeconds: 1, free304: 'x' } }, 'budget.free304: must be a boolean, got string'],
   ])('%j → %s', (json, message) => {
     expect(() => parseConfig(json, { env: env() })).toThrow(ConfigError);
     expect(() => parseConfig(json, { env: env() })).toThrow(message);
