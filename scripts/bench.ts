@@ -18,6 +18,7 @@ import { scenarioThirdParty } from './bench/scenario-third-party.js';
 import { scenarioTokenBucket } from './bench/scenario-token-bucket.js';
 import { scenarioCluster } from './bench/scenario-cluster.js';
 import { scenarioMetricsCost } from './bench/scenario-metrics-cost.js';
+import { scenarioConditional } from './bench/scenario-conditional.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -35,6 +36,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'token-bucket', title: '8. an API that punishes bursts (token bucket)', run: scenarioTokenBucket },
   { id: 'cluster', title: '9. one Redis and a 3-master Redis Cluster', run: scenarioCluster },
   { id: 'metrics-cost', title: '10. what metrics cost', run: scenarioMetricsCost },
+  { id: 'conditional', title: '11. conditional re-pulls (304s free)', run: scenarioConditional },
 ];
 
 async function main(): Promise<number> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -34,6 +34,13 @@ import type { AddressInfo } from 'node:net';
  * An ID has `pages` pages (default 3), or N for an ID starting with `p<N>-`; a fail2-* ID's
  * page 2 of /users/<id>/events always answers 500. For a cross-* ID,
  * /feed's page 1 links page 2 on `redirectTo` (another origin).
+ *
+ * With `etags`, every item has a version (1 until `change` bumps it), sent as
+ * an ETag and a Last-Modified; a matching If-None-Match (or, without one, an
+ * If-Modified-Since not before Last-Modified) answers 304 with no body. With
+ * `free304` too, a 304 does not count against `budgets` (as GitHub's primary
+ * limit): it is answered even over budget, its headers show the remaining
+ * unchanged.
  */
 export interface ExampleApiOptions {
   /** header: `<header>: <scheme> <token>`; query: ?<param>=<token>; basic: user/password pairs; oauth: tokens from POST /oauth/token. */
@@ -67,6 +74,12 @@ export interface ExampleApiOptions {
   redirectTo?: string;
   /** Pages of every paginated route per ID (default 3; an ID `p<N>-…` has N). */
   pages?: number;
+  /** Items carry ETag / Last-Modified and honour If-None-Match / If-Modified-Since with 304 (conditional re-pulls). */
+  etags?: boolean;
+  /** With etags: a 304 is free (not counted against `budgets`, answered even over budget), like GitHub's. */
+  free304?: boolean;
+  /** With etags: answer 304 to every item request, validators or not (a broken cache before the API). */
+  always304?: boolean;
   port?: number;
   host?: string;
 }
@@ -95,6 +108,10 @@ export interface ExampleApi {
   log: { method: string; url: string; headers: IncomingHttpHeaders; body?: string }[];
   /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
   revoke(credential: string): void;
+  /** With etags: bumps the version of these items (a new ETag and Last-Modified, a new body). */
+  change(ids: Iterable<string>): void;
+  /** 304 answers sent, per decoded ID. */
+  notModifiedById: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -105,6 +122,9 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const requestsByCredential = new Map<string, number>();
   const servedById = new Map<string, number>();
   const requestsByUrl = new Map<string, number>();
+  const notModifiedById = new Map<string, number>();
+  /** Item versions (etags): 1 until changed. */
+  const versions = new Map<string, number>();
   const rejectedByCredential = new Map<string, number>();
   const acceptedAt = new Map<string, number[]>();
   const tokenRequests = new Map<string, number>();
@@ -161,9 +181,10 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     return { over: false, headers: {} };
   };
 
-  /** Over budget (or out of tokens)? Records the request in the window when it is accepted. */
-  const overBudget = (cred: string): { over: boolean; headers: Record<string, string> } => {
+  /** Over budget (or out of tokens)? Records the request in the window when it is accepted; `charge` false: only the headers (a free 304). */
+  const overBudget = (cred: string, charge = true): { over: boolean; headers: Record<string, string> } => {
     const budget = options.budgets?.[cred] ?? options.budgets?.['*'];
+    if (!charge && !budget) return { over: false, headers: {} };
     if (!budget) {
       const bucket = bucketEmpty(cred);
       if (!bucket.over && options.tokenBuckets) {
@@ -177,12 +198,12 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     const w = budget.perSeconds * 1000;
     const log = windows.get(cred) ?? [];
     while (log.length > 0 && log[0]! <= now - w) log.shift();
-    const over = log.length >= budget.requests;
-    if (!over && bucketEmpty(cred).over) {
+    const over = charge && log.length >= budget.requests;
+    if (charge && !over && bucketEmpty(cred).over) {
       windows.set(cred, log);
       return { over: true, headers: { 'retry-after': '1' } };
     }
-    if (!over) {
+    if (charge && !over) {
       log.push(now);
       const all = acceptedAt.get(cred) ?? [];
       all.push(now);
@@ -299,16 +320,25 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     if ((auth.type === 'header' || auth.type === 'query') && !auth.tokens.includes(cred)) return refuse('unknown token');
     requestsByCredential.set(cred, (requestsByCredential.get(cred) ?? 0) + 1);
     if (revoked.has(cred)) return refuse('token revoked');
-    const budget = overBudget(cred);
+    const version = versions.get(id) ?? 1;
+    const validators = { etag: `"${createHash('sha1').update(`${id}\n${version}`).digest('hex').slice(0, 16)}"`, 'last-modified': new Date(ITEMS_EPOCH + version * 3_600_000).toUTCString() };
+    const unchanged = options.etags === true && (options.always304 === true || notModified(req, validators.etag, ITEMS_EPOCH + version * 3_600_000));
+    const budget = overBudget(cred, !(unchanged && options.free304));
     if (budget.over) {
       rejectedByCredential.set(cred, (rejectedByCredential.get(cred) ?? 0) + 1);
       return send(res, options.overBudgetStatus ?? 429, { error: 'rate limit exceeded' }, budget.headers);
     }
-    const h = budget.headers;
+    const h = options.etags ? { ...budget.headers, ...validators } : budget.headers;
+    if (unchanged) {
+      notModifiedById.set(id, (notModifiedById.get(id) ?? 0) + 1);
+      res.writeHead(304, h);
+      return void res.end();
+    }
 
     const ok = () => {
       servedById.set(id!, (servedById.get(id!) ?? 0) + 1);
-      send(res, 200, { id, name: `item ${id}`, n: seen }, h);
+      // With etags the body is the item's version: the same ETag always names the same body.
+      send(res, 200, options.etags ? { id, name: `item ${id}`, version } : { id, name: `item ${id}`, n: seen }, h);
     };
     if (route !== 'item') return servePaged(req, res, url, route, id, org, body, h);
     if (id.startsWith('missing-')) return send(res, 404, { error: 'not found' }, h);
@@ -422,12 +452,32 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     unauthorizedAnswers: () => unauthorized,
     log,
     revoke: (credential) => void revoked.add(credential),
+    change(ids) {
+      for (const id of ids) versions.set(id, (versions.get(id) ?? 1) + 1);
+    },
+    notModifiedById,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** Last-Modified of version 0 of every item (version n is n hours later). */
+const ITEMS_EPOCH = Date.parse('2026-01-01T00:00:00Z');
+
+/** RFC 9110 §13.1.2-3: If-None-Match (weak comparison, lists, `*`) wins; without it, If-Modified-Since. */
+function notModified(req: IncomingMessage, etag: string, lastModifiedMs: number): boolean {
+  const inm = req.headers['if-none-match'];
+  if (inm !== undefined) {
+    const strip = (t: string) => t.trim().replace(/^W\//, '');
+    return inm.split(',').some((t) => t.trim() === '*' || strip(t) === strip(etag));
+  }
+  const ims = req.headers['if-modified-since'];
+  if (ims === undefined) return false;
+  const since = Date.parse(ims);
+  return Number.isFinite(since) && lastModifiedMs <= since;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

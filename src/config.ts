@@ -18,11 +18,16 @@ const budgetSchema = z
     maxInFlight: z.number().int('must be an integer').positive('must be > 0').optional(),
     /** At most this many starts back to back; the rest are paced evenly (default: 250 ms worth of starts, at least 1). */
     burst: z.number().int('must be an integer').positive('must be > 0').optional(),
+    /**
+     * A 304 answer to a conditional request (request.conditional) does not count against this budget
+     * (GitHub documents this for its primary limit): its start is given back once it is answered.
+     */
+    free304: z.boolean().optional(),
   })
   .superRefine((b, ctx) => {
     if ((b.requests === undefined) !== (b.perSeconds === undefined)) {
       ctx.addIssue({ code: 'custom', path: [b.requests === undefined ? 'requests' : 'perSeconds'], message: 'required with ' + (b.requests === undefined ? 'perSeconds' : 'requests') });
-    } else if (b.requests === undefined && b.maxInFlight === undefined && b.burst === undefined) {
+    } else if (b.requests === undefined && b.maxInFlight === undefined && b.burst === undefined && b.free304 === undefined) {
       ctx.addIssue({ code: 'custom', message: 'give requests and perSeconds, maxInFlight, burst, or several of them' });
     }
   });
@@ -127,12 +132,19 @@ const requestSchema = z
     /** A JSON template sent as the body (method POST): a placeholder becomes (part of) a JSON string, never spliced text. */
     body: z.json().optional(),
     pagination: paginationSchema.optional(),
+    /**
+     * Conditional re-pulls: send If-None-Match / If-Modified-Since with each ID's ETag / Last-Modified
+     * from the last complete run of the same series (src/runs/series.ts); a 304 is written as unchanged.
+     */
+    conditional: z.boolean().default(false),
     timeoutMs: positiveInt.default(30_000),
     maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
   })
   .superRefine((r, ctx) => {
     if (r.body !== undefined && r.method !== 'POST') ctx.addIssue({ code: 'custom', path: ['body'], message: `needs method "POST" (method is "${r.method}")` });
     if (r.pagination && r.method === 'HEAD') ctx.addIssue({ code: 'custom', path: ['pagination'], message: 'needs a response body: method GET or POST' });
+    // One set of validators per ID: a paginated ID's pages would each need their own.
+    if (r.pagination && r.conditional) ctx.addIssue({ code: 'custom', path: ['conditional'], message: 'does not combine with request.pagination (validators are kept per ID, not per page)' });
     const inUrl = placeholdersOf(r.url);
     if (!inUrl.has('id') && !placeholdersOf(r.headers).has('id') && !placeholdersOf(r.body).has('id')) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'must contain {id} (or request.headers or request.body must)' });
@@ -173,6 +185,8 @@ export const configSchema = z.strictObject({
     mode: z.enum(['id', 'page']).default('id'),
     /** Keep only these JSON fields of each body (dot paths, e.g. "owner.login"); the rest is not stored. */
     select: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path of field names, e.g. "owner.login"')).min(1, 'must name at least one field').optional(),
+    /** A 304 (request.conditional) is written with the data of the last complete run instead of without data. */
+    carryUnchanged: z.boolean().default(false),
   }).prefault({}),
   sink: z.discriminatedUnion('type', [
     z.strictObject({
@@ -189,6 +203,10 @@ export const configSchema = z.strictObject({
       compress: z.custom<never>(() => false, 'only the file sink compresses (PostgreSQL compresses large jsonb itself); remove it').optional(),
     }),
   ]).default({ type: 'file', dir: './out' }),
+}).superRefine((c, ctx) => {
+  // RFC 9110 §13.1.2: If-None-Match on a POST asks for 412 when it matches, never 304.
+  if (c.request.conditional && c.request.method === 'POST') ctx.addIssue({ code: 'custom', path: ['request', 'conditional'], message: 'needs method GET or HEAD (a POST with If-None-Match answers 412, not 304)' });
+  if (c.output.carryUnchanged && !c.request.conditional) ctx.addIssue({ code: 'custom', path: ['output', 'carryUnchanged'], message: 'needs request.conditional: true' });
 });
 
 type RawConfig = z.infer<typeof configSchema>;

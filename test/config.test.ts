@@ -21,8 +21,12 @@ describe('config', () => {
       retry: { attempts: 6, baseDelayMs: 1000, maxDelayMs: 300_000 },
       worker: { concurrency: 16 },
       sink: { type: 'file' },
+      output: { carryUnchanged: false },
     });
+    expect(c.request.conditional).toBe(false);
     expect(c.credentials).toEqual([]);
+    // budget.free304 alone: budgets learned from headers, 304s free.
+    expect(parseConfig({ request: { ...url, conditional: true }, budget: { free304: true }, output: { carryUnchanged: true } }, { env: env() }).budget).toEqual({ free304: true });
   });
 
   it.each([
@@ -57,6 +61,14 @@ describe('config', () => {
     [{ request: { ...url, method: 'HEAD', pagination: { type: 'link' } } }, 'request.pagination: needs a response body'],
     [{ request: url, output: { mode: 'row' } }, 'output.mode: '],
     [{ request: url, output: { mode: 'id', x: 1 } }, 'output.x: unknown key'],
+    // Conditional re-pulls (issue #13).
+    [{ request: { ...url, conditional: 'yes' } }, 'request.conditional: must be a boolean, got string'],
+    [{ request: { ...url, method: 'POST', conditional: true } }, 'request.conditional: needs method GET or HEAD'],
+    [{ request: url, output: { carryUnchanged: true } }, 'output.carryUnchanged: needs request.conditional: true'],
+    [{ request: url, output: { carryUnchanged: 1 } }, 'output.carryUnchanged: must be a boolean, got number'],
+    [{ request: url, output: { carry: true } }, 'output.carry: unknown key'],
+    [{ request: url, budget: { requests: 5, perSeconds: 1, free304: 'x' } }, 'budget.free304: must be a boolean, got string'],
+    [{ request: { ...url, pagination: { type: 'link' }, conditional: true } }, 'request.conditional: does not combine with request.pagination'],
   ])('%j → %s', (json, message) => {
     expect(() => parseConfig(json, { env: env() })).toThrow(ConfigError);
     expect(() => parseConfig(json, { env: env() })).toThrow(message);

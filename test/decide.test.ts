@@ -22,7 +22,11 @@ describe('decide: the ID and the credential, for one exchange', () => {
     ['410 ends the ID', { status: 410 }, { id: { action: 'fail', error: 'not_found' } }],
     ['400', { status: 400 }, { id: { action: 'fail', error: 'client_error', message: 'HTTP 400' } }],
     ['422', { status: 422 }, { id: { action: 'fail', error: 'client_error' } }],
-    ['304 not followed', { status: 304 }, { id: { action: 'fail', error: 'client_error' }, credential: { verdict: 'ok' } }],
+    // Conditional re-pulls: a 304 answers a request that carried validators; without them it is the server's fault.
+    ['304 to a conditional request: unchanged', { status: 304, conditional: true }, { id: { action: 'unchanged', attempts: 1 }, credential: { verdict: 'ok', free: false } }],
+    ['304 without validators sent: fails at once', { status: 304 }, { id: { action: 'fail', error: 'server_error', message: 'HTTP 304 Not Modified to a request without validators', attempts: 1 }, credential: { verdict: 'ok', free: false } }],
+    ['200 to a conditional request: changed, fetched', { status: 200, conditional: true }, { id: { action: 'success' }, credential: { free: false } }],
+    ['302 not followed', { status: 302 }, { id: { action: 'fail', error: 'client_error', message: 'HTTP 302 (redirect not followed)' } }],
     ['body over the cap', { status: null, tooLarge: true }, { id: { action: 'fail', error: 'body_too_large' } }],
     ['redirect loop', { status: null, errorCode: 'ERR_TOO_MANY_REDIRECTS' }, { id: { action: 'fail', error: 'client_error' } }],
     // The ID's own trouble: spends an attempt, backs off (full jitter: half of base·2^(n-1) here) or waits as asked.
@@ -54,6 +58,21 @@ describe('decide: the ID and the credential, for one exchange', () => {
     const d = decide(exchange, fresh, cred, config, now, half);
     expect(d.id).toMatchObject(expected.id);
     if (expected.credential) expect(d.credential).toMatchObject(expected.credential);
+  });
+});
+
+describe('decide: budget.free304', () => {
+  const free = { id: 'c1', free304: true };
+  it.each([
+    ['a conditional 304 is free', { status: 304, conditional: true, headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990', 'x-ratelimit-reset': String(nowS + 600) } }, true],
+    ['a 200 is not', { status: 200, conditional: true }, false],
+    ['a 304 to a request without validators is not', { status: 304 }, false],
+    ['no answer is not', { status: null, errorCode: 'ECONNRESET', conditional: true }, false],
+  ] as [string, Exchange, boolean][])('%s', (_, exchange, expected) => {
+    expect(decide(exchange, fresh, free, config, now, half).credential.free).toBe(expected);
+  });
+  it('without budget.free304 no answer is free', () => {
+    expect(decide({ status: 304, conditional: true }, fresh, cred, config, now).credential.free).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@ import type { ApiProcessOptions, ApiStats } from './start-api-process.js';
 // The example API in a child process of the benchmarks. argv[2] is the JSON
 // of ApiProcessOptions. It says {type: 'ready', url} over IPC, answers
 // {type: 'stats'} with its counters and a log of every item request, and exits
-// on {type: 'close'}. The runner wraps the API's request handler to log and,
+// on {type: 'close'}; {type: 'change', ids} bumps items' versions (answers {type: 'changed'}). The runner wraps the API's request handler to log and,
 // for the Retry-After benchmark, to force 429s; the example API is unchanged.
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ApiProcessOptions;
@@ -14,7 +14,7 @@ const options = JSON.parse(process.argv[2] ?? '{}') as ApiProcessOptions;
 // its accepted requests are its 2xx answers.
 const third = options.thirdParty ? await startThirdPartyApi(options.thirdParty) : undefined;
 const api = third
-  ? { server: third.server, url: third.url, close: third.close, totalRequests: () => third.log.length, requestsByCredential: new Map<string, number>(), rejectedByCredential: new Map<string, number>(), acceptedAt: new Map<string, number[]>() }
+  ? { server: third.server, url: third.url, close: third.close, totalRequests: () => third.log.length, requestsByCredential: new Map<string, number>(), rejectedByCredential: new Map<string, number>(), acceptedAt: new Map<string, number[]>(), change: (_: string[]) => undefined }
   : await startExampleApi({ ...options.api, host: '127.0.0.1', port: 0 });
 
 const credentials: string[] = [];
@@ -125,6 +125,10 @@ process.on('message', (m: unknown) => {
       force429: force ? { forced, early, gaps } : undefined,
     };
     process.send?.({ type: 'stats', stats });
+  } else if (msg.type === 'change') {
+    // Conditional re-pulls: items changed between two runs (example API with etags).
+    api.change((msg as { ids?: string[] }).ids ?? []);
+    process.send?.({ type: 'changed' });
   } else if (msg.type === 'close') {
     void api.close().then(() => process.exit(0));
   }

@@ -50,6 +50,8 @@ export interface ApiStats {
 export interface ApiProcess {
   url: string;
   stats(): Promise<ApiStats>;
+  /** Bumps the version of these items (example API with etags): their next request is answered 200. */
+  change(ids: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,17 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
         };
         proc.on('message', onMessage);
         if (!proc.send({ type: 'stats' })) reject(new Error('api process gone'));
+      }),
+    change: (ids) =>
+      new Promise<void>((resolve, reject) => {
+        const onMessage = (m: unknown) => {
+          if ((m as { type?: string }).type === 'changed') {
+            proc.off('message', onMessage);
+            resolve();
+          }
+        };
+        proc.on('message', onMessage);
+        if (!proc.send({ type: 'change', ids })) reject(new Error('api process gone'));
       }),
     async close() {
       if (proc.connected) proc.send({ type: 'close' });

@@ -65,6 +65,8 @@ export interface CredentialHealth {
 export interface CredentialUsage {
   label: string;
   requests: number;
+  /** Of those, answers the API did not count against the budget (304s with budget.free304); 0 when absent. */
+  free?: number;
   n429: number;
   rests: number;
   restedMs: number;
@@ -95,6 +97,8 @@ export class CredentialPool {
   private readonly inFlightCaps: ReadonlyMap<string, number>;
   /** budget.burst per credential id, when set (else the pacing default: 100 ms of starts). */
   private readonly bursts: ReadonlyMap<string, number>;
+  /** Credential ids whose budget says budget.free304: a conditional 304 gives its start back. */
+  private readonly free304 = new Set<string>();
   /** How long an in-flight lease lasts: longer than any request can take (a crashed replica's leases come back then). */
   private readonly leaseMs: number;
   private readonly scripts: CredentialScripts;
@@ -142,6 +146,7 @@ export class CredentialPool {
       configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
       if (b?.maxInFlight !== undefined) caps.set(c.id, b.maxInFlight);
       if (b?.burst !== undefined) bursts.set(c.id, b.burst);
+      if (b?.free304) this.free304.add(c.id);
     }
     this.bursts = bursts;
     this.configured = configured;
@@ -216,11 +221,12 @@ export class CredentialPool {
    * on. A 401 first asks an OAuth2 credential whether its token was already
    * replaced (then the 401 is 'stale', not the credential's fault).
    */
-  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, seq = 0): Promise<Decision> {
+  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, seq = 0, paceUs = 0): Promise<Decision> {
     const tokenReplaced = exchange.status === 401 && credential.onUnauthorized ? !(await credential.onUnauthorized(request)) : false;
-    const decision = decide(exchange, id, { id: credential.id, tokenReplaced, window: this.windows.get(credential.id) }, { retry: this.retry }, Date.now());
+    const state = { id: credential.id, tokenReplaced, window: this.windows.get(credential.id), free304: this.free304.has(credential.id) };
+    const decision = decide(exchange, id, state, { retry: this.retry }, Date.now());
     if (decision.credential.window) this.windows.set(credential.id, decision.credential.window);
-    await this.report(credential, decision.credential, seq);
+    await this.report(credential, decision.credential, seq, paceUs);
     return decision;
   }
 
@@ -229,7 +235,7 @@ export class CredentialPool {
    * Sends nothing for a plain success that changes nothing (the common case),
    * so most requests cost one Redis call, the take.
    */
-  async report(credential: Credential, d: CredentialDecision, seq = 0): Promise<void> {
+  async report(credential: Credential, d: CredentialDecision, seq = 0, paceUs = 0): Promise<void> {
     if (!d.answered) {
       if (!this.reportedLimits.has(credential.id)) {
         // Nothing to learn from a failed exchange: end the slow start anyway, or a dead API is crawled at 4/s.
@@ -245,13 +251,21 @@ export class CredentialPool {
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
     if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
     if ((d.verdict === 'ok' && !newLimits && d.restMs === undefined && !this.dirty.has(credential.id)) || d.verdict === 'stale') {
-      if (seq > 0) await this.confirm(credential, seq);
+      if (d.free) await this.refund(credential, seq, paceUs);
+      else if (seq > 0) await this.confirm(credential, seq);
       return;
     }
     if (d.verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
     await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, d.soft, d.askedMs);
+    if (d.free) await this.refund(credential, seq, paceUs);
+  }
+
+  /** Gives back the budget of an answer the API did not count (refundStart-3.lua: a replay gives nothing back twice). */
+  private async refund(credential: Credential, seq: number, paceUs: number): Promise<void> {
+    const opId = newOpId();
+    await retryRedis(() => this.scripts.refund(credential.id, seq, paceUs, opId));
   }
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */
@@ -331,10 +345,11 @@ export class CredentialPool {
   async usage(): Promise<CredentialUsage[]> {
     return Promise.all(
       this.credentials.map(async (c) => {
-        const [requests, n429, rests, restedMs, learned] = await retryRedis(() => this.redis.hmget(this.keys.cred(c.id), 'requests', 'n429', 'rests', 'restedMs', 'limits'));
+        const [requests, free, n429, rests, restedMs, learned] = await retryRedis(() => this.redis.hmget(this.keys.cred(c.id), 'requests', 'free', 'n429', 'rests', 'restedMs', 'limits'));
         return {
           label: c.label,
           requests: Number(requests ?? 0),
+          free: Number(free ?? 0),
           n429: Number(n429 ?? 0),
           rests: Number(rests ?? 0),
           restedMs: Number(restedMs ?? 0),

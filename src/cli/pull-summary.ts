@@ -45,11 +45,13 @@ export function credentialSummaryLines(before: readonly CredentialUsage[], after
   return after.map((a) => {
     const b = before.find((x) => x.label === a.label);
     const requests = Math.max(0, a.requests - (b?.requests ?? 0));
+    const free = Math.max(0, (a.free ?? 0) - (b?.free ?? 0));
     const n429 = Math.max(0, a.n429 - (b?.n429 ?? 0));
     const rests = Math.max(0, a.rests - (b?.rests ?? 0));
     // A rest's whole length counts when it begins: one set near the end may reach past the pull; show what the pull spent.
     const restedMs = Math.min(elapsedMs, Math.max(0, a.restedMs - (b?.restedMs ?? 0)));
     const rested = rests === 0 ? (restedMs > 0 ? `rested (${formatRested(restedMs)})` : 'never rested') : `rested ${rests === 1 ? 'once' : `${rests.toLocaleString('en-US')} times`} (${formatRested(restedMs)})`;
-    return `credential ${a.label}: ${count(requests, 'request', 'requests')}, ${count(n429, '429', '429s')}, ${rested}, ${formatShare(budgetShare(requests, a.limits, elapsedMs))}`;
+    const freeText = free > 0 ? ` (${free.toLocaleString('en-US')} free 304s)` : '';
+    return `credential ${a.label}: ${count(requests, 'request', 'requests')}${freeText}, ${count(n429, '429', '429s')}, ${rested}, ${formatShare(budgetShare(requests - free, a.limits, elapsedMs))}`;
   });
 }

@@ -6,6 +6,7 @@ import type { IdUrl } from '../ids/id-url.js';
 import type { Logger } from '../logger.js';
 import type { RetryState, RunStore } from '../runs/run-store.js';
 import type { FailedLine, ResultLine, Sink } from '../sinks/sink.js';
+import type { ValidatorEntry } from '../sinks/validators.js';
 import type { BatchEvents } from './batch-events.js';
 import type { Transform } from './shape-result.js';
 
@@ -32,7 +33,8 @@ export interface BatchContext {
 
 /** Where one ID of a batch ended up in this attempt. */
 export type IdOutcome =
-  | { kind: 'result'; line: ResultLine }
+  /** `validators`: what the answer carried (request.conditional), kept for the next run of the series. */
+  | { kind: 'result'; line: ResultLine; validators?: ValidatorEntry }
   | { kind: 'failed'; line: FailedLine }
   | { kind: 'later'; state: RetryState }
   /** A paginated ID's last page is in: its lines are the pages (output.mode "page") or their merge ("id"). */

@@ -5,6 +5,8 @@ import type { FailedLine, ResultLine } from '../sinks/sink.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
 import { mergePages } from './merge-pages.js';
 import { processId } from './process-id.js';
+import { conditionalsFor } from './conditional.js';
+import type { ValidatorEntry } from '../sinks/validators.js';
 
 export type { BatchContext } from './batch-context.js';
 
@@ -60,7 +62,8 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   const settled = new Map<string, IdOutcome>();
   /** Paginated IDs: page lines fetched and not yet taken by a step, by ID (processId pushes onto them). */
   const pages = new Map(contents.ids.map((id) => [id, [] as ResultLine[]]));
-  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!).then((o) => void settled.set(id, o))));
+  const conditional = await conditionalsFor(ctx, job.run, contents.ids);
+  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o))));
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
@@ -150,12 +153,14 @@ async function stepLines(ctx: BatchContext, job: BatchJobRef, take: StepTake) {
   const results: ResultLine[] = [...take.pageLines];
   const failures: FailedLine[] = [];
   const errors = new Map<string, number>();
+  const validators: ValidatorEntry[] = [];
   let succeeded = 0;
   const byPage = ctx.config.output.mode === 'page';
   for (const { o, pages, pageParts } of take.finished) {
     if (o.kind === 'result') {
       succeeded++;
       results.push(o.line);
+      if (o.validators) validators.push(o.validators);
     } else if (o.kind === 'failed') {
       failures.push(o.line);
       errors.set(o.line.error, (errors.get(o.line.error) ?? 0) + 1);
@@ -167,7 +172,7 @@ async function stepLines(ctx: BatchContext, job: BatchJobRef, take: StepTake) {
       else results.push(mergePages([...(await readPageParts(ctx, job.run, pageParts)), ...pages], o, ctx.config.request.pagination?.itemsPath));
     }
   }
-  return { results, failures, errors, succeeded, failed: failures.length };
+  return { results, failures, errors, validators, succeeded, failed: failures.length };
 }
 
 /** The page lines an ID's earlier steps committed (output.mode "id"). */
@@ -193,9 +198,11 @@ async function commitStep(
   step: number,
   take: StepTake,
 ): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false }> {
-  const { results, failures, errors, succeeded, failed } = await stepLines(ctx, job, take);
+  const { results, failures, errors, validators, succeeded, failed } = await stepLines(ctx, job, take);
   const leftovers = take.leftovers;
   const part = results.length + failures.length > 0 ? take.base : '';
+  // Validators (request.conditional) first: they count only with their part, which counts only once committed.
+  if (part && validators.length > 0) await ctx.sink.writeValidators?.(job.run, part, validators);
   for (const p of take.pageParts) await ctx.sink.writePart(job.run, p.part, p.lines, []);
   if (part) await ctx.sink.writePart(job.run, part, results, failures);
   let commit;

@@ -10,7 +10,9 @@ import { nextPage, pageUrl } from '../policy/next-page.js';
 import type { RetryState } from '../runs/run-store.js';
 import type { FailedLine, ResultLine } from '../sinks/sink.js';
 import type { BatchContext, IdOutcome } from './batch-context.js';
+import { unchangedOutcome, validatorsToSend, withValidators, type Conditional } from './conditional.js';
 import { decodeBody } from './decode-body.js';
+import { conditionalHeaders } from '../sinks/validators.js';
 import type { FetchResult } from './fetch-id.js';
 import { scrubSecrets } from './scrub-secrets.js';
 import { takeStart } from './take-start.js';
@@ -29,15 +31,20 @@ export const IN_JOB_WAIT_MS = 5000;
  * the same tick as `state.page` moves past it: a checkpoint of the batch that
  * takes the lines also commits the state after them, never one without the other.
  */
-export async function processId(ctx: BatchContext, stored: string, state: RetryState, pages: ResultLine[] = []): Promise<IdOutcome> {
+export async function processId(ctx: BatchContext, stored: string, state: RetryState, pages: ResultLine[] = [], conditional?: Conditional): Promise<IdOutcome> {
   const key = decodeKey(stored);
   const placed = requestTemplateOf(ctx.config).render(key);
   if (!placed.ok) return { kind: 'failed', line: failedLine(ctx, key, null, 'invalid_id', `ID ${placed.reason}`, 0) };
   const paging = ctx.config.request.pagination;
   if (!paging) {
-    const got = await answerOf(ctx, key, placed.request, state);
+    // request.conditional (never with pagination: the schema refuses it): the last complete run's validators.
+    const sent = validatorsToSend(conditional);
+    const request = sent ? { ...placed.request, headers: { ...placed.request.headers, ...conditionalHeaders(sent) } } : placed.request;
+    const got = await answerOf(ctx, key, request, state);
     if (got.kind === 'outcome') return got.outcome;
-    return shaped(ctx, key, got.res, withKey(key, decodeBody(key.id, got.res, got.attempts)), got.attempts);
+    if (got.unchanged) return withKey(key, unchangedOutcome(stored, key.id, got.res, sent ?? { id: stored }, conditional ?? { carry: false }));
+    const o = await shaped(ctx, key, got.res, withKey(key, decodeBody(key.id, got.res, got.attempts)), got.attempts);
+    return withValidators(o, stored, got.res, conditional);
   }
   const credentialParam = ctx.config.auth.type === 'query' ? ctx.config.auth.param : undefined;
   for (;;) {
@@ -97,7 +104,7 @@ function withKey<T extends { kind: 'result'; line: ResultLine } | { kind: 'faile
 }
 
 /** One request of the ID tried until it is answered for good (success, or a non-retryable answer the caller decodes), fails, or must wait. */
-async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest, state: RetryState): Promise<{ kind: 'outcome'; outcome: IdOutcome } | { kind: 'answer'; res: FetchResult; attempts: number }> {
+async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest, state: RetryState): Promise<{ kind: 'outcome'; outcome: IdOutcome } | { kind: 'answer'; res: FetchResult; attempts: number; unchanged?: true }> {
   const pool = ctx.pool;
   const later = { kind: 'outcome', outcome: { kind: 'later', state } } as const;
   const fail = (status: number | null, error: ErrorCode, message: string, attempts: number) => ({ kind: 'outcome', outcome: { kind: 'failed', line: failedLine(ctx, key, status, error, message, attempts) } }) as const;
@@ -146,6 +153,8 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
     const { res } = step;
     const d = step.decision.id;
     if (d.action === 'success') return { kind: 'answer', res, attempts: d.attempts };
+    // A 304 to the validators sent (request.conditional): the data did not change since the last complete run.
+    if (d.action === 'unchanged') return { kind: 'answer', res, attempts: 1, unchanged: true };
     if (d.action === 'fail') return fail(res.status, d.error, pageMessage(state, d.message), d.attempts);
     state.lastStatus = res.status;
     state.lastError = d.error;

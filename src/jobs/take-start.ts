@@ -72,7 +72,9 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
     return { kind: 'late' };
   }
   const seconds = (performance.now() - sentAt) / 1000;
-  const decision = await pool.answer(credential, request, res, state, got.seq);
+  // Validators sent (request.conditional): a 304 means unchanged, and with budget.free304 gives its start back.
+  const exchange = 'if-none-match' in req.headers || 'if-modified-since' in req.headers ? { ...res, conditional: true } : res;
+  const decision = await pool.answer(credential, request, exchange, state, got.seq, got.paceUs);
   ctx.events.request({ credential, status: res.status, errorCode: res.errorCode, seconds, rejected: decision.credential.verdict === 'limited' });
   return { kind: 'response', credential, res, decision };
 }

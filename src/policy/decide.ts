@@ -23,6 +23,8 @@ export interface Exchange {
   errorCode?: string;
   /** The body passed request.maxBodyBytes and the download was aborted. */
   tooLarge?: boolean;
+  /** The request carried validators (If-None-Match / If-Modified-Since): a 304 is an answer, not a fault. */
+  conditional?: boolean;
 }
 
 /** Where an ID stands between attempts (the part of RetryState policy reads). */
@@ -44,6 +46,8 @@ export interface CredentialState {
   tokenReplaced?: boolean;
   /** What this process saw of the credential's remaining/reset so far (windows no header states). */
   window?: WindowObservation;
+  /** budget.free304: the API does not count a 304 to a conditional request against this credential's budget. */
+  free304?: boolean;
 }
 
 export interface PolicyConfig {
@@ -70,11 +74,15 @@ export interface CredentialDecision {
   headersSeen: boolean;
   /** The observation to keep for the next answer on this credential. */
   window?: WindowObservation;
+  /** The answer did not count against the credential's budget (a 304 with budget.free304): give its start back. */
+  free: boolean;
 }
 
 /** The ID's part of a decision. */
 export type IdDecision =
   | { action: 'success'; attempts: number }
+  /** A 304 to a conditional request: the ID is as the last complete run had it. */
+  | { action: 'unchanged'; attempts: number }
   | { action: 'fail'; error: ErrorCode; message: string; attempts: number }
   | {
       action: 'retry';
@@ -104,12 +112,15 @@ const NETWORK_CODES = new Set([
  */
 export function decide(x: Exchange, id: IdState, credential: CredentialState, config: PolicyConfig, now: number, random: () => number = Math.random): Decision {
   const signal = x.status === null ? undefined : parseRateLimitHeaders(x.headers ?? {}, now);
-  const cred = credentialPart(x.status, signal, credential, config, now);
+  const part = credentialPart(x.status, signal, credential, config, now);
+  // GitHub: "a 304 to a conditional request does not count against your primary rate limit"; only the
+  // user knows whether their API does the same (budget.free304), and only a conditional 304 is free.
+  const cred = { ...part, free: part.answered && x.status === 304 && x.conditional === true && credential.free304 === true };
   return { credential: cred, id: idPart(x, signal, id, credential, cred.verdict, config, now, random) };
 }
 
 function credentialPart(status: number | null, signal: RateLimitSignal | undefined, c: CredentialState, config: PolicyConfig, now: number): CredentialDecision {
-  if (status === null || signal === undefined) return { verdict: 'other', answered: false, soft: false, limits: [], headersSeen: false, window: c.window };
+  if (status === null || signal === undefined) return { verdict: 'other', answered: false, soft: false, limits: [], headersSeen: false, window: c.window, free: false };
   let limits = signal.limits;
   let window = c.window;
   if (signal.windowGuessed && signal.remaining !== undefined && signal.resetInMs !== undefined) {
@@ -135,6 +146,7 @@ function credentialPart(status: number | null, signal: RateLimitSignal | undefin
     limits,
     headersSeen: signal.seen,
     window,
+    free: false,
   };
 }
 
@@ -144,6 +156,11 @@ function idPart(x: Exchange, signal: RateLimitSignal | undefined, id: IdState, c
   if (x.tooLarge) return { action: 'fail', error: 'body_too_large', message: 'response body larger than request.maxBodyBytes', attempts: spent };
   const s = x.status;
   if (s !== null && s >= 200 && s < 300) return { action: 'success', attempts: spent };
+  // RFC 9110 §15.4.5: 304 answers a conditional GET/HEAD whose validators still match.
+  if (s === 304 && x.conditional) return { action: 'unchanged', attempts: spent };
+  // Without validators no 304 is possible: the server (or a cache before it) is wrong, and asking again
+  // would only spend budget on the same answer.
+  if (s === 304) return { action: 'fail', error: 'server_error', message: 'HTTP 304 Not Modified to a request without validators', attempts: spent };
   if (s === 404 || s === 410) return { action: 'fail', error: 'not_found', message: `HTTP ${s}`, attempts: spent };
   if (s !== null && s >= 300 && s < 400) return { action: 'fail', error: 'client_error', message: `HTTP ${s} (redirect not followed)`, attempts: spent };
   if (s === null && x.errorCode === 'ERR_TOO_MANY_REDIRECTS') return { action: 'fail', error: 'client_error', message: 'too many redirects', attempts: spent };

@@ -100,4 +100,9 @@ export class CredentialScripts {
   async release(id: string, seq: number, paceUs: number, opId: string): Promise<void> {
     await this.scripts.releaseStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), seq, paceUs);
   }
+
+  /** refundStart-3.lua: gives back the budget of a start the API did not count (budget.free304). `opId` unique per call. */
+  async refund(id: string, seq: number, paceUs: number, opId: string): Promise<void> {
+    await this.scripts.refundStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), seq, paceUs);
+  }
 }

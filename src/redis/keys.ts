@@ -39,7 +39,7 @@ export function queueKeys(queue: string) {
     takeTurn: `${base}cred-turn`,
     /** Take reservations of one 20 s bucket, by operation id (a replayed take answers from it). */
     takes: (bucket: number) => `${base}cred-takes:${bucket}`,
-    /** A credential report's operation record (a replayed report answers from it). */
+    /** The operation record of a credential report, release or refund (a replayed call answers from it). */
     op: (opId: string) => `${base}cred-op:${opId}`,
     /**
      * Requests answered in one 10 s bucket (epoch ms ÷ 10,000), every credential's: a hash of

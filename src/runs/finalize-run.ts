@@ -3,6 +3,7 @@ import { PullqError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FinalizeFence, Sink, Summary } from '../sinks/sink.js';
 import type { RunStore } from './run-store.js';
+import { seriesOf } from './series.js';
 
 /** How long a finalizer holds the run without renewing before another may take over (ms). */
 export const FINALIZE_LOCK_MS = 60_000;
@@ -64,6 +65,9 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
       errors: status.errors,
     };
     await sink.finalize(run, parts, summary, () => store.invalidLines(run), fence);
+    // Conditional re-pulls: this run's validators become its series' (the sink skips a run that wrote none).
+    const series = seriesOf(run);
+    if (series !== null) await sink.publishValidators?.(run, series, parts, fence);
     if (!(await store.markFinalized(run, finishedAt, owner))) throw new FinalizeLostError(run);
     await sink.cleanup(run);
     logger.info({ run, total: summary.total, succeeded: summary.succeeded, failed: summary.failed, output: sink.location(run) }, 'run complete');

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, chmod, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { access, chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
+import type { ValidatorEntry } from './validators.js';
+import { buildValidatorsFile, validatorLine, ValidatorsFile } from './validators-file.js';
 
 /** Output is not world-readable: it may hold whatever the API returned. */
 export const FILE_MODE = 0o640;
@@ -65,6 +67,11 @@ export class FileSink implements Sink {
     return path.join(this.partsDir(run), `${part}.${kind}.jsonl${this.ext(gzipped)}`);
   }
 
+  /** A part's validators (request.conditional): plain JSON lines, whatever `compress` says. */
+  private validatorsPartFile(run: string, part: string): string {
+    return path.join(this.partsDir(run), `${part}.validators.jsonl`);
+  }
+
   /** summary.json is renamed into place last: while it exists, the run's output is final. */
   private async isFinalized(run: string): Promise<boolean> {
     return access(path.join(this.dir, run, 'summary.json')).then(
@@ -88,7 +95,7 @@ export class FileSink implements Sink {
 
   async discardPart(run: string, part: string): Promise<void> {
     const files = (['results', 'failed'] as const).flatMap((k) => [this.partFile(run, part, k, false), this.partFile(run, part, k, true)]);
-    await Promise.all(files.map((f) => unlink(f).catch(() => undefined)));
+    await Promise.all([...files, this.validatorsPartFile(run, part)].map((f) => unlink(f).catch(() => undefined)));
   }
 
   /**
@@ -125,6 +132,77 @@ export class FileSink implements Sink {
       return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultLine);
     }
     throw lastErr;
+  }
+
+  // Conditional re-pulls (request.conditional): a part's validators are parts/<part>.validators.jsonl;
+  // a complete run's are <dir>/.validators/<series>/<run>.pqv (validators-file.ts; a run name never
+  // starts with a dot, so the directory cannot be a run's). The newest file of a series is its
+  // validators: runs of a series are named <series>-<UTC stamp>, and names sort as their stamps.
+
+  /** Open validators files by path (the newest of each series looked up). */
+  private readonly validatorFiles = new Map<string, Promise<ValidatorsFile>>();
+
+  private seriesDir(series: string): string {
+    return path.join(this.dir, '.validators', series);
+  }
+
+  async writeValidators(run: string, part: string, entries: ValidatorEntry[]): Promise<void> {
+    await makeDirs(this.partsDir(run));
+    await writeTextLinesDurably(this.validatorsPartFile(run, part), (function* () {
+      for (const e of entries) yield validatorLine(e);
+    })());
+  }
+
+  async publishValidators(run: string, series: string, parts: string[], fence?: FinalizeFence): Promise<void> {
+    const dir = this.seriesDir(series);
+    const target = path.join(dir, `${run}.pqv`);
+    const newest = await newestValidators(dir);
+    // A later run of the series published already (runs may complete out of order): its validators stay.
+    if (newest !== undefined && newest > `${run}.pqv`) return;
+    const sources = parts.map((p) => this.validatorsPartFile(run, p));
+    // A run that wrote no validators (nothing answered with any) leaves its series' as they are.
+    if (!(await Promise.all(sources.map((f) => access(f).then(() => true, () => false)))).some(Boolean)) return;
+    await makeDirs(dir);
+    const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      if ((await buildValidatorsFile(tmp, sources)) === 0) return;
+      await fence?.check();
+      await rename(tmp, target);
+      await syncDir(dir);
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+    // Older runs' files are no longer anyone's validators (a worker reading one keeps its open handle).
+    for (const f of await readdir(dir)) {
+      if (f.endsWith('.pqv') && f < `${run}.pqv`) await unlink(path.join(dir, f)).catch(() => undefined);
+    }
+  }
+
+  async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
+    const dir = this.seriesDir(series);
+    const newest = await newestValidators(dir);
+    if (newest === undefined) return new Map();
+    const file = path.join(dir, newest);
+    let reader = this.validatorFiles.get(file);
+    if (!reader) {
+      // A newer file replaces the series' older one: close that.
+      for (const [f, r] of this.validatorFiles) {
+        if (path.dirname(f) === dir) {
+          this.validatorFiles.delete(f);
+          void r.then((x) => x.close(), () => undefined);
+        }
+      }
+      reader = ValidatorsFile.open(file);
+      this.validatorFiles.set(file, reader);
+      reader.catch(() => this.validatorFiles.delete(file));
+    }
+    return (await reader).lookup(ids);
+  }
+
+  async close(): Promise<void> {
+    const readers = [...this.validatorFiles.values()];
+    this.validatorFiles.clear();
+    await Promise.all(readers.map((r) => r.then((x) => x.close(), () => undefined)));
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
@@ -182,6 +260,19 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The name of the newest validators file in a series directory, or undefined. */
+async function newestValidators(dir: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  let newest: string | undefined;
+  for (const f of names) if (f.endsWith('.pqv') && (newest === undefined || f > newest)) newest = f;
+  return newest;
 }
 
 async function makeDirs(dir: string): Promise<void> {
@@ -242,6 +333,19 @@ async function writeLinesDurably(file: string, values: (ResultLine | FailedLine)
     const lines = new ChunkedLines(fh, compress);
     for (const v of values) await lines.add(`${JSON.stringify(v)}\n`);
     await lines.flush();
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes lines (without their newline) in bounded chunks, then fsyncs (validators parts: never compressed). */
+async function writeTextLinesDurably(file: string, lines: Iterable<string>): Promise<void> {
+  const fh = await openForWrite(file);
+  try {
+    const out = new ChunkedLines(fh, undefined);
+    for (const text of lines) await out.add(`${text}\n`);
+    await out.flush();
     await fh.sync();
   } finally {
     await fh.close();

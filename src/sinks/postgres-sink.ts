@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
+import type { ValidatorEntry } from './validators.js';
 
 /** Part name under which `enqueue`'s invalid IDs are stored at finalize. */
 const INVALID_PART = 'invalid-ids';
@@ -130,6 +131,7 @@ export class PostgresSink implements Sink {
   async discardPart(run: string, part: string): Promise<void> {
     await this.ensureTables();
     await this.pool.query(`DELETE FROM "${this.table}" WHERE run = $1 AND part = $2`, [run, part]);
+    if (await this.hasValidatorTables()) await this.pool.query(`DELETE FROM "${this.table}_vparts" WHERE run = $1 AND part = $2`, [run, part]);
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
@@ -157,8 +159,109 @@ export class PostgresSink implements Sink {
     });
   }
 
-  async cleanup(): Promise<void> {
-    // Nothing to clean: uncommitted parts were deleted by finalize.
+  async cleanup(run: string): Promise<void> {
+    // Uncommitted parts' rows were deleted by finalize; the run's validator parts were published
+    // (kept until now, so a finalize repeated after a crash publishes the same validators again).
+    if (await this.hasValidatorTables()) await this.pool.query(`DELETE FROM "${this.table}_vparts" WHERE run = $1`, [run]);
+  }
+
+  // Conditional re-pulls (request.conditional): a part's validators are rows of
+  // <table>_vparts(run, part, id, …), written like its results; a complete run's
+  // are <table>_validators(series, id, etag, last_modified, has_data, data, run),
+  // replaced as a whole when a later run of the series completes. Workers query
+  // them per batch (`id = ANY($2)`). Both tables are made on first use.
+
+  private validatorsReady: Promise<void> | undefined;
+
+  private ensureValidatorTables(): Promise<void> {
+    this.validatorsReady ??= (async () => {
+      await this.ensureTables();
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS "${this.table}_vparts" (
+        run text NOT NULL, part text NOT NULL, id text NOT NULL, etag text, last_modified text, has_data boolean NOT NULL, data jsonb,
+        PRIMARY KEY (run, part, id))`);
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS "${this.table}_validators" (
+        series text NOT NULL, id text NOT NULL, etag text, last_modified text, has_data boolean NOT NULL, data jsonb, run text NOT NULL,
+        PRIMARY KEY (series, id))`);
+    })().catch((err: unknown) => {
+      this.validatorsReady = undefined;
+      throw err;
+    });
+    return this.validatorsReady;
+  }
+
+  /** Whether the validator tables exist (a run of a queue that never pulled conditionally has none to clean). */
+  private async hasValidatorTables(): Promise<boolean> {
+    if (this.validatorsReady) return true;
+    const r = await this.pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${this.table}_vparts"`]);
+    return r.rows[0]?.t !== null && r.rows[0]?.t !== undefined;
+  }
+
+  async writeValidators(run: string, part: string, entries: ValidatorEntry[]): Promise<void> {
+    await this.ensureValidatorTables();
+    await this.transaction(async (client) => {
+      // As writePart: never rows for a run whose output is final.
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
+      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
+      if (done.rowCount) throw new RunFinalizedError(run);
+      for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
+        const rows = entries.slice(i, i + ROWS_PER_INSERT);
+        await client.query(
+          `INSERT INTO "${this.table}_vparts" (run, part, id, etag, last_modified, has_data, data)
+           SELECT $1, $2, t.id, t.etag, t.lm, t.has_data, t.data FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::jsonb[]) AS t(id, etag, lm, has_data, data)
+           ON CONFLICT (run, part, id) DO UPDATE SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, has_data = EXCLUDED.has_data, data = EXCLUDED.data`,
+          [
+            run, part,
+            rows.map((e) => pgSafeText(e.id)),
+            rows.map((e) => (e.etag === undefined ? null : pgSafeText(e.etag))),
+            rows.map((e) => (e.lastModified === undefined ? null : pgSafeText(e.lastModified))),
+            rows.map((e) => e.hasData === true),
+            rows.map((e) => (e.hasData ? pgSafeJson(JSON.stringify(e.data ?? null)) : null)),
+          ],
+        );
+      }
+    });
+  }
+
+  async publishValidators(run: string, series: string, parts: string[], fence?: FinalizeFence): Promise<void> {
+    if (!(await this.hasValidatorTables())) return;
+    await this.transaction(async (client) => {
+      // One publisher per series at a time; a later run's validators are never replaced by an earlier one's.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [pgLockKey(`${this.table}:validators:${series}`)]);
+      const mine = await client.query(`SELECT 1 FROM "${this.table}_vparts" WHERE run = $1 AND part = ANY($2::text[]) LIMIT 1`, [run, parts]);
+      if (!mine.rowCount) return;
+      const held = await client.query<{ run: string }>(`SELECT run FROM "${this.table}_validators" WHERE series = $1 LIMIT 1`, [series]);
+      if (held.rows[0] && held.rows[0].run > run) return;
+      await client.query(`DELETE FROM "${this.table}_validators" WHERE series = $1`, [series]);
+      await client.query(
+        `INSERT INTO "${this.table}_validators" (series, id, etag, last_modified, has_data, data, run)
+         SELECT $1, id, etag, last_modified, has_data, data, $2 FROM "${this.table}_vparts" WHERE run = $2 AND part = ANY($3::text[])
+         ON CONFLICT (series, id) DO NOTHING`,
+        [series, run, parts],
+      );
+      await fence?.check();
+    });
+  }
+
+  async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
+    await this.ensureValidatorTables();
+    const original = new Map(ids.map((id) => [pgSafeText(id), id]));
+    const r = await this.pool.query<{ id: string; etag: string | null; last_modified: string | null; has_data: boolean; data: unknown }>(
+      `SELECT id, etag, last_modified, has_data, data FROM "${this.table}_validators" WHERE series = $1 AND id = ANY($2::text[])`,
+      [series, [...original.keys()]],
+    );
+    const found = new Map<string, ValidatorEntry>();
+    for (const row of r.rows) {
+      const id = original.get(row.id) ?? row.id;
+      const v: ValidatorEntry = { id };
+      if (row.etag !== null) v.etag = row.etag;
+      if (row.last_modified !== null) v.lastModified = row.last_modified;
+      if (row.has_data) {
+        v.hasData = true;
+        v.data = row.data;
+      }
+      found.set(id, v);
+    }
+    return found;
   }
 
   async close(): Promise<void> {

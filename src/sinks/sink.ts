@@ -1,4 +1,5 @@
 import { PullqError } from '../errors.js';
+import type { ValidatorEntry } from './validators.js';
 
 /** One line of results.jsonl (SPEC); the optional fields appear only with multi-column IDs files or pagination (issue #13). */
 export interface ResultLine {
@@ -13,7 +14,10 @@ export interface ResultLine {
   truncated?: true;
   status: number;
   fetchedAt: string;
-  data: unknown;
+  /** Absent on an unchanged line (a 304, request.conditional) unless output.carryUnchanged. */
+  data?: unknown;
+  /** A 304 to a conditional request: `{"id", "status": 304, "unchanged": true, "fetchedAt"}`. */
+  unchanged?: true;
 }
 
 /** One line of failed.jsonl (SPEC). */
@@ -165,4 +169,26 @@ export interface Sink {
   location(run: string): string;
   /** Releases connections, if the sink holds any. Called once, when the process is done with the sink. */
   close?(): Promise<void>;
+
+  // Conditional re-pulls (request.conditional). Optional: a worker refuses
+  // request.conditional at start with a sink that lacks any of the three.
+
+  /**
+   * Writes (durably) the validators of a part's results, before the part itself: they count only
+   * if the part commits. `discardPart` drops them too; `cleanup` drops them once published.
+   */
+  writeValidators?(run: string, part: string, entries: ValidatorEntry[]): Promise<void>;
+  /**
+   * At finalize, after `finalize` and before the run is marked complete: makes the validators of
+   * the run's committed parts the ones of its series, unless a later run of the series published
+   * already; does nothing when the run wrote none. Safe to repeat. Checks `fence` before publishing.
+   */
+  publishValidators?(run: string, series: string, parts: string[], fence?: FinalizeFence): Promise<void>;
+  /** The validators (and data, when kept) of `ids` from the latest complete run of `series`; IDs without any are absent. */
+  lookupValidators?(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>>;
+}
+
+/** Whether a sink can keep validators (request.conditional). */
+export function keepsValidators(sink: Sink): boolean {
+  return typeof sink.writeValidators === 'function' && typeof sink.publishValidators === 'function' && typeof sink.lookupValidators === 'function';
 }

@@ -20,7 +20,8 @@ import { NO_EVENTS, type BatchEvents } from '../jobs/batch-events.js';
 import { selectFields, type Transform } from '../jobs/shape-result.js';
 import { runScheduledPull, SCHEDULED_PULL, tickTime, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import { createSink } from '../sinks/create-sink.js';
-import { RunFinalizedError, type Sink } from '../sinks/sink.js';
+import { keepsValidators, RunFinalizedError, type Sink } from '../sinks/sink.js';
+import { ConfigError } from '../errors.js';
 import { bullPrefix } from '../redis/keys.js';
 
 
@@ -64,6 +65,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const store = new RunStore(connection, config.queue);
   const sink: Sink = options.sink ?? createSink(config);
   const select = config.output.select?.map((p) => p.split('.'));
+  if (config.request.conditional && !keepsValidators(sink)) {
+    if (!options.sink) await sink.close?.();
+    const which = options.sink ? 'the sink given to the worker' : `the ${config.sink.type} sink`;
+    throw new ConfigError(`request.conditional: ${which} cannot keep validators (it needs writeValidators, publishValidators and lookupValidators)`);
+  }
   let stopping = false;
   let fatalReason: string | undefined;
   const http = createHttpClient({ ...config, worker: { ...config.worker, concurrency } });
