@@ -77,7 +77,7 @@ describe('config', () => {
   it('request templates and pagination: defaults, and {id} in a header or a POST body is enough', () => {
     const c = parseConfig({ request: { url: 'https://x/search', method: 'POST', headers: { 'x-item': '{id}' }, body: { query: { id: '{id}' } }, pagination: { type: 'page', param: 'p', itemsPath: 'items' } } }, { env: env() });
     expect(c.request.pagination).toEqual({ type: 'page', param: 'p', itemsPath: 'items', start: 1, maxPages: 100 });
-    expect(c.output).toEqual({ mode: 'id' });
+    expect(c.output).toEqual({ mode: 'id', carryUnchanged: false });
     expect(c.request.body).toEqual({ query: { id: '{id}' } });
     expect(parseConfig({ request: { url: 'https://x/{org}/{id}', pagination: { type: 'link' } }, output: { mode: 'page' } }, { env: env() }).request.pagination).toEqual({ type: 'link', maxPages: 100 });
   });
