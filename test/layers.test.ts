@@ -22,7 +22,7 @@ const layerOf = (file: string): string => path.relative(SRC, file).split(path.se
 const imports = new Map<string, string[]>();
 for (const file of files(SRC)) {
   const text = readFileSync(file, 'utf8');
-  const targets = [...text.matchAll(/from '(\.[^']+)\.js'/g)].map((m) => path.resolve(path.dirname(file), `${m[1]}.ts`));
+  const targets = [...text.matchAll(/(?:from |import\()'(\.[^']+)\.js'/g)].map((m) => path.resolve(path.dirname(file), `${m[1]}.ts`));
   imports.set(file, targets);
 }
 

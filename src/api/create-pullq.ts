@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CredentialPool, type CredentialEvents } from '../auth/credential-pool.js';
+import type { CredentialEvents, CredentialPool } from '../auth/credential-pool.js';
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
 import { InputError } from '../errors.js';
 import { compileIdUrl } from '../ids/id-url.js';
 import { requestTemplateOf } from '../ids/request-template.js';
 import { checkIdsInput, idsSourceLabel, type IdsInput } from '../ids/ids-input.js';
 import type { BatchEvents } from '../jobs/batch-events.js';
-import { createHttpClient } from '../jobs/http-client.js';
 import type { Transform } from '../jobs/shape-result.js';
 import { createLogger, type Logger } from '../logger.js';
 import { enqueueRun, type EnqueueResult } from '../runs/enqueue-run.js';
@@ -14,15 +13,14 @@ import { finalizeRun } from '../runs/finalize-run.js';
 import { defaultRunName } from '../runs/run-name.js';
 import { validateRunName, type RunStatus } from '../runs/run-store.js';
 import type { Sink } from '../sinks/sink.js';
-import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
-import { startProbeServer, type Probes } from '../metrics/metrics-server.js';
-import { checkCredentials, type CheckReport } from './check-credentials.js';
-import { fleetProbes } from './fleet-probes.js';
-import { planRun, type Plan } from './plan-run.js';
-import { pullRun, type PullOptions, type PullResult } from './pull-run.js';
+import type { WorkerHandle } from '../workers/start-worker.js';
+import type { Probes } from '../metrics/metrics-server.js';
+import type { CheckReport } from './check-credentials.js';
+import type { Plan } from './plan-run.js';
+import type { PullOptions, PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
 import { readRunReport, type RunReport } from './run-report.js';
-import { serveDashboard, type DashboardHandle, type DashboardOptions } from './serve-dashboard.js';
+import type { DashboardHandle, DashboardOptions } from './serve-dashboard.js';
 import { checkSchedule, listSchedules, removeSchedule, upsertSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.js';
 
 export interface PullqOptions {
@@ -116,6 +114,7 @@ export interface Pullq {
 /** Serves a worker's probes; a port in use is an InputError naming the setting to change. */
 async function serveMetrics(probes: Probes, port: number) {
   try {
+    const { startProbeServer } = await import('../metrics/metrics-server.js');
     return await startProbeServer(probes, port);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -176,10 +175,11 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       let pool: CredentialPool | undefined;
       let draining = false;
       const port = o.metricsPort ?? parsed.worker.metricsPort;
-      const probes = port !== undefined ? fleetProbes(c, () => pool, () => draining) : undefined;
+      const probes = port !== undefined ? (await import('./fleet-probes.js')).fleetProbes(c, () => pool, () => draining) : undefined;
       // The port first: one taken fails here, before this replica takes any work.
       const server = probes ? await serveMetrics(probes, port!) : undefined;
       const listener = probes && o.events ? bothEvents(probes.metrics, o.events) : (probes?.metrics ?? o.events);
+      const { startWorker } = await import('../workers/start-worker.js');
       const handle = await startWorker({
         config: parsed,
         connection: c.redis,
@@ -217,12 +217,15 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       open();
       const run = runNameOf(ids, o.run);
       await checkIdsInput(ids);
+      const { pullRun } = await import('./pull-run.js');
       return pullRun(ctx, ids, run, { ...o, transform: o.transform ?? options.transform });
     },
 
     async status(run) {
       open();
       const c = await ctx.connection();
+      // Loaded here, not at the top: enqueue need not pay for got.
+      const [{ CredentialPool }, { createHttpClient }] = await Promise.all([import('../auth/credential-pool.js'), import('../jobs/http-client.js')]);
       const pool = new CredentialPool({ redis: c.redis, config: parsed, logger, http: createHttpClient(parsed) });
       return readRunReport(c, parsed.queue, pool, run, repaired);
     },
@@ -248,12 +251,14 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
 
     async check(o = {}) {
       open();
+      const { checkCredentials } = await import('./check-credentials.js');
       return checkCredentials(await ctx.connection(), parsed, logger, o.id);
     },
 
     async plan(ids, o = {}) {
       open();
       await checkIdsInput(ids);
+      const { planRun } = await import('./plan-run.js');
       return planRun(parsed, logger, ids, o.latencyMs);
     },
 
@@ -275,6 +280,7 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
 
     async dashboard(o = {}) {
       open();
+      const { serveDashboard } = await import('./serve-dashboard.js');
       const d = await serveDashboard(await ctx.connection(), parsed, logger, o);
       const stop = d.close;
       dashboards.add(stop);
