@@ -8,6 +8,7 @@ import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 import type { ValidatorEntry } from './validators.js';
 import { buildValidatorsFile, validatorLine, ValidatorsFile } from './validators-file.js';
+import { writeAll } from './write-all.js';
 
 /** Output is not world-readable: it may hold whatever the API returned. */
 export const FILE_MODE = 0o640;
@@ -352,13 +353,6 @@ async function writeTextLinesDurably(file: string, lines: Iterable<string>): Pro
   }
 }
 
-/** FileHandle.write may write less than asked: go on until all is written. */
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  for (let at = 0; at < data.length; ) {
-    const { bytesWritten } = await fh.write(data, at, data.length - at);
-    at += bytesWritten;
-  }
-}
 
 async function writeDurably(file: string, text: string): Promise<void> {
   const fh = await openForWrite(file);

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { fnv1a32 } from '../runs/run-store.js';
 import type { ValidatorEntry } from './validators.js';
+import { writeAll } from './write-all.js';
 
 // The file sink's validators store (request.conditional): one hash-indexed
 // file per complete run, so a worker finds an ID's validators with two
@@ -169,12 +170,6 @@ async function readWhole(file: string): Promise<Buffer> {
   }
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  for (let at = 0; at < data.length; ) {
-    const { bytesWritten } = await fh.write(data, at, data.length - at);
-    at += bytesWritten;
-  }
-}
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
