@@ -1,7 +1,7 @@
 // pullq as a library: `import { createPullq, parseConfig } from 'pullq'`.
 // The CLI (src/cli) is a thin caller of what is exported here.
 
-export { createPullq, type Pullq, type PullqOptions, type PullqWorker, type EnqueueOptions, type WorkerOptions, type WatchOptions } from './api/create-pullq.js';
+export { createPullq, type Pullq, type PullqOptions, type PullqWorker, type EnqueueOptions, type WorkerOptions, type WatchOptions, type PullqEvents, type CredentialRef } from './api/create-pullq.js';
 export type { PullOptions, PullResult } from './api/pull-run.js';
 export type { RunReport } from './api/run-report.js';
 export type { CheckReport, Probe } from './api/check-credentials.js';
@@ -20,6 +20,7 @@ export { ERROR_CODES, type ErrorCode } from './policy/error-codes.js';
 export { FinalizeLostError } from './runs/finalize-run.js';
 export { RunFinalizedError, type Sink, type ResultLine, type FailedLine, type Summary, type FinalizeFence } from './sinks/sink.js';
 export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
+export type { ValidatorEntry, Validators } from './sinks/validators.js';
 export { PostgresSink } from './sinks/postgres-sink.js';
 export type { Logger } from './logger.js';
 export { sinkConformanceCases, type SinkConformanceOptions, type SinkConformanceCase, type SinkFixture, type SinkOutput } from './sinks/sink-conformance.js';

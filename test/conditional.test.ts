@@ -56,6 +56,8 @@ async function scheduleFixture(name: string, ids: string[], config: (queue: stri
   return {
     config: cfg,
     store,
+    /** The schedule's series: the queue and the schedule's name. */
+    series: `${queueName}.${name}`,
     async tick(n: number): Promise<{ run: string; ms: number }> {
       const run = tickRunName(name, T0 + n * DAY);
       const started = Date.now();
@@ -94,7 +96,7 @@ describe('conditional re-pulls across scheduled runs (file sink)', () => {
     const o1 = readOutput(out(), r1.run);
     expect(o1.results).toHaveLength(30);
     expect(o1.results.every((l) => l.status === 200 && (l.data as { version: number }).version === 1)).toBe(true);
-    expect(readdirSync(path.join(out(), '.validators', 'nightly'))).toEqual([`${r1.run}.pqv`]);
+    expect(readdirSync(path.join(out(), '.validators', fx.series))).toEqual([`${r1.run}.pqv`]);
 
     // Run 2: 3 of 30 items changed meanwhile.
     api.change(['item-0', 'item-1', 'item-2']);
@@ -113,7 +115,7 @@ describe('conditional re-pulls across scheduled runs (file sink)', () => {
     // The SPEC's line, exactly: no data.
     for (const l of unchanged) expect(Object.keys(l)).toEqual(['id', 'status', 'unchanged', 'fetchedAt']);
     expect(unchanged[0]).toMatchObject({ status: 304, unchanged: true });
-    expect(readdirSync(path.join(out(), '.validators', 'nightly'))).toEqual([`${r2.run}.pqv`]);
+    expect(readdirSync(path.join(out(), '.validators', fx.series))).toEqual([`${r2.run}.pqv`]);
 
     // Run 3: the 304s of run 2 carried their validators forward; one more item changed.
     api.change(['item-3']);
@@ -130,10 +132,12 @@ describe('conditional re-pulls across scheduled runs (file sink)', () => {
   });
 
   it('a run named without a UTC stamp is in no series: pulled without validators', () => {
-    expect(seriesOf('nightly-20260301T030000Z')).toBe('nightly');
-    expect(seriesOf('items.v2-20260301T030000Z')).toBe('items.v2');
-    expect(seriesOf('backfill')).toBeNull();
-    expect(seriesOf('-20260301T030000Z')).toBeNull();
+    expect(seriesOf('nightly-20260301T030000Z', 'q1')).toBe('q1.nightly');
+    expect(seriesOf('items.v2-20260301T030000Z', 'q1')).toBe('q1.items.v2');
+    // Another queue (another config) sharing the sink: another series, never each other's validators.
+    expect(seriesOf('nightly-20260301T030000Z', 'q2')).toBe('q2.nightly');
+    expect(seriesOf('backfill', 'q1')).toBeNull();
+    expect(seriesOf('-20260301T030000Z', 'q1')).toBeNull();
   });
 });
 
@@ -182,7 +186,7 @@ describe('a 304 to a request sent without validators', () => {
     );
     expect(api.requestsById.get('x-1')).toBe(1);
     // Nothing answered with validators: no validators file.
-    expect(existsSync(path.join(out(), '.validators', 'broken'))).toBe(false);
+    expect(existsSync(path.join(out(), '.validators', fx.series))).toBe(false);
   });
 });
 
@@ -238,7 +242,7 @@ describe.skipIf(!pgAvailable)('conditional re-pulls with the PostgreSQL sink', (
 
   it('validators in a table per series; run 2 gets 304s written with the carried data; run 3 still has them', async () => {
     const r1 = await fx.tick(1);
-    expect((await db.query(`SELECT count(*)::int AS n, min(run) AS run FROM "${table}_validators" WHERE series = 'pgnightly'`)).rows[0]).toEqual({ n: 20, run: r1.run });
+    expect((await db.query(`SELECT count(*)::int AS n, min(run) AS run FROM "${table}_validators" WHERE series = $1`, [fx.series])).rows[0]).toEqual({ n: 20, run: r1.run });
     api.change(['item-7']);
     const r2 = await fx.tick(2);
     const rows = (await db.query(`SELECT id, line FROM "${table}" WHERE run = $1 AND ok ORDER BY id`, [r2.run])).rows as { id: string; line: ResultLine }[];
@@ -248,7 +252,7 @@ describe.skipIf(!pgAvailable)('conditional re-pulls with the PostgreSQL sink', (
     expect(lines.get('item-8')).toMatchObject({ status: 304, unchanged: true, data: { id: 'item-8', version: 1 } });
     expect(rows.filter((r) => r.line.unchanged).length).toBe(19);
     // Published, then the run's validator parts were dropped.
-    expect((await db.query(`SELECT count(*)::int AS n, min(run) AS run FROM "${table}_validators" WHERE series = 'pgnightly'`)).rows[0]).toEqual({ n: 20, run: r2.run });
+    expect((await db.query(`SELECT count(*)::int AS n, min(run) AS run FROM "${table}_validators" WHERE series = $1`, [fx.series])).rows[0]).toEqual({ n: 20, run: r2.run });
     expect((await db.query(`SELECT count(*)::int AS n FROM "${table}_vparts"`)).rows[0].n).toBe(0);
     const r3 = await fx.tick(3);
     const third = (await db.query(`SELECT count(*)::int AS n FROM "${table}" WHERE run = $1 AND (line->>'unchanged')::boolean`, [r3.run])).rows[0].n;

@@ -90,6 +90,20 @@ describe('file sink, compress gzip', () => {
   });
 });
 
+describe('file sink, pages and validators of a finished run', () => {
+  it('readPart reads a gzipped part back; after finalize, writeValidators is refused like writePart and leaves nothing behind', async () => {
+    const dir = path.join(tmp.dir, 'late');
+    const sink = new FileSink(dir, { compress: 'gzip' });
+    const line = (id: string): ResultLine => ({ id, status: 200, fetchedAt: 'x', data: { id, text: 'ü😀' } });
+    await sink.writePart('late', 'pages', [line('a'), line('b')], []);
+    expect(await sink.readPart('late', 'pages')).toEqual([line('a'), line('b')]);
+    await sink.finalize('late', [], { run: 'late', total: 0, succeeded: 0, failed: 0, startedAt: 'x', finishedAt: 'y', durationMs: 0, errors: {} }, async function* () {});
+    await sink.cleanup('late');
+    await expect(sink.writeValidators('late', 'p9', [{ id: 'a', etag: '"v1"' }])).rejects.toMatchObject({ code: 'run_finalized' });
+    expect(existsSync(path.join(dir, 'late', 'parts'))).toBe(false);
+  });
+});
+
 describe('file sink, a run name whose final output is already there', () => {
   it('an earlier run\'s output under the same name (Redis was reset): pull stops with the reason, exit 2, the old output untouched', async () => {
     // Before: every batch was refused as a late write and dropped, and pull waited forever.

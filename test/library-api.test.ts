@@ -141,6 +141,59 @@ describe('createPullq', () => {
   });
 });
 
+describe('createPullq: lifecycle, events and run names', () => {
+  it('IDs from code without a run name: a new run each call, even in the same second', async () => {
+    const config = await setup();
+    const sink = new MemorySink();
+    pullq = createPullq(config, { sink, logger: quietLogger() });
+    const [a, b] = await Promise.all([pullq.pull(['s1', 's2']), pullq.pull(['s3'])]);
+    expect(a.run).not.toBe(b.run);
+    expect(a.run).toMatch(/^ids-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(sink.final.get(a.run)!.results.map((l) => l.id).sort()).toEqual(['s1', 's2']);
+    expect(sink.final.get(b.run)!.results.map((l) => l.id)).toEqual(['s3']);
+  });
+
+  it('events name a credential by id and label, never its secret; the worker says how many credentials it has', async () => {
+    const config = await setup({ auth: { type: 'header', tokens: [{ name: 'alpha', token: 'example-token-1' }] } });
+    pullq = createPullq(config, { logger: quietLogger() });
+    await pullq.enqueue(['e1', 'e2', 'e3'], { run: 'lib-events' });
+    const seen: unknown[] = [];
+    const worker = await pullq.worker({ events: { request: (e) => seen.push(e), committed: (e) => seen.push(e) } });
+    expect(worker.credentials).toBe(1);
+    for await (const s of pullq.watch('lib-events', { everyMs: 50 })) if (s.complete) break;
+    expect((await worker.health())[0]).toMatchObject({ label: 'alpha', requests: 3 });
+    await worker.close();
+    const requests = seen.filter((e): e is { credential: { id: string; label: string } } => typeof e === 'object' && e !== null && 'credential' in e);
+    expect(requests).toHaveLength(3);
+    for (const e of requests) expect(Object.keys(e.credential).sort()).toEqual(['id', 'label']);
+    expect(JSON.stringify(seen)).not.toContain('example-token-1');
+    expect(seen.some((e) => (e as { run?: string }).run === 'lib-events')).toBe(true);
+  });
+
+  it('close() stops a pull under way: it resolves interrupted, and pulling the run again completes it', async () => {
+    const config = await setup({ budget: { requests: 20, perSeconds: 1 } });
+    const sink = new MemorySink();
+    pullq = createPullq(config, { sink, logger: quietLogger() });
+    const ids = Array.from({ length: 60 }, (_, i) => `c${i}`);
+    const running = pullq.pull(ids, { run: 'lib-close' });
+    for await (const s of pullq.watch('lib-close', { everyMs: 50 })) if (s.succeeded > 0 || s.complete) break;
+    await pullq.close();
+    const r = await running;
+    expect(r).toMatchObject({ complete: false, reason: 'interrupted' });
+    pullq = createPullq(config, { sink, logger: quietLogger() });
+    const again = await pullq.pull(ids, { run: 'lib-close' });
+    expect(again.complete).toBe(true);
+    expect(sink.final.get('lib-close')!.results.map((l) => l.id).sort()).toEqual([...ids].sort());
+  });
+
+  it('pagination with output.mode "id" and a sink without readPart is refused at start, naming what to do', async () => {
+    const config = await setup();
+    const request = { url: `${api!.url}/users/{id}/events`, timeoutMs: 2000, pagination: { type: 'page', param: 'page', itemsPath: 'items' } } as const;
+    pullq = createPullq({ ...config, request }, { sink: new MemorySink(), logger: quietLogger() });
+    await expect(pullq.pull(['p1'], { run: 'lib-pages' })).rejects.toThrow('output.mode "id" with request.pagination: the sink given to the worker cannot read its parts back (it needs readPart)');
+  });
+});
+
 describe('output.select', () => {
   it('keeps only the named JSON fields of each body (CLI users)', async () => {
     api = await startExampleApi({});

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CredentialEvents, CredentialPool } from '../auth/credential-pool.js';
+import type { CredentialEvents, CredentialHealth, CredentialPool } from '../auth/credential-pool.js';
 import { parseConfig, type Config, type ConfigInput } from '../config.js';
 import { InputError } from '../errors.js';
 import { compileIdUrl } from '../ids/id-url.js';
@@ -55,9 +56,27 @@ export interface WorkerOptions {
   /** Called when a run this replica touched became complete (its output written). */
   onRunComplete?: (run: string) => void;
   /** Told of every answered request, committed step, rest and quarantine (e.g. to count them). */
-  events?: BatchEvents & CredentialEvents;
+  events?: PullqEvents;
   /** Serve /metrics, /healthz and /readyz on this port (0: any free one); default worker.metricsPort, else none. */
   metricsPort?: number;
+}
+
+/** A credential as events name it: its id (a fingerprint) and its label (its name, or the fingerprint). Never the secret. */
+export interface CredentialRef {
+  id: string;
+  label: string;
+}
+
+/** What a worker tells as it goes; every handler optional, cheap and synchronous. */
+export interface PullqEvents {
+  /** A request came back (or failed without an answer: status null); `rejected`: rate limited. */
+  request?(e: { credential: CredentialRef; status: number | null; errorCode?: string; seconds: number; rejected: boolean }): void;
+  /** A step of a batch committed: its outcomes now count, exactly once. */
+  committed?(e: { run: string; succeeded: number; failed: number; errors: ReadonlyMap<string, number>; seconds: number }): void;
+  /** A credential rests (rate_limited, remaining_zero or retry_after). */
+  rest?(e: { credential: CredentialRef; reason: string }): void;
+  /** A credential is quarantined (unauthorized or token_refused). */
+  quarantine?(e: { credential: CredentialRef; reason: string }): void;
 }
 
 /** A worker replica running in this process. */
@@ -68,8 +87,10 @@ export interface PullqWorker {
   readonly stats: Readonly<{ succeeded: number; failed: number; batches: number }>;
   /** Why the replica stopped taking work, if it had to. */
   fatalReason(): string | undefined;
-  /** The replica's credential pool (its health, for probes). */
-  readonly pool: CredentialPool;
+  /** How many credentials the replica's pool has. */
+  readonly credentials: number;
+  /** Every credential's state, budget and counters, fleet-wide (read from Redis). */
+  health(): Promise<CredentialHealth[]>;
   /** The port /metrics is served on, when it is. */
   readonly metricsPort: number | undefined;
 }
@@ -122,13 +143,17 @@ async function serveMetrics(probes: Probes, port: number) {
   }
 }
 
-/** Tells two listeners of every request, commit, rest and quarantine. */
-function bothEvents(a: BatchEvents & CredentialEvents, b: BatchEvents & CredentialEvents): BatchEvents & CredentialEvents {
+/** A credential as a user's handler sees it: never the object that holds the secret. */
+const refOf = (c: { id: string; label: string }): CredentialRef => ({ id: c.id, label: c.label });
+
+/** The process's metrics (if served) and the user's handlers, told of every request, commit, rest and quarantine. */
+function listenerOf(metrics: (BatchEvents & CredentialEvents) | undefined, user: PullqEvents | undefined): (BatchEvents & CredentialEvents) | undefined {
+  if (!user) return metrics;
   return {
-    request: (e) => (a.request(e), b.request(e)),
-    committed: (e) => (a.committed(e), b.committed(e)),
-    rest: (e) => (a.rest(e), b.rest(e)),
-    quarantine: (e) => (a.quarantine(e), b.quarantine(e)),
+    request: (e) => (metrics?.request(e), user.request?.({ ...e, credential: refOf(e.credential) })),
+    committed: (e) => (metrics?.committed(e), user.committed?.(e)),
+    rest: (e) => (metrics?.rest(e), user.rest?.({ ...e, credential: refOf(e.credential) })),
+    quarantine: (e) => (metrics?.quarantine(e), user.quarantine?.({ ...e, credential: refOf(e.credential) })),
   };
 }
 
@@ -148,12 +173,15 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
   /** Running workers and how to stop each (close() stops those still running). */
   const workers = new Map<WorkerHandle, () => Promise<void>>();
   const dashboards = new Set<() => Promise<void>>();
+  const pulls = new Set<{ stop: AbortController; done: Promise<void> }>();
   const repaired = new Set<string>();
   let closed = false;
   const open = () => {
     if (closed) throw new InputError('this pullq is closed; make a new one with createPullq');
   };
-  const runNameOf = (ids: IdsInput, run: string | undefined) => (run !== undefined ? validateRunName(run) : defaultRunName(typeof ids === 'string' ? idsSourceLabel(ids) : 'ids'));
+  // IDs from code without a run name: a new run each call (two calls in one second must not share one).
+  const runNameOf = (ids: IdsInput, run: string | undefined) =>
+    run !== undefined ? validateRunName(run) : typeof ids === 'string' ? defaultRunName(idsSourceLabel(ids)) : `${defaultRunName('ids')}-${randomBytes(3).toString('hex')}`;
 
   const pullq: Pullq = {
     config: parsed,
@@ -178,7 +206,7 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       const probes = port !== undefined ? (await import('./fleet-probes.js')).fleetProbes(c, () => pool, () => draining) : undefined;
       // The port first: one taken fails here, before this replica takes any work.
       const server = probes ? await serveMetrics(probes, port!) : undefined;
-      const listener = probes && o.events ? bothEvents(probes.metrics, o.events) : (probes?.metrics ?? o.events);
+      const listener = listenerOf(probes?.metrics, o.events);
       const { startWorker } = await import('../workers/start-worker.js');
       const handle = await startWorker({
         config: parsed,
@@ -200,10 +228,16 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
         await handle.close();
         await server?.close();
       };
+      if (closed) {
+        // close() ran while this replica started: it must not outlive its pullq.
+        await stop();
+        throw new InputError('this pullq was closed while the worker started');
+      }
       workers.set(handle, stop);
       return {
         stats: handle.stats,
-        pool: handle.pool,
+        credentials: handle.pool.size,
+        health: () => handle.pool.health(),
         metricsPort: server?.port,
         fatalReason: () => handle.fatalReason(),
         async close() {
@@ -218,7 +252,20 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       const run = runNameOf(ids, o.run);
       await checkIdsInput(ids);
       const { pullRun } = await import('./pull-run.js');
-      return pullRun(ctx, ids, run, { ...o, transform: o.transform ?? options.transform });
+      // close() stops a pull under way (as its signal would) before it closes the connections the pull uses.
+      const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      if (o.signal?.aborted) stop.abort();
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      const running = pullRun(ctx, ids, run, { ...o, signal: stop.signal, transform: o.transform ?? options.transform });
+      const entry = { stop, done: running.then(() => undefined, () => undefined) };
+      pulls.add(entry);
+      try {
+        return await running;
+      } finally {
+        pulls.delete(entry);
+        o.signal?.removeEventListener('abort', onAbort);
+      }
     },
 
     async status(run) {
@@ -283,6 +330,10 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       const { serveDashboard } = await import('./serve-dashboard.js');
       const d = await serveDashboard(await ctx.connection(), parsed, logger, o);
       const stop = d.close;
+      if (closed) {
+        await stop();
+        throw new InputError('this pullq was closed while the dashboard started');
+      }
       dashboards.add(stop);
       return { ...d, close: async () => (dashboards.delete(stop), stop()) };
     },
@@ -290,6 +341,8 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
     async close() {
       if (closed) return;
       closed = true;
+      for (const p of pulls) p.stop.abort();
+      await Promise.all([...pulls].map((p) => p.done));
       await Promise.all([...dashboards].map((stop) => stop()));
       dashboards.clear();
       await Promise.all([...workers.values()].map((stop) => stop()));

@@ -26,7 +26,7 @@ const noSeriesLogged = new Set<string>();
  */
 export async function conditionalsFor(ctx: BatchContext, run: string, ids: string[]): Promise<((id: string) => Conditional) | undefined> {
   if (!ctx.config.request.conditional || !ctx.sink.lookupValidators) return undefined;
-  const series = seriesOf(run);
+  const series = seriesOf(run, ctx.config.queue);
   if (series === null) {
     if (!noSeriesLogged.has(run)) {
       noSeriesLogged.add(run);

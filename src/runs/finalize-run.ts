@@ -66,7 +66,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     };
     await sink.finalize(run, parts, summary, () => store.invalidLines(run), fence);
     // Conditional re-pulls: this run's validators become its series' (the sink skips a run that wrote none).
-    const series = seriesOf(run);
+    const series = seriesOf(run, store.queue);
     if (series !== null) await sink.publishValidators?.(run, series, parts, fence);
     if (!(await store.markFinalized(run, finishedAt, owner))) throw new FinalizeLostError(run);
     await sink.cleanup(run);

@@ -11,9 +11,14 @@
 /** The `-20261122T174630Z` suffix of tickRunName / runNameFor (utcStamp). */
 const STAMP_SUFFIX = /-\d{8}T\d{6}Z$/;
 
-/** The series of a run (its name without the trailing UTC stamp), or null when its name has no stamp. */
-export function seriesOf(run: string): string | null {
+/**
+ * The series of a run: the queue and the run's name without the trailing UTC
+ * stamp (`<queue>.<name>`), or null when its name has no stamp. The queue is
+ * part of it: two configs sharing a sink directory or table never send each
+ * other's validators to their APIs.
+ */
+export function seriesOf(run: string, queue: string): string | null {
   if (!STAMP_SUFFIX.test(run)) return null;
   const series = run.replace(STAMP_SUFFIX, '');
-  return series === '' ? null : series;
+  return series === '' ? null : `${queue}.${series}`;
 }

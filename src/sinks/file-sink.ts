@@ -142,12 +142,16 @@ export class FileSink implements Sink {
 
   /** Open validators files by path (the newest of each series looked up). */
   private readonly validatorFiles = new Map<string, Promise<ValidatorsFile>>();
+  /** Readers of files a newer one replaced, until they are closed. */
+  private readonly retiredFiles = new Set<Promise<ValidatorsFile>>();
 
   private seriesDir(series: string): string {
     return path.join(this.dir, '.validators', series);
   }
 
   async writeValidators(run: string, part: string, entries: ValidatorEntry[]): Promise<void> {
+    // Like writePart: a worker that stalled past finalize and cleanup leaves nothing in a finished run's directory.
+    if (await this.isFinalized(run)) throw new RunFinalizedError(run);
     await makeDirs(this.partsDir(run));
     await writeTextLinesDurably(this.validatorsPartFile(run, part), (function* () {
       for (const e of entries) yield validatorLine(e);
@@ -187,10 +191,14 @@ export class FileSink implements Sink {
     let reader = this.validatorFiles.get(file);
     if (!reader) {
       // A newer file replaces the series' older one: close that.
+      // A lookup of another batch may still be reading the old one: it closes a minute later (or at close()).
       for (const [f, r] of this.validatorFiles) {
         if (path.dirname(f) === dir) {
           this.validatorFiles.delete(f);
-          void r.then((x) => x.close(), () => undefined);
+          this.retiredFiles.add(r);
+          setTimeout(() => {
+            if (this.retiredFiles.delete(r)) void r.then((x) => x.close(), () => undefined);
+          }, 60_000).unref();
         }
       }
       reader = ValidatorsFile.open(file);
@@ -201,8 +209,9 @@ export class FileSink implements Sink {
   }
 
   async close(): Promise<void> {
-    const readers = [...this.validatorFiles.values()];
+    const readers = [...this.validatorFiles.values(), ...this.retiredFiles];
     this.validatorFiles.clear();
+    this.retiredFiles.clear();
     await Promise.all(readers.map((r) => r.then((x) => x.close(), () => undefined)));
   }
 

@@ -65,6 +65,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const store = new RunStore(connection, config.queue);
   const sink: Sink = options.sink ?? createSink(config);
   const select = config.output.select?.map((p) => p.split('.'));
+  if (config.request.pagination && config.output.mode === 'id' && typeof sink.readPart !== 'function') {
+    if (!options.sink) await sink.close?.();
+    throw new ConfigError('output.mode "id" with request.pagination: the sink given to the worker cannot read its parts back (it needs readPart); use output.mode "page", or add readPart to the sink');
+  }
   if (config.request.conditional && !keepsValidators(sink)) {
     if (!options.sink) await sink.close?.();
     const which = options.sink ? 'the sink given to the worker' : `the ${config.sink.type} sink`;

@@ -12,7 +12,7 @@ export async function workerCommand(flags: GlobalFlags & { concurrency?: number;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   try {
     const worker = await pullq.worker({ concurrency: flags.concurrency, metricsPort: flags.metricsPort, onFatal: () => stop() });
-    logger.info({ queue: config.queue, concurrency: flags.concurrency ?? config.worker.concurrency, credentials: worker.pool.size, metricsPort: worker.metricsPort }, 'worker started');
+    logger.info({ queue: config.queue, concurrency: flags.concurrency ?? config.worker.concurrency, credentials: worker.credentials, metricsPort: worker.metricsPort }, 'worker started');
     const stopSignals = onShutdownSignals(() => stop(), (msg) => logger.info(msg));
     await stopped;
     await worker.close();
