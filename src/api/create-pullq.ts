@@ -252,6 +252,7 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       const run = runNameOf(ids, o.run);
       await checkIdsInput(ids);
       const { pullRun } = await import('./pull-run.js');
+      open(); // close() may have run while the IDs were checked
       // close() stops a pull under way (as its signal would) before it closes the connections the pull uses.
       const stop = new AbortController();
       const onAbort = () => stop.abort();
