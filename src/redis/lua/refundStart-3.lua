@@ -18,6 +18,7 @@
   Output:
     1 refunded, 0 nothing given back (refunded before, or a replay)
 ]]
+--@include give-back-pace
 if not redis.call("SET", KEYS[3], "1", "NX", "PX", 600000) then
   return 0
 end
@@ -26,8 +27,5 @@ if ARGV[1] ~= "0" then
   redis.call("ZREM", KEYS[2], ARGV[1])
 end
 redis.call("HINCRBY", KEYS[1], "free", 1)
-local pace = tonumber(ARGV[2] or "0") or 0
-if pace > 0 and redis.call("HEXISTS", KEYS[1], "tat") == 1 then
-  redis.call("HINCRBYFLOAT", KEYS[1], "tat", -pace / 1000)
-end
+giveBackPace(KEYS[1], ARGV[2])
 return 1

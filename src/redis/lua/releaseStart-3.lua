@@ -18,6 +18,7 @@
   Output:
     1 released, 0 nothing given back (released before, or a replay)
 ]]
+--@include give-back-pace
 if not redis.call("SET", KEYS[3], "1", "NX", "PX", 600000) then
   return 0
 end
@@ -29,8 +30,5 @@ if removed == 0 then
   return 0
 end
 redis.call("HINCRBY", KEYS[1], "requests", -1)
-local pace = tonumber(ARGV[2] or "0") or 0
-if pace > 0 and redis.call("HEXISTS", KEYS[1], "tat") == 1 then
-  redis.call("HINCRBYFLOAT", KEYS[1], "tat", -pace / 1000)
-end
+giveBackPace(KEYS[1], ARGV[2])
 return 1
