@@ -47,7 +47,6 @@ function context(): BatchContext {
     pool: new CredentialPool({ redis, config, logger: quietLogger(), http: createHttpClient(config) }),
     http: createHttpClient(config),
     limit: pLimit(8),
-    urlFor: compileIdUrl(config.request.url),
     stopping: () => false,
     fatal: (reason) => {
       throw new Error(reason);
@@ -62,7 +61,7 @@ describe('the commit point', () => {
     const ctx = context();
     const file = path.join(tmp.dir, 'ids-a.txt');
     writeFileSync(file, 'a\nb\nc\n');
-    await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10, urlFor: ctx.urlFor });
+    await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10, urlFor: compileIdUrl(ctx.config.request.url) });
     const lockKey = `${bullPrefix(queueName)}:${queueName}:twice.b0:lock`;
     // A stale attempt (its lock expired and another worker took the job) runs the whole batch...
     await redis.set(lockKey, 'token-new');
@@ -92,17 +91,17 @@ describe('the commit point', () => {
     const bits = await ctx.store.runSetting('resume', 'seenBits');
     await ctx.store.addIds('resume', ids.slice(0, 1200), 100, bits);
     expect(await queue.count()).toBe(0);
-    const r = await enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: ctx.urlFor });
+    const r = await enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: compileIdUrl(ctx.config.request.url) });
     expect(r).toMatchObject({ resumed: true, added: 1300, total: 2500 });
     expect(await queue.getJobCountByTypes('waiting')).toBe(25);
-    await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: ctx.urlFor })).rejects.toThrow(/already exists and is fully enqueued/);
+    await expect(enqueueRun({ store: ctx.store, queue, run: 'resume', source: file, batchSize: 100, urlFor: compileIdUrl(ctx.config.request.url) })).rejects.toThrow(/already exists and is fully enqueued/);
   });
 
   it('a batch job BullMQ gave up on is retried when a worker starts: its IDs are not lost', async () => {
     const ctx = context();
     const file = path.join(tmp.dir, 'ids-c.txt');
     writeFileSync(file, 'f1\nf2\nf3\n');
-    await enqueueRun({ store: ctx.store, queue, run: 'gaveup', source: file, batchSize: 10, urlFor: ctx.urlFor });
+    await enqueueRun({ store: ctx.store, queue, run: 'gaveup', source: file, batchSize: 10, urlFor: compileIdUrl(ctx.config.request.url) });
     const bare = new Worker(queueName, null, { connection: redis, autorun: false, prefix: bullPrefix(queueName) });
     const job = (await bare.getNextJob('tok-1'))!;
     // As if its attempts were used up: an UnrecoverableError fails it for good.

@@ -2,7 +2,6 @@ import type { Got } from 'got';
 import type { LimitFunction } from 'p-limit';
 import type { CredentialPool } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
-import type { IdUrl } from '../ids/id-url.js';
 import type { Logger } from '../logger.js';
 import type { RetryState, RunStore } from '../runs/run-store.js';
 import type { FailedLine, ResultLine, Sink } from '../sinks/sink.js';
@@ -19,7 +18,6 @@ export interface BatchContext {
   http: Got;
   /** Caps in-flight requests of the whole process at worker.concurrency. */
   limit: LimitFunction;
-  urlFor: (id: string) => IdUrl;
   /** True once shutdown began: stop starting requests, commit, hand the rest back. */
   stopping: () => boolean;
   /** The run cannot go on (e.g. every credential quarantined): stop this replica with exit 2. */

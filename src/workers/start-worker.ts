@@ -94,7 +94,6 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     pool: new CredentialPool({ redis: connection, config, logger, http, events: options.events }),
     http,
     limit: pLimit(concurrency),
-    urlFor: compileIdUrl(config.request.url),
     stopping: () => stopping || fatalReason !== undefined,
     fatal: (reason) => {
       if (fatalReason !== undefined) return;
@@ -130,7 +129,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     if (job.name === SCHEDULED_PULL) {
       // A schedule's tick (pullq schedule): enqueue its IDs file as a new run; the batches follow as usual.
       const data = job.data as unknown as ScheduledPullData;
-      const r = await runScheduledPull({ store, queue: jobQueue(), data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: ctx.urlFor, template: requestTemplateOf(config) });
+      const r = await runScheduledPull({ store, queue: jobQueue(), data, tickMs: tickTime(job.id, job.timestamp), batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
       logger.info({ schedule: data.schedule, run: r?.run, ids: r?.total }, r ? 'scheduled run enqueued' : 'scheduled run was already enqueued');
       if (r?.done) await finalize(r.run);
       return;
