@@ -105,7 +105,8 @@ export interface ExampleApi {
   /** 401 answers sent to item requests. */
   unauthorizedAnswers(): number;
   /** The last 1,000 requests as received: method, URL, headers and body (to check what a redirect carried). */
-  log: { method: string; url: string; headers: IncomingHttpHeaders; body?: string }[];
+  /** Requests as they arrived (`at`: epoch ms), the last 1,000. */
+  log: { method: string; url: string; headers: IncomingHttpHeaders; body?: string; at: number }[];
   /** Revokes a token (or an OAuth2 client) from now on: it gets 401. */
   revoke(credential: string): void;
   /** With etags: bumps the version of these items (a new ETag and Last-Modified, a new body). */
@@ -264,7 +265,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'POST' && url.pathname === '/oauth/token') {
       total++;
-      log.push({ method: 'POST', url: req.url ?? '/', headers: req.headers });
+      log.push({ method: 'POST', url: req.url ?? '/', headers: req.headers, at: Date.now() });
       if (log.length > 1000) log.shift();
       return tokenEndpoint(req, res);
     }
@@ -278,7 +279,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
 
   const serve = (req: IncomingMessage, res: ServerResponse, url: URL, body: string | undefined) => {
     total++;
-    log.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body });
+    log.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body, at: Date.now() });
     if (log.length > 1000) log.shift();
     requestsByUrl.set(req.url ?? '/', (requestsByUrl.get(req.url ?? '/') ?? 0) + 1);
     let id: string | null = null;
