@@ -45,7 +45,7 @@ export default defineConfig({
       { test: { ...shared, name: 'redis', include: ['test/**/*.test.ts'], exclude: UNIT_TESTS, globalSetup: ['test/helpers/global-redis.ts'] } },
       {
         // The exactly-once, crash, fleet-budget and OAuth2 tests again, on a real 3-master Redis Cluster (issue #10).
-        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
+        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
       },
     ],
   },

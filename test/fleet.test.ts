@@ -152,7 +152,9 @@ describe('401s', () => {
   it('every credential rejected: pull stops with exit 2 and one clear line; nothing is recorded as failed', async () => {
     const f = await fleetSetup(
       { auth: { type: 'header', tokens: ['good'] } },
-      (url) => ({ request: { url: `${url}/items/{id}` }, auth: { type: 'header', tokens: ['bad-1', 'bad-2'] } }),
+      // Concurrency 4: the requests sent before both are quarantined are those in flight (up to 4, then their retries
+      // with the other credential); with the default 16 a busy machine let 25 through, 30 IDs being all there are.
+      (url) => ({ request: { url: `${url}/items/{id}` }, auth: { type: 'header', tokens: ['bad-1', 'bad-2'] }, worker: { concurrency: 4 } }),
       ids(30),
     );
     const r = await runCli(['pull', 'ids.txt', '--run', 'allbad'], { cwd: f.dir, env: f.env });

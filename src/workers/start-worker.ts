@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/connect-redis.js';
 import pLimit from 'p-limit';
@@ -23,10 +24,13 @@ import { createSink } from '../sinks/create-sink.js';
 import { keepsValidators, RunFinalizedError, type Sink } from '../sinks/sink.js';
 import { ConfigError } from '../errors.js';
 import { bullPrefix } from '../redis/keys.js';
+import { closeBullWorker } from './close-bull-worker.js';
 
 
 /** A stalled batch job (its worker died) is retried this many times before BullMQ fails it. */
 export const MAX_STALLED = 20;
+/** How long a forced close of the BullMQ worker may take before the replica stops without it. */
+const FORCED_CLOSE_MS = 5_000;
 
 export interface WorkerHandle {
   worker: Worker<BatchJobData>;
@@ -136,7 +140,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     }
     const { run, batch } = job.data;
     const log = logger.child({ run, batch, job: job.id });
-    if ((await store.abortReason(run)) !== null) {
+    // This replica cannot go on (every credential quarantined): keep the batch for a resume or a worker started after
+    // the fix (both give pending batches their jobs back) instead of taking it again and again until close().
+    if (fatalReason !== undefined || (await store.abortReason(run)) !== null) {
       // The run cannot complete until its user resumes it: keep the batch for then, free the queue now.
       await store.markJobPending(run, batch);
       return;
@@ -231,11 +237,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       const deadline = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), deadlineMs);
       });
-      const result = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      const result = await Promise.race([closeBullWorker(worker).then(() => 'closed' as const), deadline]);
       clearTimeout(timer);
       if (result === 'timeout') {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
-        await worker.close(true);
+        // Bounded too: a close that cannot end (a BullMQ or ioredis wait that never resolves) must not keep the replica from stopping.
+        const forced = await Promise.race([closeBullWorker(worker, true).then(() => 'closed' as const), sleep(FORCED_CLOSE_MS, 'timeout' as const, { ref: false })]);
+        if (forced === 'timeout') logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue when their locks expire)');
       }
       await tickQueue?.close();
       await throughput.close();
