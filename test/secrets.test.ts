@@ -44,7 +44,6 @@ async function scenario(name: string, auth: Record<string, unknown> | ((apiUrl: 
     enqueue: { batchSize: 10 },
     sink: { type: 'file', dir },
   }));
-  writeFileSync(path.join(tmp.dir, 'ids.txt'), `${IDS.join('\n')}\n`);
   const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', ...Object.fromEntries(SECRETS.map((s, i) => [`S${i}`, s])) };
   const results: CliResult[] = [];
   if (opts.kill) {
@@ -86,12 +85,17 @@ async function redisDump(queue: string): Promise<string> {
 
 describe('no credential appears anywhere', () => {
   it('after pulls through 401, 403, 429, 5xx, resets, truncation, cross-origin redirects, connection refused and a kill -9', { timeout: 180_000 }, async () => {
-    const outputs: CliResult[] = [];
-    outputs.push(...(await scenario('hdr', { type: 'header', tokens: ['${S0}', '${S1}'] }, { auth: { type: 'header', tokens: [SECRETS[0]!, SECRETS[1]!] }, revoked: [SECRETS[1]!] }, { kill: true })));
-    outputs.push(...(await scenario('qry', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, { auth: { type: 'query', param: 'api_key', tokens: [SECRETS[2]!] } })));
-    outputs.push(...(await scenario('refused', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, {}, { url: () => 'http://127.0.0.1:9/items/{id}' })));
-    outputs.push(...(await scenario('basic', { type: 'basic', credentials: [{ username: 'ann', password: '${S3}' }] }, { auth: { type: 'basic', users: { ann: SECRETS[3]! } } })));
-    outputs.push(...(await scenario('oauth', (u) => ({ type: 'oauth2', tokenUrl: `${u}/oauth/token`, clients: [{ clientId: 'ok-client', clientSecret: '${S4}' }, { clientId: 'bad-client', clientSecret: '${S5}' }] }), { auth: { type: 'oauth', clients: { 'ok-client': SECRETS[4]! }, tokenTtlS: 1 } })));
+    writeFileSync(path.join(tmp.dir, 'ids.txt'), `${IDS.join('\n')}\n`);
+    // Five independent pulls (own API, queue and output directory each), side by side.
+    const outputs: CliResult[] = (
+      await Promise.all([
+        scenario('hdr', { type: 'header', tokens: ['${S0}', '${S1}'] }, { auth: { type: 'header', tokens: [SECRETS[0]!, SECRETS[1]!] }, revoked: [SECRETS[1]!] }, { kill: true }),
+        scenario('qry', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, { auth: { type: 'query', param: 'api_key', tokens: [SECRETS[2]!] } }),
+        scenario('refused', { type: 'query', param: 'api_key', tokens: ['${S2}'] }, {}, { url: () => 'http://127.0.0.1:9/items/{id}' }),
+        scenario('basic', { type: 'basic', credentials: [{ username: 'ann', password: '${S3}' }] }, { auth: { type: 'basic', users: { ann: SECRETS[3]! } } }),
+        scenario('oauth', (u) => ({ type: 'oauth2', tokenUrl: `${u}/oauth/token`, clients: [{ clientId: 'ok-client', clientSecret: '${S4}' }, { clientId: 'bad-client', clientSecret: '${S5}' }] }), { auth: { type: 'oauth', clients: { 'ok-client': SECRETS[4]! }, tokenTtlS: 1 } }),
+      ])
+    ).flat();
     const text = outputs.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
     expect(text).toContain('quarantined');
     expect(text).toContain('network');
