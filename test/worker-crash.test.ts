@@ -6,7 +6,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { RunStore, type RunStatus } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { newRedis, onCluster, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // Real worker processes against a real API and Redis: kill -9 and SIGTERM mid-run.
 
@@ -55,6 +55,8 @@ function expectExactlyOnce(run: string) {
 }
 
 describe('worker replicas', () => {
+  // In the cluster project only the two worker-level tests run again: the pull-level ones below go through the same
+  // scripts and commits (and cluster.test.ts kills a worker on a cluster of its own); they run on single Redis.
   it('SIGKILL of a worker mid-run: after the lock expires another finishes; every ID exactly once', async () => {
     const run = 'kill9';
     api.requestsById.clear();
@@ -98,7 +100,7 @@ describe('worker replicas', () => {
     expect(Math.max(...api.requestsById.values())).toBe(1);
   });
 
-  it('pull --workers 0 only waits while separate workers do the work', async () => {
+  it.skipIf(onCluster())('pull --workers 0 only waits while separate workers do the work', async () => {
     const run = 'wait-only';
     const pull = spawnCli(['pull', 'ids.txt', '--run', run, '--workers', '0'], { cwd: tmp.dir, env: env() });
     await waitFor(run, (s) => s.sealed);
@@ -113,7 +115,7 @@ describe('worker replicas', () => {
     expectExactlyOnce(run);
   });
 
-  it('pull interrupted (SIGINT) exits 2 and says how to resume; re-running it completes the run', async () => {
+  it.skipIf(onCluster())('pull interrupted (SIGINT) exits 2 and says how to resume; re-running it completes the run', async () => {
     const run = 'interrupted';
     const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
     await waitFor(run, (s) => s.succeeded >= N / 4);
@@ -126,7 +128,7 @@ describe('worker replicas', () => {
     expectExactlyOnce(run);
   });
 
-  it('SIGKILL of pull mid-run: re-running pull finishes the run; every ID exactly once', async () => {
+  it.skipIf(onCluster())('SIGKILL of pull mid-run: re-running pull finishes the run; every ID exactly once', async () => {
     const run = 'pull-kill9';
     const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
     await waitFor(run, (s) => s.succeeded >= N / 4);
