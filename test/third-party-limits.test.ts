@@ -33,7 +33,8 @@ async function pullAgainst(mode: ThirdPartyMode, policies: ThirdPartyPolicy[], i
   }
 }
 
-describe('third-party rate limiters, budgets learned from their headers', () => {
+// Each case has its own limiter, queue and credentials' state: they run side by side (the waits are the limiters' windows).
+describe.concurrent('third-party rate limiters, budgets learned from their headers', () => {
   const cases: [ThirdPartyMode, ThirdPartyPolicy, number][] = [
     ['erl-draft6', { limit: 20, windowMs: 1000 }, 120],
     ['erl-draft7', { limit: 20, windowMs: 2000 }, 120],
