@@ -9,7 +9,7 @@ import type { ResultLine } from '../src/sinks/sink.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // A worker process killed with SIGKILL mid-pagination (issue #13): another worker resumes every
 // ID at the page its last commit reached; every page is output exactly once, and no page before
@@ -17,34 +17,37 @@ import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/te
 
 const tmp = tempDir('page-crash');
 const redis = newRedis();
-const queue = uniqueQueue('page-crash');
-const store = new RunStore(redis, queue);
 const PAGES = 40;
 const IDS = [`p${PAGES}-a`, `p${PAGES}-b`, 'p1-short'];
-const table = `pullq_page_crash_${queue.replace(/-/g, '_')}`;
-let api: ExampleApi;
 let havePostgres = false;
+/** What each case started, for the clean-up: its API, queue and table. */
+const started: { api: ExampleApi; queue: string; table: string }[] = [];
 
 beforeAll(async () => {
   havePostgres = await postgresAnswers();
-  // 200 ms a page: an ID of 40 pages takes ~8 s, so the first checkpoint (5 s) lands mid-pagination.
-  api = await startExampleApi({ latencyMs: 200, auth: { type: 'header', tokens: ['crash-token'] } });
   writeFileSync(path.join(tmp.dir, 'ids.txt'), `${IDS.join('\n')}\n`);
 });
 afterAll(async () => {
   if (havePostgres) {
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
-    await c.query(`DROP TABLE IF EXISTS "${table}", "${table}_runs"`);
+    for (const { table } of started) await c.query(`DROP TABLE IF EXISTS "${table}", "${table}_runs"`);
     await c.end();
   }
-  await tearDown({ api, queue, redis, tmp });
+  for (const { api, queue } of started) await cleanQueue(redis, queue).then(() => api.close());
+  redis.disconnect();
+  tmp.remove();
 });
 
 const env = () => ({ REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' });
 
-function writeConfig(mode: 'id' | 'page', sink: Record<string, unknown>): string {
-  const file = `pullq.${mode}.json`;
+/** One case's own API (200 ms a page: an ID of 40 pages takes ~8 s, so the first checkpoint, at 5 s, lands mid-pagination), queue and config. */
+async function setupCase(mode: 'id' | 'page', sinkType: 'file' | 'postgres') {
+  const api = await startExampleApi({ latencyMs: 200, auth: { type: 'header', tokens: ['crash-token'] } });
+  const queue = uniqueQueue('page-crash');
+  const table = `pullq_page_crash_${queue.replace(/-/g, '_')}`;
+  started.push({ api, queue, table });
+  const file = `pullq.${mode}.${sinkType}.json`;
   writeFileSync(path.join(tmp.dir, file), JSON.stringify({
     queue,
     request: { url: `${api.url}/users/{id}/events`, timeoutMs: 5000, pagination: { type: 'page', param: 'page', itemsPath: 'items' } },
@@ -52,12 +55,12 @@ function writeConfig(mode: 'id' | 'page', sink: Record<string, unknown>): string
     auth: { type: 'header', tokens: ['crash-token'] },
     worker: { concurrency: 4, lockDurationMs: 1500, shutdownTimeoutMs: 10000 },
     enqueue: { batchSize: 10 },
-    sink,
+    sink: sinkType === 'file' ? { type: 'file', dir: './out' } : { type: 'postgres', url: PG_URL, table },
   }));
-  return file;
+  return { api, table, config: file, store: new RunStore(redis, queue) };
 }
 
-async function waitFor(run: string, pred: (s: RunStatus) => boolean, timeoutMs = 60_000): Promise<RunStatus> {
+async function waitFor(store: RunStore, run: string, pred: (s: RunStatus) => boolean, timeoutMs = 60_000): Promise<RunStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await store.status(run);
@@ -68,7 +71,7 @@ async function waitFor(run: string, pred: (s: RunStatus) => boolean, timeoutMs =
 }
 
 /** The page each long ID's committed state says to fetch next, once both are past page 2. */
-async function committedPages(run: string): Promise<Map<string, number>> {
+async function committedPages(store: RunStore, run: string): Promise<Map<string, number>> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const batch = await store.readBatch(run, 0);
@@ -81,7 +84,8 @@ async function committedPages(run: string): Promise<Map<string, number>> {
 
 const pageUrl = (id: string, p: number) => `/users/${id}/events?page=${p}`;
 
-describe('SIGKILL mid-pagination', () => {
+// The three cases have their own API, queue and output: they run side by side (most of each is the API's latency).
+describe.concurrent('SIGKILL mid-pagination', () => {
   it.each([
     ['page', 'file'],
     ['id', 'file'],
@@ -92,15 +96,14 @@ describe('SIGKILL mid-pagination', () => {
       return;
     }
     const run = `crash-${mode}-${sinkType}`;
-    const config = writeConfig(mode, sinkType === 'file' ? { type: 'file', dir: './out' } : { type: 'postgres', url: PG_URL, table });
-    api.requestsByUrl.clear();
+    const { api, table, config, store } = await setupCase(mode, sinkType);
     expect((await runCli(['enqueue', 'ids.txt', '--run', run, '--config', config], { cwd: tmp.dir, env: env() })).code).toBe(0);
     const a = spawnCli(['worker', '--config', config], { cwd: tmp.dir, env: env() });
-    const committed = await committedPages(run);
+    const committed = await committedPages(store, run);
     a.child.kill('SIGKILL');
     expect((await a.done).signal).toBe('SIGKILL');
     const b = spawnCli(['worker', '--config', config], { cwd: tmp.dir, env: env() });
-    await waitFor(run, (s) => s.complete);
+    await waitFor(store, run, (s) => s.complete);
     b.child.kill('SIGTERM');
     expect((await b.done).code).toBe(0);
 
