@@ -7,7 +7,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { deleteClusterKeys, startLocalCluster, type LocalCluster } from '../scripts/local-redis-cluster.js';
 import { connectRedis } from '../src/redis/connect-redis.js';
 import { queuePatterns } from '../src/redis/keys.js';
-import { RunStore, type RunStatus } from '../src/runs/run-store.js';
+import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { tempDir, uniqueQueue } from './helpers/test-env.js';
@@ -94,31 +94,6 @@ describe('Redis Cluster', () => {
     expect(slots.size).toBe(1);
   });
 
-  it('SIGKILL of a worker mid-run on the cluster: another finishes; every ID exactly once', async () => {
-    const queue = uniqueQueue('cl-crash');
-    configFor(queue, 'crash.json');
-    const store = new RunStore(client, queue);
-    const waitFor = async (pred: (s: RunStatus) => boolean) => {
-      const deadline = Date.now() + 45_000;
-      for (;;) {
-        const s = await store.status('clcrash');
-        if (s && pred(s)) return s;
-        if (Date.now() > deadline) throw new Error(`timed out; status ${JSON.stringify(s)}`);
-        await sleep(25);
-      }
-    };
-    expect((await runCli(['enqueue', 'ids.txt', '--run', 'clcrash', '--config', 'crash.json'], { cwd: tmp.dir, env: env() })).code).toBe(0);
-    const a = spawnCli(['worker', '--config', 'crash.json'], { cwd: tmp.dir, env: env() });
-    const b = spawnCli(['worker', '--config', 'crash.json'], { cwd: tmp.dir, env: env() });
-    await waitFor((s) => s.succeeded >= N / 4);
-    a.child.kill('SIGKILL');
-    await a.done;
-    await waitFor((s) => s.complete);
-    b.child.kill('SIGTERM');
-    expect((await b.done).code).toBe(0);
-    expectExactlyOnce('clcrash');
-  });
-
   it("the queue's slot moves to another node mid-run (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE): the run completes, every ID once", async () => {
     const queue = uniqueQueue('cl-move');
     configFor(queue, 'move.json');
@@ -147,38 +122,8 @@ describe('Redis Cluster', () => {
     expectExactlyOnce('clmove');
   });
 
-  it('OAuth2 on the cluster: tokens that live 2 s are refreshed about once per lifetime for the whole fleet; every ID once', async () => {
-    const oauthApi = await startExampleApi({ auth: { type: 'oauth', clients: { 'cl-client': 'cl secret' }, tokenTtlS: 2 }, budgets: { '*': { requests: 60, perSeconds: 1 } }, latencyMs: 5 });
-    try {
-      const queue = uniqueQueue('cl-oauth');
-      queues.push(queue);
-      writeFileSync(path.join(tmp.dir, 'oauth.json'), JSON.stringify({
-        queue,
-        request: { url: `${oauthApi.url}/items/{id}` },
-        auth: { type: 'oauth2', tokenUrl: `${oauthApi.url}/oauth/token`, clients: [{ clientId: 'cl-client', clientSecret: 'cl secret' }] },
-        budget: { requests: 60, perSeconds: 1 },
-        worker: { concurrency: 8 },
-        enqueue: { batchSize: 20 },
-        sink: { type: 'file', dir: './out' },
-      }));
-      const few = ids.slice(0, 200);
-      writeFileSync(path.join(tmp.dir, 'few.txt'), `${few.join('\n')}\n`);
-      const worker = spawnCli(['worker', '--config', 'oauth.json'], { cwd: tmp.dir, env: env() });
-      const started = Date.now();
-      const r = await runCli(['pull', 'few.txt', '--run', 'cloauth', '--config', 'oauth.json'], { cwd: tmp.dir, env: env() });
-      const seconds = (Date.now() - started) / 1000;
-      worker.child.kill('SIGTERM');
-      await worker.done;
-      expect(r.code).toBe(0);
-      const out = readOutput(path.join(tmp.dir, 'out'), 'cloauth');
-      expect(out.results.map((l) => l.id).sort()).toEqual([...few].sort());
-      expect(oauthApi.tokenRequests.get('cl-client')).toBeLessThanOrEqual(Math.ceil(seconds / 1.6) + 2);
-      expect(oauthApi.unauthorizedAnswers()).toBeLessThanOrEqual(2);
-      expect([...oauthApi.rejectedByCredential.values()].reduce((a, b) => a + b, 0)).toBe(0);
-    } finally {
-      await oauthApi.close();
-    }
-  });
+  // A worker SIGKILLed mid-run and OAuth2 token sharing on a cluster: the cluster project runs worker-crash.test.ts
+  // and fleet.test.ts on a 3-master cluster (vitest.config.ts).
 });
 
 describe('Redis Cluster with AUTH', () => {

@@ -56,7 +56,7 @@ function expectExactlyOnce(run: string) {
 
 describe('worker replicas', () => {
   // In the cluster project only the two worker-level tests run again: the pull-level ones below go through the same
-  // scripts and commits (and cluster.test.ts kills a worker on a cluster of its own); they run on single Redis.
+  // scripts and commits; they run on single Redis.
   it('SIGKILL of a worker mid-run: after the lock expires another finishes; every ID exactly once', async () => {
     const run = 'kill9';
     api.requestsById.clear();
