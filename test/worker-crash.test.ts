@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { RunStore, type RunStatus } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { newRedis, onCluster, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { cleanQueue, newRedis, onCluster, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // Real worker processes against a real API and Redis: kill -9 and SIGTERM mid-run.
 
@@ -30,14 +30,27 @@ beforeAll(async () => {
   }));
   writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n`);
 });
-afterAll(() => tearDown({ api, queue, redis, tmp }));
+afterAll(async () => {
+  for (const q of ownQueues) await cleanQueue(redis, q);
+  await tearDown({ api, queue, redis, tmp });
+});
 
 const env = () => ({ REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' });
 
-async function waitFor(run: string, pred: (s: RunStatus) => boolean, timeoutMs = 45_000): Promise<RunStatus> {
+/** The pull-level tests, which run side by side: a queue and a config file of their own (same API, same IDs). */
+const ownQueues: string[] = [];
+function ownQueue(run: string): { config: string; store: RunStore } {
+  const q = uniqueQueue(`crash-${run}`);
+  ownQueues.push(q);
+  const config = `pullq.${run}.json`;
+  writeFileSync(path.join(tmp.dir, config), JSON.stringify({ ...JSON.parse(readFileSync(path.join(tmp.dir, 'pullq.config.json'), 'utf8')), queue: q }));
+  return { config, store: new RunStore(redis, q) };
+}
+
+async function waitFor(run: string, pred: (s: RunStatus) => boolean, timeoutMs = 45_000, on: RunStore = store): Promise<RunStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const s = await store.status(run);
+    const s = await on.status(run);
     if (s && pred(s)) return s;
     if (Date.now() > deadline) throw new Error(`timed out waiting; status ${JSON.stringify(s)}`);
     await sleep(25);
@@ -56,7 +69,7 @@ function expectExactlyOnce(run: string) {
 
 describe('worker replicas', () => {
   // In the cluster project only the two worker-level tests run again: the pull-level ones below go through the same
-  // scripts and commits; they run on single Redis.
+  // scripts and commits; they run on single Redis, side by side, each on a queue of its own.
   it('SIGKILL of a worker mid-run: after the lock expires another finishes; every ID exactly once', async () => {
     const run = 'kill9';
     api.requestsById.clear();
@@ -100,13 +113,14 @@ describe('worker replicas', () => {
     expect(Math.max(...api.requestsById.values())).toBe(1);
   });
 
-  it.skipIf(onCluster())('pull --workers 0 only waits while separate workers do the work', async () => {
+  it.skipIf(onCluster()).concurrent('pull --workers 0 only waits while separate workers do the work', async () => {
     const run = 'wait-only';
-    const pull = spawnCli(['pull', 'ids.txt', '--run', run, '--workers', '0'], { cwd: tmp.dir, env: env() });
-    await waitFor(run, (s) => s.sealed);
+    const { config, store: own } = ownQueue(run);
+    const pull = spawnCli(['pull', 'ids.txt', '--run', run, '--workers', '0', '--config', config], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.sealed, undefined, own);
     await sleep(300);
-    expect((await store.status(run))!.succeeded).toBe(0);
-    const w = spawnCli(['worker'], { cwd: tmp.dir, env: env() });
+    expect((await own.status(run))!.succeeded).toBe(0);
+    const w = spawnCli(['worker', '--config', config], { cwd: tmp.dir, env: env() });
     const r = await pull.done;
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`run ${run} complete`);
@@ -115,26 +129,28 @@ describe('worker replicas', () => {
     expectExactlyOnce(run);
   });
 
-  it.skipIf(onCluster())('pull interrupted (SIGINT) exits 2 and says how to resume; re-running it completes the run', async () => {
+  it.skipIf(onCluster()).concurrent('pull interrupted (SIGINT) exits 2 and says how to resume; re-running it completes the run', async () => {
     const run = 'interrupted';
-    const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
-    await waitFor(run, (s) => s.succeeded >= N / 4);
+    const { config, store: own } = ownQueue(run);
+    const first = spawnCli(['pull', 'ids.txt', '--run', run, '--config', config], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.succeeded >= N / 4, undefined, own);
     first.child.kill('SIGINT');
     const r1 = await first.done;
     expect(r1.code).toBe(2);
     expect(r1.stderr).toContain(`run ${run} is not complete; run \`pullq pull ids.txt --run ${run}\``);
-    const r2 = await runCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    const r2 = await runCli(['pull', 'ids.txt', '--run', run, '--config', config], { cwd: tmp.dir, env: env() });
     expect(r2.code).toBe(0);
     expectExactlyOnce(run);
   });
 
-  it.skipIf(onCluster())('SIGKILL of pull mid-run: re-running pull finishes the run; every ID exactly once', async () => {
+  it.skipIf(onCluster()).concurrent('SIGKILL of pull mid-run: re-running pull finishes the run; every ID exactly once', async () => {
     const run = 'pull-kill9';
-    const first = spawnCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
-    await waitFor(run, (s) => s.succeeded >= N / 4);
+    const { config, store: own } = ownQueue(run);
+    const first = spawnCli(['pull', 'ids.txt', '--run', run, '--config', config], { cwd: tmp.dir, env: env() });
+    await waitFor(run, (s) => s.succeeded >= N / 4, undefined, own);
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
-    const second = await runCli(['pull', 'ids.txt', '--run', run], { cwd: tmp.dir, env: env() });
+    const second = await runCli(['pull', 'ids.txt', '--run', run, '--config', config], { cwd: tmp.dir, env: env() });
     expect(second.code).toBe(0);
     expect(second.stderr).toContain(`run ${run} is already enqueued`);
     expectExactlyOnce(run);
