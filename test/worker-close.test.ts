@@ -65,12 +65,13 @@ describe('closing a worker', () => {
 });
 
 describe('a worker that cannot go on', () => {
-  it('left open after the fatal reason, it does not take its batches again and again; a worker started later stops too', async () => {
+  it('left open after the fatal reason, it takes no more batches: a replica started later stops too, and a resume with a good token completes the run while it is still open', async () => {
     const pullq = await refusedRun(20);
     let fatal!: () => void;
     const stopped = new Promise<void>((resolve) => (fatal = resolve));
     // BullMQ's own events for the queue: each time a batch job is taken.
-    const events = new QueueEvents(pullq.config.queue, { connection: newRedis(), prefix: bullPrefix(pullq.config.queue) });
+    const eventsConnection = newRedis();
+    const events = new QueueEvents(pullq.config.queue, { connection: eventsConnection, prefix: bullPrefix(pullq.config.queue) });
     let taken = 0;
     events.on('active', () => taken++);
     await events.waitUntilReady();
@@ -78,18 +79,26 @@ describe('a worker that cannot go on', () => {
     await stopped;
     const atFatal = taken;
     await sleep(1500);
-    // 4 batches: each may be taken once more, to be put aside for the resume.
+    // 4 batches of 5: at most those taken when the reason came, none after.
     expect(taken - atFatal).toBeLessThanOrEqual(4);
-    await worker.close();
     await events.close();
-    const status = await pullq.runStatus('refused');
-    expect(status).toMatchObject({ total: 20, succeeded: 0, failed: 0, complete: false });
+    eventsConnection.disconnect();
+    expect(await pullq.runStatus('refused')).toMatchObject({ total: 20, succeeded: 0, failed: 0, complete: false });
 
-    // A replica started now finds the batches again (they were kept for a resume) and stops with the same reason.
+    // A replica started now finds the batches (they went back to the queue) and stops with the same reason.
     let again!: (reason: string) => void;
     const second = new Promise<string>((resolve) => (again = resolve));
     const w2 = await pullq.worker({ onFatal: (reason) => again(reason) });
     expect(await Promise.race([second, sleep(10_000).then(() => 'no fatal reason within 10 s')])).toMatch(/every credential is quarantined \(2 of 2\)/);
     await w2.close();
+
+    // The fix: a token the API accepts. Resuming completes the run, every ID once, though the stopped replica is still open.
+    const fixed = createPullq({ ...baseConfig(pullq.config.queue), auth: { type: 'header', tokens: ['good'] } }, { logger: quietLogger() });
+    open.push(fixed);
+    const r = await fixed.pull(Array.from({ length: 20 }, (_, i) => `id-${i}`), { run: 'refused' });
+    expect(r).toMatchObject({ complete: true });
+    expect(r.status).toMatchObject({ total: 20, succeeded: 20, failed: 0 });
+    for (let i = 0; i < 20; i++) expect(api!.requestsById.get(`id-${i}`)).toBeGreaterThanOrEqual(1);
+    await worker.close();
   });
 });

@@ -80,6 +80,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   }
   let stopping = false;
   let fatalReason: string | undefined;
+  /** The BullMQ worker, once made (the context's fatal() pauses it). */
+  let bullWorker: Worker<BatchJobData> | undefined;
   const http = createHttpClient({ ...config, worker: { ...config.worker, concurrency } });
   // The fleet's throughput chart (pullq dashboard): answers per credential in 10 s buckets, flushed every 2 s.
   const throughput = new ThroughputRecorder(connection, config.queue);
@@ -103,6 +105,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       if (fatalReason !== undefined) return;
       fatalReason = reason;
       logger.error({ reason }, reason);
+      // Take no more batches: the ones in hand go back to the queue as their IDs return unfinished, where a replica
+      // that can go on (or this queue's next resume) takes them. Without this, a replica left open took the same
+      // batches again and again until close().
+      void bullWorker?.pause(true).catch((err) => logger.debug({ err: errorSummary(err) }, 'pausing the queue worker failed'));
       options.onFatal?.(reason);
     },
     logger,
@@ -140,9 +146,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     }
     const { run, batch } = job.data;
     const log = logger.child({ run, batch, job: job.id });
-    // This replica cannot go on (every credential quarantined): keep the batch for a resume or a worker started after
-    // the fix (both give pending batches their jobs back) instead of taking it again and again until close().
-    if (fatalReason !== undefined || (await store.abortReason(run)) !== null) {
+    if ((await store.abortReason(run)) !== null) {
       // The run cannot complete until its user resumes it: keep the batch for then, free the queue now.
       await store.markJobPending(run, batch);
       return;
@@ -198,6 +202,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     maxStalledCount: MAX_STALLED,
     autorun: true,
   });
+  bullWorker = worker;
   worker.on('error', (err) => {
     // A dropped Redis connection is ridden out (ioredis reconnects and resends); only say so quietly.
     if (isRedisConnectionError(err)) logger.info({ err: errorSummary(err) }, 'Redis connection dropped; reconnecting');
@@ -241,9 +246,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       clearTimeout(timer);
       if (result === 'timeout') {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
-        // Bounded too: a close that cannot end (a BullMQ or ioredis wait that never resolves) must not keep the replica from stopping.
+        // Bounded too: in BullMQ 6.7 close(true) returns a close already under way, and a close that cannot end (a
+        // wait for a connection's end that never comes) must not keep the replica from stopping.
         const forced = await Promise.race([closeBullWorker(worker, true).then(() => 'closed' as const), sleep(FORCED_CLOSE_MS, 'timeout' as const, { ref: false })]);
-        if (forced === 'timeout') logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue when their locks expire)');
+        if (forced === 'timeout') logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue once this process has exited and their locks expire)');
       }
       await tickQueue?.close();
       await throughput.close();
