@@ -51,7 +51,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Shapes each successful answer's stored `data` (default: createPullq's transform, else output.select). */
   transform?: Transform;
-  /** Called once when this replica cannot go on (e.g. every credential quarantined); it stops taking work. */
+  /** Called once when this replica cannot go on (e.g. every credential quarantined): it takes no more batches, the ones in hand go back to the queue; close() it when done. */
   onFatal?: (reason: string) => void;
   /** Called when a run this replica touched became complete (its output written). */
   onRunComplete?: (run: string) => void;
