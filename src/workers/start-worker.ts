@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/connect-redis.js';
 import pLimit from 'p-limit';
@@ -238,24 +237,28 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     fatalReason: () => fatalReason,
     async close(deadlineMs = config.worker.shutdownTimeoutMs) {
       stopping = true;
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), deadlineMs);
-      });
-      const result = await Promise.race([closeBullWorker(worker).then(() => 'closed' as const), deadline]);
-      clearTimeout(timer);
-      if (result === 'timeout') {
+      if (!(await closesWithin(worker, false, deadlineMs))) {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
         // Bounded too: in BullMQ 6.7 close(true) returns a close already under way, and a close that cannot end (a
         // wait for a connection's end that never comes) must not keep the replica from stopping.
-        const forced = await Promise.race([closeBullWorker(worker, true).then(() => 'closed' as const), sleep(FORCED_CLOSE_MS, 'timeout' as const, { ref: false })]);
-        if (forced === 'timeout') logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue once this process has exited and their locks expire)');
+        if (!(await closesWithin(worker, true, FORCED_CLOSE_MS))) {
+          logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue once this process has exited and their locks expire)');
+        }
       }
       await tickQueue?.close();
       await throughput.close();
       if (!options.sink) await sink.close?.();
     },
   };
+}
+
+/** Closes the BullMQ worker (closeBullWorker); false when that has not ended within `ms` (it is left to end on its own). */
+async function closesWithin(worker: Worker<BatchJobData>, force: boolean, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const closed = await Promise.race([closeBullWorker(worker, force).then(() => true as const), timeout]);
+  clearTimeout(timer);
+  return closed;
 }
 
 /** An error as a log field: code and message only, never the got options or headers it may carry. */
