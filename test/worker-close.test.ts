@@ -6,7 +6,8 @@ import { createPullq, type Pullq } from '../src/index.js';
 import { bullPrefix } from '../src/redis/keys.js';
 import { cleanQueue, newRedis, quietLogger, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
-// A worker that has to stop (every credential quarantined) closes promptly and leaves its batches for a resume.
+// A worker closes promptly, mid-batch too; one that has to stop (every credential quarantined) takes no more
+// batches and leaves them in the queue for a replica that can go on.
 // Runs in the redis and the cluster projects: on a Redis Cluster, BullMQ 6.7's Worker.close() could wait forever
 // for its blocking connection to end (see src/workers/close-bull-worker.ts).
 
@@ -49,9 +50,9 @@ describe('closing a worker', () => {
       open.push(pullq);
       await pullq.enqueue(['a', 'b', 'c'], { run: 'paced' });
       // Closed while the batch is in hand: its first answer is in, its step not yet committed.
-      let committed!: () => void;
-      const first = new Promise<void>((resolve) => (committed = resolve));
-      const worker = await pullq.worker({ events: { request: () => committed() } });
+      let answered!: () => void;
+      const first = new Promise<void>((resolve) => (answered = resolve));
+      const worker = await pullq.worker({ events: { request: () => answered() } });
       await first;
       const started = Date.now();
       const closed = await Promise.race([worker.close().then(() => 'closed' as const), sleep(10_000).then(() => 'still closing' as const)]);
