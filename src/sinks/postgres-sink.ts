@@ -76,8 +76,7 @@ export class PostgresSink implements Sink {
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
     await this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
-      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
-      if (done.rowCount) throw new RunFinalizedError(run);
+      await this.refuseIfFinalized(client, run);
       let rows: [string, boolean, number | null, string][] = [];
       let bytes = 0;
       const flush = async () => {
@@ -99,6 +98,17 @@ export class PostgresSink implements Sink {
       }
       await flush();
     });
+  }
+
+  /** Throws the refusal a late write gets (naming the published summary) once the run has its summary row. */
+  private async refuseIfFinalized(client: pg.PoolClient, run: string): Promise<void> {
+    const published = await this.publishedSummary(client, run);
+    if (published) throw new RunFinalizedError(run, published);
+  }
+
+  private async publishedSummary(client: pg.PoolClient, run: string): Promise<Summary | undefined> {
+    const r = await client.query<{ summary: Summary }>(`SELECT summary FROM "${this.table}_runs" WHERE run = $1`, [run]);
+    return r.rows[0]?.summary;
   }
 
   /** Runs `fn` in one transaction on one pooled client: COMMIT when it returns, ROLLBACK when it throws. */
@@ -138,6 +148,12 @@ export class PostgresSink implements Sink {
     await this.transaction(async (client) => {
       // Waits for parts being written now, and keeps new ones out until this commits.
       await client.query('SELECT pg_advisory_xact_lock($1)', [this.runLockKey(run)]);
+      // This very run published already (its startedAt is the run's creation time): Redis lost the mark
+      // that it was finalized. Its rows are the output, whatever parts Redis names now: keep them.
+      if ((await this.publishedSummary(client, run))?.startedAt === summary.startedAt) {
+        await fence?.check();
+        return;
+      }
       // Rows of parts that never committed (an attempt that lost its job) are not output.
       await client.query(`DELETE FROM "${this.table}" WHERE run = $1 AND NOT (part = ANY($2::text[]))`, [run, parts]);
       for await (const lines of extraFailed()) {
@@ -201,8 +217,7 @@ export class PostgresSink implements Sink {
     await this.transaction(async (client) => {
       // As writePart: never rows for a run whose output is final.
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
-      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
-      if (done.rowCount) throw new RunFinalizedError(run);
+      await this.refuseIfFinalized(client, run);
       for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
         const rows = entries.slice(i, i + ROWS_PER_INSERT);
         await client.query(
