@@ -267,7 +267,7 @@ describe.skipIf(!pgAvailable)('conditional re-pulls with the PostgreSQL sink', (
 });
 
 describe('the validators file', () => {
-  it('finds each of 20,000 entries with two reads, and nothing for unknown IDs', async () => {
+  it('finds each of 20,000 entries (its bucket heads, then its data only), and nothing for unknown IDs', async () => {
     const dir = tempDir('vfile');
     try {
       const entries = Array.from({ length: 20_000 }, (_, i) => ({ id: i % 7 === 0 ? `ü "q" ${i}\\x` : `id-${i}`, etag: `"e${i}"`, ...(i % 3 === 0 ? { lastModified: 'Sun, 01 Mar 2026 03:00:00 GMT' } : {}), ...(i % 5 === 0 ? { data: { n: i }, hasData: true } : {}) }));

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 import type { ValidatorEntry } from './validators.js';
-import { buildValidatorsFile, validatorLine, ValidatorsFile } from './validators-file.js';
+import { buildValidatorsFile, validatorLine, ValidatorsFile, ValidatorsUnreadableError } from './validators-file.js';
 import { writeAll } from './write-all.js';
 
 /** Output is not world-readable: it may hold whatever the API returned. */
@@ -203,6 +203,17 @@ export class FileSink implements Sink {
   }
 
   async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.lookupNewest(series, ids);
+      } catch (err) {
+        // The newest file was replaced (and removed) by a newer run's between listing and opening: look again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private async lookupNewest(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
     const dir = this.seriesDir(series);
     const newest = await newestValidators(dir);
     if (newest === undefined) return new Map();
@@ -297,13 +308,15 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** The name of the newest validators file in a series directory, or undefined. */
+/** The name of the newest validators file in a series directory, or undefined (none, or no directory). */
 async function newestValidators(dir: string): Promise<string | undefined> {
   let names: string[];
   try {
     names = await readdir(dir);
-  } catch {
-    return undefined;
+  } catch (err) {
+    // No directory: the series has no validators yet. Any other error is reported, not taken for none.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ValidatorsUnreadableError(dir, err);
   }
   let newest: string | undefined;
   for (const f of names) if (f.endsWith('.pqv') && (newest === undefined || f > newest)) newest = f;
