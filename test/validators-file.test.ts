@@ -1,10 +1,15 @@
 import { mkdirSync, openSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileSink } from '../src/sinks/file-sink.js';
+import { PostgresSink } from '../src/sinks/postgres-sink.js';
 import type { ValidatorEntry } from '../src/sinks/validators.js';
 import { buildValidatorsFile, validatorLine, ValidatorsFile } from '../src/sinks/validators-file.js';
+import { PG_URL, postgresAnswers } from './helpers/postgres.js';
 import { tempDir } from './helpers/test-env.js';
+
+const pgAvailable = await postgresAnswers();
 
 // The file sink's validators store (src/sinks/validators-file.ts) under output.carryUnchanged with
 // large bodies: what one lookup reads, and what happens when the store cannot be read.
@@ -125,6 +130,27 @@ describe('validators that cannot be read are reported', () => {
       expect((await sink.lookupValidators('q.other', ['1'])).size).toBe(0);
     } finally {
       await sink.close();
+    }
+  });
+});
+
+describe.skipIf(!pgAvailable)('PostgreSQL validators lookups', () => {
+  it('a batch of 350 IDs with carried data is looked up in bounded queries: every entry found, exactly', async () => {
+    const table = `pullq_vl_${Math.random().toString(36).slice(2, 10)}`;
+    const sink = new PostgresSink(PG_URL, table);
+    try {
+      const entries = Array.from({ length: 350 }, (_, i) => ({ id: `p-${i}`, etag: `"e${i}"`, data: { n: i, s: 'ü'.repeat(100) }, hasData: true }));
+      await sink.writeValidators('items-20260301T030000Z', 'b0-s0-0000', entries);
+      await sink.publishValidators('items-20260301T030000Z', 'q.items', ['b0-s0-0000']);
+      const found = await sink.lookupValidators('q.items', [...entries.map((e) => e.id), 'nope']);
+      expect(found.size).toBe(350);
+      for (const e of entries) expect(found.get(e.id)).toEqual(e);
+    } finally {
+      await sink.close();
+      const db = new pg.Client({ connectionString: PG_URL });
+      await db.connect();
+      for (const t of ['', '_runs', '_vparts', '_validators']) await db.query(`DROP TABLE IF EXISTS "${table}${t}"`);
+      await db.end();
     }
   });
 });

@@ -8,6 +8,8 @@ const INVALID_PART = 'invalid-ids';
 /** Rows per INSERT, and a byte budget per INSERT: one step's rows never become one giant query. */
 const ROWS_PER_INSERT = 500;
 const BYTES_PER_INSERT = 32 * 1024 * 1024;
+/** IDs per validators lookup query (request.conditional): a reply holds at most this many IDs' carried data. */
+const LOOKUP_IDS_PER_QUERY = 100;
 
 /**
  * JSON text PostgreSQL's jsonb accepts. It refuses the NUL character
@@ -260,11 +262,19 @@ export class PostgresSink implements Sink {
   async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
     await this.ensureValidatorTables();
     const original = new Map(ids.map((id) => [pgSafeText(id), id]));
+    const keys = [...original.keys()];
+    const found = new Map<string, ValidatorEntry>();
+    // The rows of the wanted IDs only (by primary key), a bounded number per query: one reply never
+    // holds a whole batch's carried data as text and parsed at once.
+    for (let i = 0; i < keys.length; i += LOOKUP_IDS_PER_QUERY) await this.lookupSome(series, keys.slice(i, i + LOOKUP_IDS_PER_QUERY), original, found);
+    return found;
+  }
+
+  private async lookupSome(series: string, keys: string[], original: Map<string, string>, found: Map<string, ValidatorEntry>): Promise<void> {
     const r = await this.pool.query<{ id: string; etag: string | null; last_modified: string | null; has_data: boolean; data: unknown }>(
       `SELECT id, etag, last_modified, has_data, data FROM "${this.table}_validators" WHERE series = $1 AND id = ANY($2::text[])`,
-      [series, [...original.keys()]],
+      [series, keys],
     );
-    const found = new Map<string, ValidatorEntry>();
     for (const row of r.rows) {
       const id = original.get(row.id) ?? row.id;
       const v: ValidatorEntry = { id };
@@ -276,7 +286,6 @@ export class PostgresSink implements Sink {
       }
       found.set(id, v);
     }
-    return found;
   }
 
   async close(): Promise<void> {
