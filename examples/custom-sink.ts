@@ -12,7 +12,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -51,8 +51,18 @@ export class NdjsonGzipSink implements Sink {
     );
   }
 
+  /** The published summary, or undefined (not there, or unreadable). */
+  private async published(run: string): Promise<Summary | undefined> {
+    try {
+      return JSON.parse(await readFile(this.summaryFile(run), 'utf8')) as Summary;
+    } catch {
+      return undefined;
+    }
+  }
+
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
-    if (await this.finalized(run)) throw new RunFinalizedError(run);
+    // The published summary tells the worker whose output this is (this run's, after Redis lost its finalize, or an earlier run's).
+    if (await this.finalized(run)) throw new RunFinalizedError(run, await this.published(run));
     await mkdir(this.partsDir(run), { recursive: true });
     // Written aside, then renamed: a process killed mid-write leaves a temp file, never half a part under
     // the part's name; a retry of the same part renames over the first (idempotent by name).
@@ -77,7 +87,7 @@ export class NdjsonGzipSink implements Sink {
     // Finalized while this wrote: cleanup may already have run, so this part would be left behind.
     if (await this.finalized(run)) {
       await this.discardPart(run, part);
-      throw new RunFinalizedError(run);
+      throw new RunFinalizedError(run, await this.published(run));
     }
   }
 
@@ -86,6 +96,11 @@ export class NdjsonGzipSink implements Sink {
   }
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
+    // Published by this very run already (same startedAt): Redis lost the finalize, maybe after cleanup dropped the parts.
+    if ((await this.published(run))?.startedAt === summary.startedAt) {
+      await fence?.check();
+      return;
+    }
     await mkdir(this.dir, { recursive: true });
     const target = this.location(run);
     // Every call its own temp files: two finalizers (one whose lock expired) never write the same file.

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -58,10 +58,14 @@ async function scheduleFixture(name: string, ids: string[], config: (queue: stri
     store,
     /** The schedule's series: the queue and the schedule's name. */
     series: `${queueName}.${name}`,
-    async tick(n: number): Promise<{ run: string; ms: number }> {
-      const run = tickRunName(name, T0 + n * DAY);
-      const started = Date.now();
+    /** Fires the n-th tick without waiting for its run. */
+    async fire(n: number): Promise<string> {
       await runScheduledPull({ store, queue, data: { schedule: name, source }, tickMs: T0 + n * DAY, batchSize: 10, urlFor: compileIdUrl(cfg.request.url) });
+      return tickRunName(name, T0 + n * DAY);
+    },
+    async tick(n: number): Promise<{ run: string; ms: number }> {
+      const started = Date.now();
+      const run = await this.fire(n);
       for (const deadline = Date.now() + 30_000; !(await store.status(run))?.complete; await sleep(25)) {
         if (Date.now() > deadline) throw new Error(`run ${run} not complete: ${JSON.stringify(await store.status(run))}`);
       }
@@ -167,6 +171,36 @@ describe('output.carryUnchanged', () => {
   });
 });
 
+describe('validators that cannot be read', () => {
+  let api: ExampleApi;
+  let fx: Awaited<ReturnType<typeof scheduleFixture>>;
+  const out = () => path.join(tmp.dir, 'out-unreadable');
+  beforeAll(async () => {
+    api = await newApi();
+    fx = await scheduleFixture('unreadable', ids.slice(0, 5), () => ({ request: { url: `${api.url}/items/{id}`, conditional: true }, output: { carryUnchanged: true }, sink: { type: 'file', dir: out() } }));
+  });
+  afterAll(() => fx.close());
+
+  it('a series directory that cannot be read stops the next run naming it, instead of pulling every ID in full unnoticed', async () => {
+    await fx.tick(1);
+    const dir = path.join(out(), '.validators', fx.series);
+    // A file where the series directory was: listing it fails (ENOTDIR), as an unreadable volume would.
+    rmSync(dir, { recursive: true });
+    writeFileSync(dir, 'not a directory');
+    const seen = api.log.length;
+    const run = await fx.fire(2);
+    let status = await fx.store.status(run);
+    for (const deadline = Date.now() + 40_000; !status?.aborted; status = await fx.store.status(run)) {
+      if (Date.now() > deadline) throw new Error(`run ${run} not aborted: ${JSON.stringify(status)}`);
+      await sleep(100);
+    }
+    expect(status.aborted).toContain(`cannot read the validators in ${dir}`);
+    expect(status.complete).toBe(false);
+    // Nothing was asked without the validators it should have sent.
+    expect(itemRequests(api, seen)).toEqual([]);
+  });
+});
+
 describe('a 304 to a request sent without validators', () => {
   let api: ExampleApi;
   let fx: Awaited<ReturnType<typeof scheduleFixture>>;
@@ -267,7 +301,7 @@ describe.skipIf(!pgAvailable)('conditional re-pulls with the PostgreSQL sink', (
 });
 
 describe('the validators file', () => {
-  it('finds each of 20,000 entries with two reads, and nothing for unknown IDs', async () => {
+  it('finds each of 20,000 entries (its bucket heads, then its data only), and nothing for unknown IDs', async () => {
     const dir = tempDir('vfile');
     try {
       const entries = Array.from({ length: 20_000 }, (_, i) => ({ id: i % 7 === 0 ? `ü "q" ${i}\\x` : `id-${i}`, etag: `"e${i}"`, ...(i % 3 === 0 ? { lastModified: 'Sun, 01 Mar 2026 03:00:00 GMT' } : {}), ...(i % 5 === 0 ? { data: { n: i }, hasData: true } : {}) }));

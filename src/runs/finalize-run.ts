@@ -81,3 +81,26 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     await store.unlockFinalize(run, owner);
   }
 }
+
+/**
+ * Completes a run whose output the sink published already, from that output's summary, when Redis
+ * lost the run's later state (a rewind: its finalized mark, maybe commits too, so batches were
+ * redone and refused with RunFinalizedError naming this run's own summary). The run's counts
+ * become the summary's, then it is marked finalized and its parts dropped. False when another
+ * process holds the finalize lock: try again later.
+ */
+export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string, published: Summary, logger: Logger, options: { lockMs?: number } = {}): Promise<boolean> {
+  if (await store.isFinalized(run)) return true;
+  const owner = randomUUID();
+  if (!(await store.lockFinalize(run, owner, options.lockMs ?? FINALIZE_LOCK_MS))) return false;
+  try {
+    if (await store.isFinalized(run)) return true;
+    if (!(await store.adoptCounts(run, published, owner))) return false;
+    if (!(await store.markFinalized(run, Date.parse(published.finishedAt), owner))) return false;
+    await sink.cleanup(run);
+    logger.info({ run, total: published.total, succeeded: published.succeeded, failed: published.failed, output: sink.location(run) }, 'run complete: its output was published already');
+    return true;
+  } finally {
+    await store.unlockFinalize(run, owner);
+  }
+}

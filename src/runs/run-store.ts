@@ -5,7 +5,7 @@ import { queueKeys, runKeys } from '../redis/keys.js';
 import { LockScripts } from '../redis/lock-scripts.js';
 import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult, type CommitScriptInput } from '../redis/run-scripts.js';
 import type { PageState } from '../policy/next-page.js';
-import type { FailedLine } from '../sinks/sink.js';
+import type { FailedLine, Summary } from '../sinks/sink.js';
 
 /** A run name is a label, never a path: letters, digits, `.`, `_`, `-`, at most 100, no leading dot. */
 export const RUN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -375,6 +375,26 @@ export class RunStore {
 
   async isFinalized(run: string): Promise<boolean> {
     return (await retryRedis(() => this.redis.hget(this.keys(run).meta, 'finalized'))) === '1';
+  }
+
+  /**
+   * Sets the run's counts to those of its published summary (sealed, total, succeeded, failed,
+   * per-code errors), while `owner` holds the finalize lock (false when it was lost): for a run
+   * whose output the sink holds while Redis lost its later state (see adoptPublishedRun).
+   */
+  async adoptCounts(run: string, summary: Summary, owner: string): Promise<boolean> {
+    const k = this.keys(run);
+    if (!(await this.holdsFinalize(run, owner))) return false;
+    const fields = await retryRedis(() => this.redis.hkeys(k.meta));
+    const stale = fields.filter((f) => f.startsWith('err:'));
+    const counts: (string | number)[] = ['sealed', '1', 'total', summary.total, 'succeeded', summary.succeeded, 'failed', summary.failed];
+    for (const [code, n] of Object.entries(summary.errors)) counts.push(`err:${code}`, n);
+    await retryRedis(async () => {
+      const m = this.redis.multi();
+      if (stale.length) m.hdel(k.meta, ...stale);
+      await m.hset(k.meta, ...counts).exec();
+    });
+    return true;
   }
 
   /**

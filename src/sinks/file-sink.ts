@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createGunzip, createGzip, gunzip, gzip } from 'node:zlib';
 import { RunFinalizedError, type FailedLine, type FinalizeFence, type ResultLine, type Sink, type Summary } from './sink.js';
 import type { ValidatorEntry } from './validators.js';
-import { buildValidatorsFile, validatorLine, ValidatorsFile } from './validators-file.js';
+import { buildValidatorsFile, validatorLine, ValidatorsFile, ValidatorsUnreadableError } from './validators-file.js';
 import { writeAll } from './write-all.js';
 
 /** Output is not world-readable: it may hold whatever the API returned. */
@@ -73,24 +73,43 @@ export class FileSink implements Sink {
     return path.join(this.partsDir(run), `${part}.validators.jsonl`);
   }
 
-  /** summary.json is renamed into place last: while it exists, the run's output is final. */
-  private async isFinalized(run: string): Promise<boolean> {
-    return access(path.join(this.dir, run, 'summary.json')).then(
-      () => true,
-      () => false,
-    );
+  /**
+   * summary.json is renamed into place last: while it exists, the run's output is final.
+   * Resolves to the refusal a late write gets then (naming the published summary when it parses), else undefined.
+   */
+  private async refusalIfFinalized(run: string): Promise<RunFinalizedError | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, run, 'summary.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // There, but unreadable (permissions): final all the same.
+      return new RunFinalizedError(run);
+    }
+    try {
+      return new RunFinalizedError(run, JSON.parse(text) as Summary);
+    } catch {
+      return new RunFinalizedError(run);
+    }
+  }
+
+  /** Throws the refusal a late write gets when the run's output is final. */
+  private async refuseIfFinalized(run: string): Promise<void> {
+    const refusal = await this.refusalIfFinalized(run);
+    if (refusal) throw refusal;
   }
 
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
     // A worker that stalled past the run's end: its part could never be output, and cleanup has run already.
-    if (await this.isFinalized(run)) throw new RunFinalizedError(run);
+    await this.refuseIfFinalized(run);
     await makeDirs(this.partsDir(run));
     await writeLinesDurably(this.partFile(run, part, 'results'), results, this.compress);
     await writeLinesDurably(this.partFile(run, part, 'failed'), failures, this.compress);
     // Finalized while this wrote: cleanup may have run before these files appeared, so remove them here.
-    if (await this.isFinalized(run)) {
+    const refusal = await this.refusalIfFinalized(run);
+    if (refusal) {
       await this.discardPart(run, part);
-      throw new RunFinalizedError(run);
+      throw refusal;
     }
   }
 
@@ -151,7 +170,7 @@ export class FileSink implements Sink {
 
   async writeValidators(run: string, part: string, entries: ValidatorEntry[]): Promise<void> {
     // Like writePart: a worker that stalled past finalize and cleanup leaves nothing in a finished run's directory.
-    if (await this.isFinalized(run)) throw new RunFinalizedError(run);
+    await this.refuseIfFinalized(run);
     await makeDirs(this.partsDir(run));
     await writeTextLinesDurably(this.validatorsPartFile(run, part), (function* () {
       for (const e of entries) yield validatorLine(e);
@@ -184,6 +203,17 @@ export class FileSink implements Sink {
   }
 
   async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.lookupNewest(series, ids);
+      } catch (err) {
+        // The newest file was replaced (and removed) by a newer run's between listing and opening: look again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private async lookupNewest(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
     const dir = this.seriesDir(series);
     const newest = await newestValidators(dir);
     if (newest === undefined) return new Map();
@@ -217,6 +247,12 @@ export class FileSink implements Sink {
 
   async finalize(run: string, parts: string[], summary: Summary, extraFailed: () => AsyncIterable<string[]>, fence?: FinalizeFence): Promise<void> {
     const runDir = path.join(this.dir, run);
+    // This very run published already (its startedAt is the run's creation time): Redis lost the mark
+    // that it was finalized, maybe after cleanup dropped the parts. The output is whole: keep it.
+    if ((await this.refusalIfFinalized(run))?.published?.startedAt === summary.startedAt) {
+      await fence?.check();
+      return;
+    }
     await makeDirs(runDir);
     // Each finalizer its own temp files: two of them (a lock that expired) never write the same file.
     const tmpSuffix = `.tmp-${randomBytes(6).toString('hex')}`;
@@ -272,13 +308,15 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** The name of the newest validators file in a series directory, or undefined. */
+/** The name of the newest validators file in a series directory, or undefined (none, or no directory). */
 async function newestValidators(dir: string): Promise<string | undefined> {
   let names: string[];
   try {
     names = await readdir(dir);
-  } catch {
-    return undefined;
+  } catch (err) {
+    // No directory: the series has no validators yet. Any other error is reported, not taken for none.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ValidatorsUnreadableError(dir, err);
   }
   let newest: string | undefined;
   for (const f of names) if (f.endsWith('.pqv') && (newest === undefined || f > newest)) newest = f;

@@ -8,6 +8,8 @@ const INVALID_PART = 'invalid-ids';
 /** Rows per INSERT, and a byte budget per INSERT: one step's rows never become one giant query. */
 const ROWS_PER_INSERT = 500;
 const BYTES_PER_INSERT = 32 * 1024 * 1024;
+/** IDs per validators lookup query (request.conditional): a reply holds at most this many IDs' carried data. */
+const LOOKUP_IDS_PER_QUERY = 100;
 
 /**
  * JSON text PostgreSQL's jsonb accepts. It refuses the NUL character
@@ -76,8 +78,7 @@ export class PostgresSink implements Sink {
   async writePart(run: string, part: string, results: ResultLine[], failures: FailedLine[]): Promise<void> {
     await this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
-      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
-      if (done.rowCount) throw new RunFinalizedError(run);
+      await this.refuseIfFinalized(client, run);
       let rows: [string, boolean, number | null, string][] = [];
       let bytes = 0;
       const flush = async () => {
@@ -99,6 +100,17 @@ export class PostgresSink implements Sink {
       }
       await flush();
     });
+  }
+
+  /** Throws the refusal a late write gets (naming the published summary) once the run has its summary row. */
+  private async refuseIfFinalized(client: pg.PoolClient, run: string): Promise<void> {
+    const published = await this.publishedSummary(client, run);
+    if (published) throw new RunFinalizedError(run, published);
+  }
+
+  private async publishedSummary(client: pg.PoolClient, run: string): Promise<Summary | undefined> {
+    const r = await client.query<{ summary: Summary }>(`SELECT summary FROM "${this.table}_runs" WHERE run = $1`, [run]);
+    return r.rows[0]?.summary;
   }
 
   /** Runs `fn` in one transaction on one pooled client: COMMIT when it returns, ROLLBACK when it throws. */
@@ -138,6 +150,12 @@ export class PostgresSink implements Sink {
     await this.transaction(async (client) => {
       // Waits for parts being written now, and keeps new ones out until this commits.
       await client.query('SELECT pg_advisory_xact_lock($1)', [this.runLockKey(run)]);
+      // This very run published already (its startedAt is the run's creation time): Redis lost the mark
+      // that it was finalized. Its rows are the output, whatever parts Redis names now: keep them.
+      if ((await this.publishedSummary(client, run))?.startedAt === summary.startedAt) {
+        await fence?.check();
+        return;
+      }
       // Rows of parts that never committed (an attempt that lost its job) are not output.
       await client.query(`DELETE FROM "${this.table}" WHERE run = $1 AND NOT (part = ANY($2::text[]))`, [run, parts]);
       for await (const lines of extraFailed()) {
@@ -201,8 +219,7 @@ export class PostgresSink implements Sink {
     await this.transaction(async (client) => {
       // As writePart: never rows for a run whose output is final.
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [this.runLockKey(run)]);
-      const done = await client.query(`SELECT 1 FROM "${this.table}_runs" WHERE run = $1`, [run]);
-      if (done.rowCount) throw new RunFinalizedError(run);
+      await this.refuseIfFinalized(client, run);
       for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
         const rows = entries.slice(i, i + ROWS_PER_INSERT);
         await client.query(
@@ -245,11 +262,19 @@ export class PostgresSink implements Sink {
   async lookupValidators(series: string, ids: string[]): Promise<Map<string, ValidatorEntry>> {
     await this.ensureValidatorTables();
     const original = new Map(ids.map((id) => [pgSafeText(id), id]));
+    const keys = [...original.keys()];
+    const found = new Map<string, ValidatorEntry>();
+    // The rows of the wanted IDs only (by primary key), a bounded number per query: one reply never
+    // holds a whole batch's carried data as text and parsed at once.
+    for (let i = 0; i < keys.length; i += LOOKUP_IDS_PER_QUERY) await this.lookupSome(series, keys.slice(i, i + LOOKUP_IDS_PER_QUERY), original, found);
+    return found;
+  }
+
+  private async lookupSome(series: string, keys: string[], original: Map<string, string>, found: Map<string, ValidatorEntry>): Promise<void> {
     const r = await this.pool.query<{ id: string; etag: string | null; last_modified: string | null; has_data: boolean; data: unknown }>(
       `SELECT id, etag, last_modified, has_data, data FROM "${this.table}_validators" WHERE series = $1 AND id = ANY($2::text[])`,
-      [series, [...original.keys()]],
+      [series, keys],
     );
-    const found = new Map<string, ValidatorEntry>();
     for (const row of r.rows) {
       const id = original.get(row.id) ?? row.id;
       const v: ValidatorEntry = { id };
@@ -261,7 +286,6 @@ export class PostgresSink implements Sink {
       }
       found.set(id, v);
     }
-    return found;
   }
 
   async close(): Promise<void> {

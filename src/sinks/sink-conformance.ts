@@ -240,6 +240,29 @@ export function sinkConformanceCases(options: SinkConformanceOptions): SinkConfo
       }),
     },
     {
+      name: 'finalize again after cleanup (Redis lost the finalized mark) keeps the published output; writePart is still refused',
+      run: withSink(async (s) => {
+        const run = s.run('again');
+        await s.sink.writePart(run, 'p1', [result('a1')], [failure('a2')]);
+        const summary = summaryOf(run, 3, 2);
+        await s.sink.finalize(run, ['p1'], summary, lines([[invalid('bad\u0001a')]]));
+        const before = await s.output(run);
+        await s.sink.cleanup(run);
+        // The same run (same startedAt) finalized again: its parts are gone, and Redis may now name other ones.
+        await s.sink.finalize(run, ['p1', 'p-redone'], { ...summary, finishedAt: new Date(Date.parse(summary.finishedAt) + 60_000).toISOString() }, lines([[invalid('bad\u0001a')]]));
+        const after = await s.output(run);
+        s.assertLines(after.results, before.results, 'results after finalize again');
+        s.assertLines(after.failed, before.failed, 'failed after finalize again');
+        assert.deepStrictEqual(after.summary, summary, 'the summary published first stays');
+        await assert.rejects(s.sink.writePart(run, 'p2', [result('a3')], []), (err: unknown) => {
+          assert.ok(err instanceof RunFinalizedError, 'a late writePart must throw RunFinalizedError');
+          // Optional: when a sink names the published summary, it is the run's.
+          if (err.published !== undefined) assert.equal(err.published.startedAt, summary.startedAt, 'RunFinalizedError.published is the published summary');
+          return true;
+        });
+      }),
+    },
+    {
       name: 'cleanup leaves the output, is safe to repeat, and is a no-op for a run without parts',
       run: withSink(async (s) => {
         const run = s.run('cleanup');

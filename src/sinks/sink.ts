@@ -59,10 +59,21 @@ export interface FinalizeFence {
  * woke late): refused. A sink throws exactly this class (the worker tests
  * `instanceof`) so the worker drops the late batch quietly instead of retrying
  * it into an abort.
+ *
+ * `published` (optional, give it when the sink can read it back) is the
+ * summary stored with the output the sink holds. Its `startedAt` is the
+ * creation time of the run that published it, which tells run instances of
+ * one name apart: when it is the run's own, Redis lost the mark that the run
+ * was finalized (a rewind: a crash under `appendfsync everysec`, a failover
+ * to an async replica) and the worker marks the run complete from it; when
+ * it is another's, the name was used before and the run stops with the reason.
  */
 export class RunFinalizedError extends PullqError {
-  constructor(run: string) {
+  readonly published: Summary | undefined;
+
+  constructor(run: string, published?: Summary) {
     super('run_finalized', `run ${run} is already complete; a late write to it was refused`);
+    this.published = published;
   }
 }
 
@@ -112,7 +123,8 @@ export interface Sink {
    * - Never visible in the output by itself: until `finalize` names it, a part
    *   is not output (an attempt that loses its batch wrote one too).
    * - Refused with {@link RunFinalizedError} once the run is finalized (a
-   *   worker that stalled and woke late), leaving nothing behind. A write
+   *   worker that stalled and woke late), leaving nothing behind; give the
+   *   error the published summary when it can be read (`published`). A write
    *   racing the finalize itself may still land: it is harmless as long as
    *   it never reaches the output (it is not among `finalize`'s parts) and
    *   `cleanup` removes it.
@@ -147,6 +159,13 @@ export interface Sink {
    *   calls `finalize` again with the same arguments (before `cleanup`): the
    *   result is the same output, never two copies of it. `extraFailed` can be
    *   called again each time.
+   * - Repeatable after `cleanup` too: Redis can lose the mark that the run was
+   *   finalized after the parts were dropped, and `finalize` is called again
+   *   naming parts that are gone. So when the sink already holds published
+   *   output whose summary has this `summary.startedAt` (the run's creation
+   *   time: this very run published it), leave that output as it is and
+   *   return (after `fence.check()`). Output under the same name with another
+   *   `startedAt` is an earlier run's.
    * - All or nothing to a reader as far as the store allows (write aside,
    *   then rename; one transaction): a reader never sees half an output.
    * - Calls `fence.check()` after writing everything and before anything

@@ -12,7 +12,7 @@ import { scrubSecrets } from '../jobs/scrub-secrets.js';
 import type { Logger } from '../logger.js';
 import { isRedisConnectionError } from '../redis/redis-retry.js';
 import { repairJobs } from '../runs/enqueue-run.js';
-import { finalizeRun } from '../runs/finalize-run.js';
+import { adoptPublishedRun, finalizeRun } from '../runs/finalize-run.js';
 import type { BatchJobData } from '../runs/batch-job-data.js';
 import { RunStore } from '../runs/run-store.js';
 import { ThroughputRecorder } from '../auth/throughput-recorder.js';
@@ -156,8 +156,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     } catch (err) {
       if (err instanceof RunFinalizedError) {
         // A stalled attempt woke after the run's output was written: nothing of it can count, nothing to retry.
-        if ((await store.status(run))?.done !== false) {
+        const status = await store.status(run);
+        if (status?.done !== false) {
           log.info({ reason: err.code }, err.message);
+          return;
+        }
+        // The output is this very run's (Redis rewound past its finalize, and the batch is being redone): complete the run from it.
+        if (err.published !== undefined && err.published.startedAt === status.createdAt) {
+          if (await adoptPublishedRun(store, sink, run, err.published, log)) options.onRunComplete?.(run);
+          // Another process holds the finalize lock: a later repair brings the batch back here.
+          else await store.markJobPending(run, batch);
           return;
         }
         // IDs still to do, yet the sink holds final output under this name: an earlier run's (Redis was reset,
