@@ -30,7 +30,8 @@ export function redirectGuard(rules: RedirectRules): BeforeRedirectHook {
     const current = options.dnsLookup as Lookup | undefined;
     const base: LookupFunction = current?.[WRAPPED] ?? current ?? dns.lookup;
     if (!needsAddressCheck(hop, rules)) {
-      options.dnsLookup = current?.[WRAPPED];
+      // Back to the request's own origin (or private targets allowed): the lookup as it was before any guard.
+      if (current?.[WRAPPED]) options.dnsLookup = current[WRAPPED];
       return;
     }
     const host = to.hostname.replace(/^\[(.*)\]$/, '$1');
