@@ -121,6 +121,20 @@ const paginationSchema = z.discriminatedUnion('type', [
 /** `request.pagination` as parsed. */
 export type Pagination = z.infer<typeof paginationSchema>;
 
+/**
+ * What a redirect may do. Another origin than the request's at a non-public address (loopback,
+ * private, link-local, …: src/policy/is-public-address.ts), and https → http, are refused unless
+ * allowed: such a redirect could store a cloud's metadata or a local service's answer as data.
+ */
+const redirectsSchema = z
+  .strictObject({
+    follow: z.boolean().default(true),
+    max: z.number().int('must be an integer').nonnegative('must be >= 0').max(100, 'must be <= 100').default(10),
+    allowPrivate: z.boolean().default(false),
+    allowDowngrade: z.boolean().default(false),
+  })
+  .prefault({});
+
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 
 const requestSchema = z
@@ -139,6 +153,7 @@ const requestSchema = z
     conditional: z.boolean().default(false),
     timeoutMs: positiveInt.default(30_000),
     maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+    redirects: redirectsSchema,
   })
   .superRefine((r, ctx) => {
     if (r.body !== undefined && r.method !== 'POST') ctx.addIssue({ code: 'custom', path: ['body'], message: `needs method "POST" (method is "${r.method}")` });

@@ -56,3 +56,14 @@ export class ListenError extends PullqError {
     super('listen_failed', message, options);
   }
 }
+
+/** A redirect request.redirects does not allow (another origin at a non-public address, or https → http): the ID fails `redirect_refused`. */
+export class RedirectRefusedError extends PullqError {
+  /** The status of the answer that redirected (301, 302, …). */
+  readonly status: number;
+
+  constructor(message: string, status: number, options: { cause?: unknown } = {}) {
+    super('redirect_refused', message, options);
+    this.status = status;
+  }
+}

@@ -82,6 +82,22 @@ describe('config', () => {
     expect(parseConfig({ request: { url: 'https://x/{org}/{id}', pagination: { type: 'link' } }, output: { mode: 'page' } }, { env: env() }).request.pagination).toEqual({ type: 'link', maxPages: 100 });
   });
 
+  it('request.redirects: followed up to 10 by default, never to a private address of another origin nor https → http; bad values named', () => {
+    expect(parseConfig({ request: url }, { env: env() }).request.redirects).toEqual({ follow: true, max: 10, allowPrivate: false, allowDowngrade: false });
+    expect(parseConfig({ request: { ...url, redirects: { allowPrivate: true, max: 0 } } }, { env: env() }).request.redirects).toEqual({ follow: true, max: 0, allowPrivate: true, allowDowngrade: false });
+    for (const [redirects, message] of [
+      [{ allowPrivate: 'yes' }, 'request.redirects.allowPrivate: must be a boolean, got string'],
+      [{ allowDowngrade: 1 }, 'request.redirects.allowDowngrade: must be a boolean, got number'],
+      [{ follow: null }, 'request.redirects.follow: must be a boolean'],
+      [{ max: -1 }, 'request.redirects.max: must be >= 0'],
+      [{ max: 1.5 }, 'request.redirects.max: must be an int'],
+      [{ max: 1000 }, 'request.redirects.max: must be <= 100'],
+      [{ allowPublic: true }, 'request.redirects.allowPublic: unknown key'],
+    ] as const) {
+      expect(() => parseConfig({ request: { ...url, redirects } }, { env: env() }), message).toThrow(message);
+    }
+  });
+
   it('substitutes ${VAR} and names an unset one with its path', () => {
     const c = parseConfig({ request: url, auth: { type: 'header', tokens: ['${TOKEN_A}', { token: 'x-${TOKEN_B}', name: 'ci-bot' }] } }, { env: env({ TOKEN_A: 'aaa', TOKEN_B: 'bbb' }) });
     expect(c.credentials.map((x) => x.secret)).toEqual(['aaa', 'x-bbb']);

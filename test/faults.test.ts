@@ -67,8 +67,10 @@ describe('API faults', () => {
   it.each(kinds)('a redirect to another origin carries no credential: %s', async (kind, apiAuth, auth, clean) => {
     const other = await api({});
     const a = await api({ auth: apiAuth, redirectTo: other.url });
-    // Each kind its own run: a finished run's name is not written to twice.
-    const out = await pullInProcess(config(a.url, { auth }), ['redirect-other-1'], { run: `cross-${kinds.findIndex((k) => k[0] === kind)}` });
+    // Each kind its own run: a finished run's name is not written to twice. The other server is on
+    // loopback too: another origin at a non-public address, followed only when allowed.
+    const redirects = { allowPrivate: true };
+    const out = await pullInProcess(config(a.url, { auth, request: { url: `${a.url}/items/{id}`, timeoutMs: 400, redirects } }), ['redirect-other-1'], { run: `cross-${kinds.findIndex((k) => k[0] === kind)}` });
     expect(out.results).toEqual([expect.objectContaining({ id: 'redirect-other-1', status: 200 })]);
     expect(other.log).toHaveLength(1);
     const seen = other.log[0]!;

@@ -37,7 +37,8 @@ async function scenario(name: string, auth: Record<string, unknown> | ((apiUrl: 
   const cfg = path.join(tmp.dir, `${name}.json`);
   writeFileSync(cfg, JSON.stringify({
     queue,
-    request: { url: opts.url ? opts.url(api.url) : `${api.url}/items/{id}`, timeoutMs: 1000 },
+    // The redirect target is another origin on loopback: allowed, so the credential-stripping path runs.
+    request: { url: opts.url ? opts.url(api.url) : `${api.url}/items/{id}`, timeoutMs: 1000, redirects: { allowPrivate: true } },
     auth: typeof auth === 'function' ? auth(api.url) : auth,
     retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
     worker: { concurrency: 4, lockDurationMs: 1500 },

@@ -2,6 +2,7 @@ import type { Got, NormalizedOptions } from 'got';
 import type { Credential } from '../auth/credential.js';
 import { stripCredentialOffOrigin } from './strip-credential-off-origin.js';
 import type { Exchange } from '../policy/decide.js';
+import { RedirectRefusedError } from '../errors.js';
 
 export interface FetchRequest {
   url: string;
@@ -73,6 +74,8 @@ export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResu
   } catch (err) {
     if (tooLarge) return { status: null, tooLarge: true };
     if (err instanceof LateStart || (err as { cause?: unknown }).cause instanceof LateStart) return { status: null, late: true };
+    const refused = err instanceof RedirectRefusedError ? err : (err as { cause?: unknown }).cause;
+    if (refused instanceof RedirectRefusedError) return { status: refused.status, refusedRedirect: refused.message };
     const e = err as { code?: string; response?: { statusCode: number; headers: Record<string, string | string[] | undefined> } };
     return { status: null, errorCode: e.code ?? 'ERR_UNKNOWN' };
   }

@@ -2,11 +2,13 @@ import http from 'node:http';
 import https from 'node:https';
 import { got, type Got } from 'got';
 import { PLACEHOLDER_RE, type Config } from '../config.js';
+import { redirectGuard } from './redirect-guard.js';
 
 /**
  * The one got instance a worker process uses: keep-alive sockets sized to the
  * concurrency, a whole-request timeout, no got retries (pullq decides), no
- * throwing on HTTP status (the classifier decides), TLS checks on.
+ * throwing on HTTP status (the classifier decides), TLS checks on, and redirects
+ * as request.redirects allows (src/jobs/redirect-guard.ts).
  */
 export function createHttpClient(config: Config): Got {
   const maxSockets = config.worker.concurrency;
@@ -16,8 +18,9 @@ export function createHttpClient(config: Config): Got {
     timeout: { request: config.request.timeoutMs },
     retry: { limit: 0 },
     throwHttpErrors: false,
-    followRedirect: true,
-    maxRedirects: 10,
+    followRedirect: config.request.redirects.follow,
+    maxRedirects: config.request.redirects.max,
+    hooks: { beforeRedirect: [redirectGuard(config.request.redirects)] },
     responseType: 'buffer',
     decompress: true,
     agent: {

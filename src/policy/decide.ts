@@ -23,6 +23,8 @@ export interface Exchange {
   errorCode?: string;
   /** The body passed request.maxBodyBytes and the download was aborted. */
   tooLarge?: boolean;
+  /** A redirect request.redirects does not allow: why (`status` is the redirect's). */
+  refusedRedirect?: string;
   /** The request carried validators (If-None-Match / If-Modified-Since): a 304 is an answer, not a fault. */
   conditional?: boolean;
 }
@@ -154,6 +156,7 @@ function idPart(x: Exchange, signal: RateLimitSignal | undefined, id: IdState, c
   const { retry } = config;
   const spent = id.attempts + 1;
   if (x.tooLarge) return { action: 'fail', error: 'body_too_large', message: 'response body larger than request.maxBodyBytes', attempts: spent };
+  if (x.refusedRedirect !== undefined) return { action: 'fail', error: 'redirect_refused', message: x.refusedRedirect, attempts: spent };
   const s = x.status;
   if (s !== null && s >= 200 && s < 300) return { action: 'success', attempts: spent };
   // RFC 9110 §15.4.5: 304 answers a conditional GET/HEAD whose validators still match.
