@@ -27,6 +27,7 @@ export const UNIT_TESTS = [
   'pull-summary',
   'rate-limit-headers',
   'read-ids',
+  'redis-retry',
   'retry-policy',
   'run-scripts',
   'runtime',
