@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { reconnectOnReadonly } from '../src/redis/connect-redis.js';
 import { retryRedis } from '../src/redis/redis-retry.js';
+import { RunStore } from '../src/runs/run-store.js';
+import { redisUrl } from './helpers/test-env.js';
 
 describe('reconnectOnReadonly: a primary demoted to replica', () => {
   it.each([
@@ -46,5 +50,20 @@ describe('retryRedis', () => {
       throw new Error('ERR wrong number of arguments');
     })).rejects.toThrow('ERR wrong');
     expect(calls).toBe(1);
+  });
+});
+
+describe('RunStore.stopRetrying: a worker forced to close', () => {
+  it('makes a call that is retrying through a closed connection fail at its next attempt instead of retrying for minutes', async () => {
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    await redis.ping();
+    // Closed (as a replica's connection is once it stops): every attempt fails at once with "Connection is closed.".
+    redis.disconnect();
+    const store = new RunStore(redis, 'never');
+    const call = store.status('r').then(() => 'answered', (err: Error) => err.message);
+    await sleep(200);
+    store.stopRetrying();
+    const outcome = await Promise.race([call, sleep(5000).then(() => 'still retrying')]);
+    expect(outcome).toBe('Connection is closed.');
   });
 });

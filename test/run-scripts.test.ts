@@ -54,6 +54,16 @@ describe('run script wrappers', () => {
     expect(await s.enqueue('r', chunk(queue, 'r', 'e4', 4, ['e']))).toEqual({ kind: 'sealed' });
   });
 
+  it('findStrandedBatches: a batch holding IDs without its job, not one with a job or an empty one', async () => {
+    const { queue, s } = scripts();
+    await s.open('r', { ...open, op: 'o' });
+    await s.enqueue('r', chunk(queue, 'r', 'e', 0, ['a', 'b', 'c', 'd']));
+    const jobKey = (b: number) => `${runKeys(queue, 'r').prefix}test-job:${b}`;
+    expect(await s.strandedBatches('r', [0, 1, 2], jobKey)).toEqual([0, 1]);
+    await redis.hset(jobKey(1), 'name', 'batch');
+    expect(await s.strandedBatches('r', [0, 1, 2], jobKey)).toEqual([0]);
+  });
+
   it('commitBatch: lock_lost without the lock, committed with it (a replay answers the same), step_moved after, finalized once final', async () => {
     const { queue, s } = scripts();
     await s.open('r', { ...open, op: 'o' });

@@ -134,6 +134,14 @@ export class RunScripts {
     return { ok: false, reason: res[0] === -1 ? 'lock_lost' : res[0] === -3 ? 'finalized' : 'step_moved' };
   }
 
+  /** findStrandedBatches-n.lua: of `batches`, those whose list holds IDs and whose BullMQ job (`jobKeyOf`) does not exist. */
+  async strandedBatches(run: string, batches: number[], jobKeyOf: (batch: number) => string): Promise<number[]> {
+    const k = runKeys(this.queue, run);
+    const keys = [...batches.map((b) => k.batch(b)), ...batches.map(jobKeyOf)];
+    const res = (await this.scripts.findStrandedBatches(keys.length, ...keys, batches.length)) as number[];
+    return res.map((i) => batches[i]!);
+  }
+
   /** markFinalized-2.lua: marks the run's output written while `owner` holds the finalize lock; false when it was lost. */
   async markFinalized(run: string, owner: string, finishedAt: number): Promise<boolean> {
     const k = runKeys(this.queue, run);

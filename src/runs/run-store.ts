@@ -311,35 +311,16 @@ export class RunStore {
 
   /**
    * Closed batches (0 .. the run's open batch - 1) that hold IDs but have no BullMQ job: what a commit that Redis
-   * acknowledged and then lost leaves (the job completed, the batch's IDs came back). Pipelined, 1,000 batches a
-   * round trip, so a run of 10,000 batches costs about ten LLEN rounds and one EXISTS round per 1,000 non-empty ones.
+   * acknowledged and then lost leaves (the job completed, the batch's IDs came back). One script call per 1,000
+   * batches: a run of 10,000 batches costs ten calls.
    */
   async batchesWithoutJob(run: string): Promise<number[]> {
-    const k = this.keys(run);
-    const open = Number((await this.retry(() => this.redis.hget(k.meta, 'open'))) ?? 0);
+    const open = Number((await this.retry(() => this.redis.hget(this.keys(run).meta, 'open'))) ?? 0);
     const out: number[] = [];
+    const jobKeyOf = (b: number) => bullJobKey(this.queue, batchJobId(run, b));
     for (let from = 0; from < open; from += 1000) {
-      const to = Math.min(open, from + 1000);
-      const lens = await this.retry(() => {
-        const p = this.redis.pipeline();
-        for (let b = from; b < to; b++) p.llen(k.batch(b));
-        return p.exec();
-      });
-      const nonEmpty: number[] = [];
-      lens!.forEach(([err, n], i) => {
-        if (err) throw err;
-        if ((n as number) > 0) nonEmpty.push(from + i);
-      });
-      if (nonEmpty.length === 0) continue;
-      const exists = await this.retry(() => {
-        const p = this.redis.pipeline();
-        for (const b of nonEmpty) p.exists(bullJobKey(this.queue, batchJobId(run, b)));
-        return p.exec();
-      });
-      exists!.forEach(([err, n], i) => {
-        if (err) throw err;
-        if (n === 0) out.push(nonEmpty[i]!);
-      });
+      const batches = Array.from({ length: Math.min(open, from + 1000) - from }, (_, i) => from + i);
+      out.push(...(await this.retry(() => this.scripts.strandedBatches(run, batches, jobKeyOf))));
     }
     return out;
   }
