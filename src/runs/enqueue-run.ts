@@ -79,7 +79,7 @@ async function addJobs(queue: Queue<BatchJobData>, run: string, batches: number[
  * a batch handed back when its run was aborted, or a closed batch that holds
  * IDs again without a job (Redis lost a commit it had acknowledged, after the
  * job completed). Safe at any time and from any process; returns how many
- * batches it gave a job.
+ * batches it added a job for (adding one that exists is a no-op).
  */
 export async function repairJobs(queue: Queue<BatchJobData>, store: RunStore, run: string): Promise<number> {
   const pending = await store.pendingJobBatches(run);
