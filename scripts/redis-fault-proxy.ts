@@ -242,7 +242,7 @@ export async function startRedisProxy(target: { host: string; port: number }): P
     };
     // A reply's entry is pushed when its command is written upstream: replies come back in that order.
     const forward = (data: Buffer, entry?: (typeof pending)[number]) => {
-      if (held === 0 && rewinds.length === 0 && hooks.length === 0) {
+      if (held === 0 && !rewinds.some((r) => r.left > 0) && !hooks.some((h) => h.left > 0)) {
         if (entry) pending.push(entry);
         upstream.write(data);
         return;
