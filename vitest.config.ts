@@ -30,6 +30,7 @@ export const UNIT_TESTS = [
   'read-ids',
   'redirect-policy',
   'redirects',
+  'redis-retry',
   'retry-policy',
   'run-scripts',
   'runtime',

@@ -50,6 +50,16 @@ export class CommitUnknownError extends PullqError {
   }
 }
 
+/**
+ * Redis acknowledged IDs of an enqueue, then lost them (a restart without fsync, a failover to a replica that
+ * lagged): enqueuing the same IDs into the same run again adds what was lost and skips what is in.
+ */
+export class EnqueueLostError extends PullqError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('enqueue_lost', message, options);
+  }
+}
+
 /** A server (`pullq dashboard`) cannot listen: the port is taken, not ours to bind, or the host is not this machine's. */
 export class ListenError extends PullqError {
   constructor(message: string, options: { cause?: unknown } = {}) {

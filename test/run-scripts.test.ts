@@ -35,19 +35,33 @@ describe('run script wrappers', () => {
     expect(await s.open('r', { ...open, op: 'o1' })).toEqual({ kind: 'created' });
     expect(await s.open('r', { ...open, op: 'o1' })).toEqual({ kind: 'created' });
     expect(await s.open('r', { ...open, op: 'o2' })).toEqual({ kind: 'resumable' });
-    expect(await s.seal('r', { op: 's1', now: 2 })).toEqual({ done: true, closed: [] });
+    expect(await s.seal('r', { op: 's1', now: 2 })).toEqual({ lost: false, done: true, closed: [] });
     expect(await s.open('r', { ...open, op: 'o3' })).toEqual({ kind: 'sealed' });
   });
 
-  it('enqueueIds: added with the batches closed, renumber when a later chunk ran first, sealed after the seal', async () => {
+  it('enqueueIds: added with the batches closed, renumber when a later chunk ran first, gap past pos, sealed after the seal', async () => {
     const { queue, s } = scripts();
     await s.open('r', { ...open, op: 'o' });
+    // Positions 0-2 are not in the run: a chunk from 3 leaves a gap (an earlier chunk not run yet, or lost).
+    expect(await s.enqueue('r', chunk(queue, 'r', 'e0', 3, ['x']))).toEqual({ kind: 'gap' });
     expect(await s.enqueue('r', chunk(queue, 'r', 'e1', 0, ['a', 'b', 'c']))).toEqual({ kind: 'added', added: 3, closed: [0] });
     // A chunk numbered from position 0 again (it ran after the one above): its batch is closed.
     expect(await s.enqueue('r', chunk(queue, 'r', 'e2', 0, ['d']))).toEqual({ kind: 'renumber' });
     expect(await s.enqueue('r', chunk(queue, 'r', 'e3', 3, ['d']))).toEqual({ kind: 'added', added: 1, closed: [1] });
-    expect(await s.seal('r', { op: 's', now: 2 })).toEqual({ done: false, closed: [] });
+    // The producer numbered up to 5, the run holds 4 positions: a chunk it acknowledged was lost; nothing is sealed.
+    expect(await s.seal('r', { op: 's0', now: 2, numberedTo: 5 })).toEqual({ lost: true });
+    expect(await s.seal('r', { op: 's', now: 2, numberedTo: 4 })).toEqual({ lost: false, done: false, closed: [] });
     expect(await s.enqueue('r', chunk(queue, 'r', 'e4', 4, ['e']))).toEqual({ kind: 'sealed' });
+  });
+
+  it('findStrandedBatches: a batch holding IDs without its job, not one with a job or an empty one', async () => {
+    const { queue, s } = scripts();
+    await s.open('r', { ...open, op: 'o' });
+    await s.enqueue('r', chunk(queue, 'r', 'e', 0, ['a', 'b', 'c', 'd']));
+    const jobKey = (b: number) => `${runKeys(queue, 'r').prefix}test-job:${b}`;
+    expect(await s.strandedBatches('r', [0, 1, 2], jobKey)).toEqual([0, 1]);
+    await redis.hset(jobKey(1), 'name', 'batch');
+    expect(await s.strandedBatches('r', [0, 1, 2], jobKey)).toEqual([0]);
   });
 
   it('commitBatch: lock_lost without the lock, committed with it (a replay answers the same), step_moved after, finalized once final', async () => {

@@ -5,7 +5,8 @@ import { requestTemplateOf } from '../ids/request-template.js';
 import type { IdsInput } from '../ids/ids-input.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import type { Transform } from '../jobs/shape-result.js';
-import { enqueueRun, repairJobs } from '../runs/enqueue-run.js';
+import { EnqueueLostError } from '../errors.js';
+import { canReadAgain, enqueueRun, repairJobs } from '../runs/enqueue-run.js';
 import { finalizeRun } from '../runs/finalize-run.js';
 import type { RunStatus } from '../runs/run-store.js';
 import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
@@ -24,7 +25,15 @@ export interface PullOptions {
   onNotice?: (message: string) => void;
   /** Shapes each answer's stored data (replaces output.select). */
   transform?: Transform;
+  /**
+   * With no ID finished for this long (ms, default REPAIR_AFTER_MS), the run's batches are checked for one
+   * left without its job (Redis lost an acknowledged write) and given it back.
+   */
+  repairAfterMs?: number;
 }
+
+/** Default of PullOptions.repairAfterMs: a run that made no progress this long is checked for batches without a job. */
+export const REPAIR_AFTER_MS = 20_000;
 
 export interface PullResult {
   run: string;
@@ -61,11 +70,12 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
       notice(`run ${run} had stopped (${existing.aborted}); resuming it`);
       await store.clearAbort(run);
     }
+    const enqueue = () => enqueueRun({ store, queue, run, source: ids, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
     if (existing?.sealed) {
       notice(`run ${run} is already enqueued; working on it until complete`);
       await repairJobs(queue, store, run);
     } else {
-      await enqueueRun({ store, queue, run, source: ids, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
+      await enqueue();
     }
     // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
     // with workers: 0 (the other replicas do the work) notices when none of them can.
@@ -81,6 +91,9 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
 
     let status: RunStatus | null = null;
     let checkedAt = 0;
+    const repairAfterMs = options.repairAfterMs ?? REPAIR_AFTER_MS;
+    let finished = -1;
+    let progressAt = Date.now();
     while (!stopped() && fatal === undefined) {
       status = await store.status(run);
       if (status?.complete) break;
@@ -88,8 +101,26 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
         fatal = `run ${run} cannot complete: ${status.aborted}`;
         break;
       }
-      if (status?.done) await finalizeRun(store, sink, run, ctx.logger);
-      else await sleep(250);
+      if (status && !status.sealed) {
+        // Sealed before this loop, unsealed now: Redis lost the seal (or IDs) it had acknowledged.
+        if (!canReadAgain(ids)) {
+          fatal = new EnqueueLostError(`Redis lost IDs of run ${run} that it had already acknowledged; pull the same IDs with --run ${run} again`).message;
+          break;
+        }
+        notice(`run ${run} lost its enqueued IDs in Redis (an acknowledged write was lost); enqueuing them again`);
+        await enqueue();
+        continue;
+      }
+      if (status && status.succeeded + status.failed !== finished) {
+        finished = status.succeeded + status.failed;
+        progressAt = Date.now();
+      } else if (status && !status.done && Date.now() - progressAt > repairAfterMs) {
+        progressAt = Date.now();
+        const repaired = await repairJobs(queue, store, run);
+        if (repaired > 0) ctx.logger.warn({ run, batches: repaired }, 'batches without their job were given one back');
+      }
+      // Another process may hold the finalize lock: wait for it as for work.
+      if (!status?.done || !(await finalizeRun(store, sink, run, ctx.logger))) await sleep(250);
       if (Date.now() - checkedAt > 2000) {
         checkedAt = Date.now();
         if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;

@@ -22,8 +22,13 @@ export interface BatchJobRef {
 }
 
 export interface BatchOutcome {
-  /** False when another attempt owns the batch now; nothing of this attempt counts. */
+  /** False when another attempt owns the batch now, or `rerun`; nothing of this attempt's uncommitted steps counts. */
   committed: boolean;
+  /**
+   * The batch in Redis is not what this attempt committed, though it still holds the job lock: Redis lost a
+   * step it had acknowledged. The job must not complete: run it again, from the batch as Redis has it.
+   */
+  rerun?: boolean;
   /** The whole run now has an outcome for every ID. */
   runDone: boolean;
   /** When IDs remain: the earliest time one of them may be tried (epoch ms). */
@@ -85,7 +90,7 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
       if (!r.ok) {
         abandoned = true;
         await all;
-        return { committed: false, runDone: false, succeeded: 0, failed: 0 };
+        return { committed: false, rerun: r.reason === 'step_moved', runDone: false, succeeded: 0, failed: 0 };
       }
       total.succeeded += r.succeeded;
       total.failed += r.failed;
@@ -197,7 +202,7 @@ async function commitStep(
   job: BatchJobRef,
   step: number,
   take: StepTake,
-): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false }> {
+): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false; reason: 'lock_lost' | 'step_moved' | 'finalized' }> {
   const { results, failures, errors, validators, succeeded, failed } = await stepLines(ctx, job, take);
   const leftovers = take.leftovers;
   const part = results.length + failures.length > 0 ? take.base : '';
@@ -232,8 +237,16 @@ async function commitStep(
       for (const p of [part, ...take.pageParts.map((x) => x.part)]) if (p) await ctx.sink.discardPart(job.run, p);
     }
     // Routine after a stall or a crash: the other attempt's outcomes count, nothing to do.
-    ctx.logger.info({ reason: commit.reason }, commit.reason === 'finalized' ? 'batch step not committed: the run is already complete' : 'batch step not committed: another attempt owns this batch now; its outcomes are discarded');
-    return { ok: false };
+    // 'step_moved' while this attempt holds the job lock (checked first): no other attempt can have moved the step,
+    // so Redis lost a step it had acknowledged; the lost step's part was never listed, so it is never output.
+    const message = {
+      finalized: 'batch step not committed: the run is already complete',
+      lock_lost: 'batch step not committed: another attempt owns this batch now; its outcomes are discarded',
+      step_moved: 'batch step not committed: Redis no longer holds the step this attempt committed before (it lost an acknowledged write); the batch runs again from what Redis holds',
+    }[commit.reason];
+    if (commit.reason === 'step_moved') ctx.logger.warn({ reason: commit.reason }, message);
+    else ctx.logger.info({ reason: commit.reason }, message);
+    return { ok: false, reason: commit.reason };
   }
   ctx.events.committed({ run: job.run, succeeded, failed, errors, seconds: (performance.now() - commitStart) / 1000 });
   return { ok: true, done: commit.done, succeeded, failed };

@@ -14,6 +14,15 @@ export function safeRedisUrl(url: string): string {
   }
 }
 
+/**
+ * ioredis's reconnectOnError for every pullq connection (BullMQ's duplicates inherit it): a READONLY
+ * reply means the node was demoted to a replica (a failover); 2 = reconnect, which finds the new
+ * primary through DNS, a proxy or the cluster map, and send the command again. Other errors: false.
+ */
+export function reconnectOnReadonly(err: Error): 2 | false {
+  return /^READONLY\b/.test(err.message) ? 2 : false;
+}
+
 /** A connection to one Redis, or to a Redis Cluster: BullMQ and pullq take either. */
 export type RedisClient = Redis | Cluster;
 
@@ -60,6 +69,7 @@ async function connectCluster(url: string, seeds: string[], options: ConnectOpti
       tls: auth.protocol === 'rediss:' ? {} : undefined,
       maxRetriesPerRequest: null,
       connectTimeout: timeout,
+      reconnectOnError: reconnectOnReadonly,
     },
   });
   let lastError: Error | undefined;
@@ -87,6 +97,7 @@ async function connectSingle(url: string, options: ConnectOptions): Promise<Redi
     connectTimeout: timeout,
     // Reconnect at once after a blip, then with a capped backoff; long-lived processes ride out Redis restarts.
     retryStrategy: (times) => Math.min(25 * 2 ** Math.min(times, 8), 5000),
+    reconnectOnError: reconnectOnReadonly,
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
   let lastError: Error | undefined;

@@ -16,6 +16,11 @@ export function bullPrefix(queue: string): string {
   return `bull:${queueTag(queue)}`;
 }
 
+/** BullMQ's hash of one job (it exists while the job is waiting, delayed, active, or failed and kept). */
+export function bullJobKey(queue: string, jobId: string): string {
+  return `${bullPrefix(queue)}:${queue}:${jobId}`;
+}
+
 /** Every key of a queue, pullq's and BullMQ's (as glob patterns), for clean-up. */
 export function queuePatterns(queue: string): string[] {
   return [`${bullPrefix(queue)}:*`, `${queueKeys(queue).base}*`];

@@ -39,16 +39,16 @@ export function newOpId(): string {
 
 /**
  * Runs `op`, and runs it again while it fails for a lost connection, up to
- * `forMs` in all (capped backoff). `op` must be idempotent: a call whose reply
- * was lost may have run. Other errors, and the last connection error, are thrown.
+ * `forMs` in all (capped backoff), or until `stop()` says to give up. `op` must be idempotent: a call
+ * whose reply was lost may have run. Other errors, and the last connection error, are thrown.
  */
-export async function retryRedis<T>(op: () => Promise<T>, forMs = REDIS_RETRY_MS): Promise<T> {
+export async function retryRedis<T>(op: () => Promise<T>, forMs = REDIS_RETRY_MS, stop?: () => boolean): Promise<T> {
   const deadline = Date.now() + forMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await op();
     } catch (err) {
-      if (!isRedisConnectionError(err) || Date.now() >= deadline) throw err;
+      if (!isRedisConnectionError(err) || Date.now() >= deadline || stop?.() === true) throw err;
       // Quick after a blip (the connection is usually back at once), capped at 1 s during an outage.
       await sleep(Math.min(20 * 2 ** Math.min(attempt, 6), 1000, Math.max(0, deadline - Date.now())));
     }

@@ -14,7 +14,9 @@ export type EnqueueResult =
   /** The run is sealed: enqueue is over for it. */
   | { kind: 'sealed' }
   /** The chunk ran after a later one: number it again after the run's `pos`. */
-  | { kind: 'renumber' };
+  | { kind: 'renumber' }
+  /** The chunk starts past the run's `pos`: an earlier chunk has not run yet, or Redis lost it. */
+  | { kind: 'gap' };
 
 export interface EnqueueInput {
   op: string;
@@ -106,14 +108,19 @@ export class RunScripts {
     if (res === -1) return { kind: 'sealed' };
     const [added, ...closed] = res as number[];
     if (added === -2) return { kind: 'renumber' };
+    if (added === -4) return { kind: 'gap' };
     return { kind: 'added', added: added!, closed };
   }
 
-  /** sealRun-3.lua: closes the run's IDs (its total becomes final) and its open batch. */
-  async seal(run: string, input: { op: string; now: number }): Promise<{ done: boolean; closed: number[] }> {
+  /**
+   * sealRun-3.lua: closes the run's IDs (its total becomes final) and its open batch; `lost` (nothing
+   * sealed) when the run's `pos` is short of `numberedTo`, the position the producer numbered up to.
+   */
+  async seal(run: string, input: { op: string; now: number; numberedTo?: number }): Promise<{ lost: true } | { lost: false; done: boolean; closed: number[] }> {
     const k = runKeys(this.queue, run);
-    const [done, ...closed] = (await this.scripts.sealRun(k.meta, k.pendingJobs, k.ops, input.now, input.op)) as number[];
-    return { done: done === 1, closed };
+    const [done, ...closed] = (await this.scripts.sealRun(k.meta, k.pendingJobs, k.ops, input.now, input.op, input.numberedTo ?? '')) as number[];
+    if (done === -1) return { lost: true };
+    return { lost: false, done: done === 1, closed };
   }
 
   /** commitBatch-6.lua: commits one step of a batch while the caller holds its job lock (exactly once). */
@@ -125,6 +132,14 @@ export class RunScripts {
     const res = (await this.scripts.commitBatch(c.lockKey, k.meta, k.batch(c.batch), k.batchState(c.batch), k.parts, k.ops, ...args)) as number[];
     if (res[0] === 1) return { ok: true, done: res[1] === 1 };
     return { ok: false, reason: res[0] === -1 ? 'lock_lost' : res[0] === -3 ? 'finalized' : 'step_moved' };
+  }
+
+  /** findStrandedBatches-n.lua: of `batches`, those whose list holds IDs and whose BullMQ job (`jobKeyOf`) does not exist. */
+  async strandedBatches(run: string, batches: number[], jobKeyOf: (batch: number) => string): Promise<number[]> {
+    const k = runKeys(this.queue, run);
+    const keys = [...batches.map((b) => k.batch(b)), ...batches.map(jobKeyOf)];
+    const res = (await this.scripts.findStrandedBatches(keys.length, ...keys, batches.length)) as number[];
+    return res.map((i) => batches[i]!);
   }
 
   /** markFinalized-2.lua: marks the run's output written while `owner` holds the finalize lock; false when it was lost. */

@@ -3,3 +3,8 @@ export interface BatchJobData {
   run: string;
   batch: number;
 }
+
+/** The BullMQ job id of a batch: fixed, so adding a batch's job again is a no-op while it exists. */
+export function batchJobId(run: string, batch: number): string {
+  return `${run}.b${batch}`;
+}

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { InputError } from '../errors.js';
+import { EnqueueLostError, InputError } from '../errors.js';
 import { encodeRowKey, headerOf, idsFormatOf, parseJsonRow, rowOfFields, splitCsvLine, splitTsvLine, type IdsFormat, type Row } from '../ids/id-key.js';
 import type { IdUrl } from '../ids/id-url.js';
 import type { RequestTemplate } from '../ids/request-template.js';
@@ -7,7 +7,7 @@ import { isRedisConnectionError, retryRedis } from '../redis/redis-retry.js';
 import { readIds, type IdChunk } from '../ids/read-ids.js';
 import { expectedIdsOf, idChunks, idsSourceLabel, type IdsInput } from '../ids/ids-input.js';
 import type { FailedLine } from '../sinks/sink.js';
-import type { BatchJobData } from './batch-job-data.js';
+import { batchJobId, type BatchJobData } from './batch-job-data.js';
 import type { RunStore } from './run-store.js';
 
 /** IDs per call of enqueueIds-n.lua. */
@@ -33,7 +33,7 @@ export interface EnqueueResult {
 /** BullMQ options of every batch job. */
 export function batchJobOptions(run: string, batch: number) {
   return {
-    jobId: `${run}.b${batch}`,
+    jobId: batchJobId(run, batch),
     removeOnComplete: true,
     removeOnFail: { age: 7 * 24 * 3600 },
     // Attempts cover failures of pullq itself (e.g. Redis gone mid-commit); per-ID retries live in the batch.
@@ -76,18 +76,31 @@ async function addJobs(queue: Queue<BatchJobData>, run: string, batches: number[
 /**
  * Gives every closed batch of a run that may lack its BullMQ job one back: a
  * producer killed between closing batches (or sealing) and adding their jobs,
- * or a batch handed back when its run was aborted. Safe at any time and from
- * any process; returns how many batches it looked at.
+ * a batch handed back when its run was aborted, or a closed batch that holds
+ * IDs again without a job (Redis lost a commit it had acknowledged, after the
+ * job completed). Safe at any time and from any process; returns how many
+ * batches it added a job for (adding one that exists is a no-op).
  */
 export async function repairJobs(queue: Queue<BatchJobData>, store: RunStore, run: string): Promise<number> {
   const pending = await store.pendingJobBatches(run);
   await addBatchJobs(queue, store, run, pending);
-  return pending.length;
+  const stranded = (await store.batchesWithoutJob(run)).filter((b) => !pending.includes(b));
+  await addBatchJobs(queue, store, run, stranded);
+  return pending.length + stranded.length;
+}
+
+type EnqueueOptions = Parameters<typeof enqueueRun>[0];
+
+/** A source enqueueRun can read again from the start: a file (not stdin) or an array. */
+export function canReadAgain(source: IdsInput): boolean {
+  return (typeof source === 'string' && source !== '-') || Array.isArray(source);
 }
 
 /**
  * Streams an IDs file (or stdin, "-", or an iterable) into a run. Re-running it on a run whose
- * enqueue was cut short resumes it: IDs already in are skipped, nothing is lost.
+ * enqueue was cut short resumes it: IDs already in are skipped, nothing is lost. When Redis loses
+ * IDs it had acknowledged (EnqueueLostError), a source that can be read again is enqueued again
+ * once, which adds what was lost; otherwise the error is thrown, and enqueuing again resumes.
  */
 export async function enqueueRun(options: {
   store: RunStore;
@@ -105,7 +118,19 @@ export async function enqueueRun(options: {
   template?: RequestTemplate;
   onProgress?: (read: number, added: number) => void;
 }): Promise<EnqueueResult> {
+  try {
+    return await enqueueOnce(options);
+  } catch (err) {
+    if (!(err instanceof EnqueueLostError) || !canReadAgain(options.source)) throw err;
+    const again = await enqueueOnce(options);
+    return { ...again, resumed: true };
+  }
+}
+
+async function enqueueOnce(options: EnqueueOptions): Promise<EnqueueResult> {
   const { store, queue, run, source } = options;
+  // Numbered from the run's `pos` as Redis has it now, not where an earlier pass of this process left off.
+  store.forgetPositions(run);
   // Only a file can have columns (by its extension); an iterable's items are IDs.
   const format = typeof source === 'string' ? idsFormatOf(source) : 'lines';
   const rows = format === 'lines' ? undefined : await rowReader(source as string, format, options.template);
@@ -130,19 +155,25 @@ export async function enqueueRun(options: {
   let read = 0;
   let added = 0;
   const inFlight: Promise<void>[] = [];
-  for await (const chunk of idChunks(source, CHUNK)) {
-    const { valid, invalid } = rows ? rows(chunk) : splitInvalid(chunk, urlFor);
-    read += valid.length + invalid.length;
-    const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {
-      added += r.added;
-      if (r.closed.length > 0) await addBatchJobs(queue, store, run, r.closed);
-      options.onProgress?.(read, added);
-    });
-    step.catch(() => undefined); // awaited below, in order; this only keeps Node from calling it unhandled meanwhile
-    inFlight.push(step);
-    if (inFlight.length >= WINDOW) await inFlight.shift();
+  try {
+    for await (const chunk of idChunks(source, CHUNK)) {
+      const { valid, invalid } = rows ? rows(chunk) : splitInvalid(chunk, urlFor);
+      read += valid.length + invalid.length;
+      const step = store.addIds(run, valid, batchSize, seenBits, invalid).then(async (r) => {
+        added += r.added;
+        if (r.closed.length > 0) await addBatchJobs(queue, store, run, r.closed);
+        options.onProgress?.(read, added);
+      });
+      step.catch(() => undefined); // awaited below, in order; this only keeps Node from calling it unhandled meanwhile
+      inFlight.push(step);
+      if (inFlight.length >= WINDOW) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+  } catch (err) {
+    // Nothing of this pass may still be running when the caller hears of the failure (and perhaps enqueues again).
+    await Promise.allSettled(inFlight);
+    throw err;
   }
-  await Promise.all(inFlight);
   const sealed = await store.seal(run);
   await addBatchJobs(queue, store, run, sealed.closed);
   const status = await store.status(run);

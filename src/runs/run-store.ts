@@ -1,7 +1,8 @@
 import type { RedisClient } from '../redis/connect-redis.js';
-import { InputError } from '../errors.js';
-import { newOpId, retryRedis } from '../redis/redis-retry.js';
-import { queueKeys, runKeys } from '../redis/keys.js';
+import { EnqueueLostError, InputError } from '../errors.js';
+import { newOpId, REDIS_RETRY_MS, retryRedis } from '../redis/redis-retry.js';
+import { bullJobKey, queueKeys, runKeys } from '../redis/keys.js';
+import { batchJobId } from './batch-job-data.js';
 import { LockScripts } from '../redis/lock-scripts.js';
 import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult, type CommitScriptInput } from '../redis/run-scripts.js';
 import type { PageState } from '../policy/next-page.js';
@@ -118,6 +119,12 @@ function keyIndexes(rank: Int32Array, from: number, to: number, first: number): 
   return parts.join(' ');
 }
 
+/** A chunk of IDs sent to a run and not answered yet: its first position, and a promise settled with its answer. */
+interface SentChunk {
+  p0: number;
+  settled: Promise<void>;
+}
+
 /** Everything pullq keeps in Redis about runs, besides BullMQ's own job keys. */
 export class RunStore {
   readonly redis: RedisClient;
@@ -132,6 +139,20 @@ export class RunStore {
     this.locks = new LockScripts(redis);
   }
 
+  private givenUp = false;
+
+  /**
+   * Calls through this store stop retrying through a lost connection (they fail at their next error): for a
+   * worker forced to close, whose unfinished jobs go back to the queue when their locks expire anyway.
+   */
+  stopRetrying(): void {
+    this.givenUp = true;
+  }
+
+  private retry<T>(op: () => Promise<T>): Promise<T> {
+    return retryRedis(op, REDIS_RETRY_MS, () => this.givenUp);
+  }
+
   keys(run: string) {
     return runKeys(this.queue, run);
   }
@@ -139,7 +160,7 @@ export class RunStore {
   /** Creates a run, or finds the unsealed one to resume. Throws when the run is already sealed. */
   async open(run: string, info: { source: string; expectedIds: number; batchSize: number }): Promise<{ resumed: boolean }> {
     const input = { op: newOpId(), now: Date.now(), source: info.source, seenBits: seenBitsFor(info.expectedIds), batchSize: info.batchSize };
-    const res = await retryRedis(() => this.scripts.open(run, input));
+    const res = await this.retry(() => this.scripts.open(run, input));
     if (res.kind === 'created') return { resumed: false };
     if (res.kind === 'sealed') throw new InputError(`run ${run} already exists and is fully enqueued; choose another --run`);
     return { resumed: true };
@@ -185,10 +206,15 @@ export class RunStore {
     for (let r = 0; r < nd; r++) bucketKeys[r] = bucketKey(distinct[r]!);
     const op = newOpId();
     const invalidLines = invalid.map((x) => ({ id: x.id, line: JSON.stringify(x.line) }));
+    const sent = this.sentChunks(run);
+    let p0: number | undefined;
+    let waited = false;
     for (;;) {
       // Numbered at send time, in send order: chunks sent together run in that order.
-      const p0 = next.value;
-      next.value += v;
+      if (p0 === undefined) {
+        p0 = next.value;
+        next.value += v;
+      }
       const b0 = Math.floor(p0 / batchSize);
       const nb = Math.max(1, Math.floor((p0 + Math.max(v, 1) - 1) / batchSize) - b0 + 1);
       const batchKeys: string[] = [];
@@ -200,13 +226,34 @@ export class RunStore {
         validBuckets: keyIndexes(rank, 0, v, first),
         invalidBuckets: keyIndexes(rank, v, all, first),
       };
-      const res = await retryRedis(() => this.scripts.enqueue(run, input));
+      let answered!: () => void;
+      const chunk: SentChunk = { p0, settled: new Promise<void>((resolve) => (answered = resolve)) };
+      sent.add(chunk);
+      let res;
+      try {
+        res = await this.retry(() => this.scripts.enqueue(run, input));
+      } finally {
+        sent.delete(chunk);
+        answered();
+      }
       if (res.kind === 'sealed') throw new InputError(`run ${run} is already sealed`);
+      if (res.kind === 'gap') {
+        // The positions before p0 are not in the run. Chunks of this producer numbered before it may not
+        // have run yet (one retried after a dropped connection): once they have, send it again. If the gap
+        // is still there, Redis lost a chunk it had acknowledged.
+        if (!waited) {
+          waited = true;
+          for (let earlier; (earlier = [...sent].filter((c) => c.p0 < p0!)).length > 0; ) await Promise.all(earlier.map((c) => c.settled));
+          continue;
+        }
+        throw lostIds(run);
+      }
       // Ran after a later chunk (a retry, or another producer): its positions may lie in closed batches;
       // number it again, after everything sent so far and everything the run has seen.
       if (res.kind === 'renumber') {
-        const pos = Number((await retryRedis(() => this.redis.hget(k.meta, 'pos'))) ?? 0);
+        const pos = Number((await this.retry(() => this.redis.hget(k.meta, 'pos'))) ?? 0);
         next.value = Math.max(next.value, pos);
+        p0 = undefined;
         continue;
       }
       return { added: res.added, closed: res.closed };
@@ -231,29 +278,64 @@ export class RunStore {
   private nextPosition(run: string): Promise<{ value: number }> {
     let p = this.positions.get(run);
     if (!p) {
-      p = retryRedis(() => this.redis.hget(this.keys(run).meta, 'pos')).then((v) => ({ value: Number(v ?? 0) }));
+      p = this.retry(() => this.redis.hget(this.keys(run).meta, 'pos')).then((v) => ({ value: Number(v ?? 0) }));
       this.positions.set(run, p);
     }
     return p;
   }
 
-  /** Closes the run's IDs: `total` becomes final. */
+  /** Chunks of a run sent and not yet answered, by first position (a chunk refused for a gap waits for earlier ones). */
+  private readonly unanswered = new Map<string, Set<SentChunk>>();
+  private sentChunks(run: string): Set<SentChunk> {
+    let set = this.unanswered.get(run);
+    if (!set) this.unanswered.set(run, (set = new Set()));
+    return set;
+  }
+
+  /** Forgets where this process numbered a run's IDs up to: the next addIds numbers from the run's `pos` in Redis. */
+  forgetPositions(run: string): void {
+    this.positions.delete(run);
+  }
+
+  /**
+   * Closes the run's IDs: `total` becomes final. Throws EnqueueLostError when the run holds fewer
+   * positions than this process numbered (Redis lost an acknowledged chunk): nothing is sealed then.
+   */
   async seal(run: string): Promise<{ done: boolean; closed: number[] }> {
-    const input = { op: newOpId(), now: Date.now() };
-    return retryRedis(() => this.scripts.seal(run, input));
+    const numberedTo = this.positions.has(run) ? (await this.positions.get(run)!).value : undefined;
+    const input = { op: newOpId(), now: Date.now(), numberedTo };
+    const res = await this.retry(() => this.scripts.seal(run, input));
+    if (res.lost) throw lostIds(run);
+    return res;
+  }
+
+  /**
+   * Closed batches (0 .. the run's open batch - 1) that hold IDs but have no BullMQ job: what a commit that Redis
+   * acknowledged and then lost leaves (the job completed, the batch's IDs came back). One script call per 1,000
+   * batches: a run of 10,000 batches costs ten calls.
+   */
+  async batchesWithoutJob(run: string): Promise<number[]> {
+    const open = Number((await this.retry(() => this.redis.hget(this.keys(run).meta, 'open'))) ?? 0);
+    const out: number[] = [];
+    const jobKeyOf = (b: number) => bullJobKey(this.queue, batchJobId(run, b));
+    for (let from = 0; from < open; from += 1000) {
+      const batches = Array.from({ length: Math.min(open, from + 1000) - from }, (_, i) => from + i);
+      out.push(...(await this.retry(() => this.scripts.strandedBatches(run, batches, jobKeyOf))));
+    }
+    return out;
   }
 
   async runSetting(run: string, field: 'seenBits' | 'batchSize'): Promise<number> {
-    return Number((await retryRedis(() => this.redis.hget(this.keys(run).meta, field))) ?? 0);
+    return Number((await this.retry(() => this.redis.hget(this.keys(run).meta, field))) ?? 0);
   }
 
   /** Batches closed whose BullMQ job may not have been added yet. */
   async pendingJobBatches(run: string): Promise<number[]> {
-    return (await retryRedis(() => this.redis.smembers(this.keys(run).pendingJobs))).map(Number);
+    return (await this.retry(() => this.redis.smembers(this.keys(run).pendingJobs))).map(Number);
   }
 
   async markJobsAdded(run: string, batches: number[]): Promise<void> {
-    if (batches.length > 0) await retryRedis(() => this.redis.srem(this.keys(run).pendingJobs, ...batches.map(String)));
+    if (batches.length > 0) await this.retry(() => this.redis.srem(this.keys(run).pendingJobs, ...batches.map(String)));
   }
 
   /**
@@ -262,27 +344,27 @@ export class RunStore {
    * ended without finishing it (its run was aborted).
    */
   async markJobPending(run: string, batch: number): Promise<void> {
-    await retryRedis(() => this.redis.sadd(this.keys(run).pendingJobs, String(batch)));
+    await this.retry(() => this.redis.sadd(this.keys(run).pendingJobs, String(batch)));
   }
 
   /** Marks the run as unable to complete, naming why; `pull` stops with exit 2 and `status` shows it. */
   async abort(run: string, reason: string): Promise<void> {
-    await retryRedis(() => this.redis.hsetnx(this.keys(run).meta, 'aborted', reason));
+    await this.retry(() => this.redis.hsetnx(this.keys(run).meta, 'aborted', reason));
   }
 
   /** Why the run was aborted, or null. */
   async abortReason(run: string): Promise<string | null> {
-    return retryRedis(() => this.redis.hget(this.keys(run).meta, 'aborted'));
+    return this.retry(() => this.redis.hget(this.keys(run).meta, 'aborted'));
   }
 
   /** Lifts an abort (the user resumes the run after fixing its cause). */
   async clearAbort(run: string): Promise<void> {
-    await retryRedis(() => this.redis.hdel(this.keys(run).meta, 'aborted'));
+    await this.retry(() => this.redis.hdel(this.keys(run).meta, 'aborted'));
   }
 
   async readBatch(run: string, batch: number): Promise<BatchContents> {
     const k = this.keys(run);
-    const [[, ids], [, state]] = (await retryRedis(() => this.redis.multi().lrange(k.batch(batch), 0, -1).hgetall(k.batchState(batch)).exec())) as [
+    const [[, ids], [, state]] = (await this.retry(() => this.redis.multi().lrange(k.batch(batch), 0, -1).hgetall(k.batchState(batch)).exec())) as [
       [Error | null, string[]],
       [Error | null, Record<string, string>],
     ];
@@ -302,11 +384,11 @@ export class RunStore {
   async commit(c: CommitInput): Promise<CommitResult> {
     const leftovers: [string, string][] = [...c.leftovers].map(([id, state]) => [id, JSON.stringify(state)]);
     const input = { ...c, op: newOpId(), leftovers };
-    return retryRedis(() => this.scripts.commit(c.run, input));
+    return this.retry(() => this.scripts.commit(c.run, input));
   }
 
   async status(run: string): Promise<RunStatus | null> {
-    const m = await retryRedis(() => this.redis.hgetall(this.keys(run).meta));
+    const m = await this.retry(() => this.redis.hgetall(this.keys(run).meta));
     if (!m['createdAt']) return null;
     const num = (f: string) => Number(m[f] ?? 0);
     const total = num('total');
@@ -335,18 +417,18 @@ export class RunStore {
 
   /** Runs of this queue, newest first. */
   async listRuns(limit = 50): Promise<string[]> {
-    return retryRedis(() => this.redis.zrevrange(this.runsKey, 0, limit - 1));
+    return this.retry(() => this.redis.zrevrange(this.runsKey, 0, limit - 1));
   }
 
   async parts(run: string): Promise<string[]> {
-    return retryRedis(() => this.redis.lrange(this.keys(run).parts, 0, -1));
+    return this.retry(() => this.redis.lrange(this.keys(run).parts, 0, -1));
   }
 
   /** failed.jsonl lines of the IDs that were never requested (invalid_id), 10,000 at a time. */
   async *invalidLines(run: string): AsyncGenerator<string[]> {
     const key = this.keys(run).invalid;
     for (let start = 0; ; start += 10_000) {
-      const lines = await retryRedis(() => this.redis.lrange(key, start, start + 9_999));
+      const lines = await this.retry(() => this.redis.lrange(key, start, start + 9_999));
       if (lines.length === 0) return;
       yield lines;
     }
@@ -356,25 +438,25 @@ export class RunStore {
   async lockFinalize(run: string, owner: string, ms: number): Promise<boolean> {
     const key = this.keys(run).finalizeLock;
     // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
-    return retryRedis(async () => (await this.redis.set(key, owner, 'PX', ms, 'NX')) === 'OK' || (await this.redis.get(key)) === owner);
+    return this.retry(async () => (await this.redis.set(key, owner, 'PX', ms, 'NX')) === 'OK' || (await this.redis.get(key)) === owner);
   }
 
   /** Extends the finalize lock while `owner` holds it; false when it was lost. */
   async extendFinalize(run: string, owner: string, ms: number): Promise<boolean> {
-    return retryRedis(() => this.locks.extend(this.keys(run).finalizeLock, owner, ms));
+    return this.retry(() => this.locks.extend(this.keys(run).finalizeLock, owner, ms));
   }
 
   /** Whether `owner` still holds the finalize lock. */
   async holdsFinalize(run: string, owner: string): Promise<boolean> {
-    return (await retryRedis(() => this.redis.get(this.keys(run).finalizeLock))) === owner;
+    return (await this.retry(() => this.redis.get(this.keys(run).finalizeLock))) === owner;
   }
 
   async unlockFinalize(run: string, owner: string): Promise<void> {
-    await retryRedis(() => this.locks.release(this.keys(run).finalizeLock, owner));
+    await this.retry(() => this.locks.release(this.keys(run).finalizeLock, owner));
   }
 
   async isFinalized(run: string): Promise<boolean> {
-    return (await retryRedis(() => this.redis.hget(this.keys(run).meta, 'finalized'))) === '1';
+    return (await this.retry(() => this.redis.hget(this.keys(run).meta, 'finalized'))) === '1';
   }
 
   /**
@@ -403,7 +485,7 @@ export class RunStore {
    */
   async markFinalized(run: string, finishedAt: number, owner: string): Promise<boolean> {
     const k = this.keys(run);
-    if (!(await retryRedis(() => this.scripts.markFinalized(run, owner, finishedAt)))) return false;
+    if (!(await this.retry(() => this.scripts.markFinalized(run, owner, finishedAt)))) return false;
     const bits = await this.runSetting(run, 'seenBits');
     const buckets = 2 ** bits;
     for (let start = 0; start < buckets; start += 1000) {
@@ -414,4 +496,9 @@ export class RunStore {
     await this.redis.unlink(k.parts, k.pendingJobs, k.invalid, k.ops);
     return true;
   }
+}
+
+/** Redis acknowledged a chunk of the run's IDs (or its seal), then lost it. */
+function lostIds(run: string): EnqueueLostError {
+  return new EnqueueLostError(`Redis lost IDs of run ${run} that it had already acknowledged (a restart without fsync, or a failover to a replica that lagged); enqueue or pull the same IDs with --run ${run} again: what is in is skipped, what was lost is added`);
 }

@@ -148,7 +148,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     if ((await store.abortReason(run)) !== null) {
       // The run cannot complete until its user resumes it: keep the batch for then, free the queue now.
       await store.markJobPending(run, batch);
-      return;
+      // A resume (clear the abort, then repair the pending batches) may have run since the read above: its repair
+      // did not see this batch, and this job still exists, so none would be added. Read again: aborted still, the
+      // next resume sees the batch; resumed, this job runs it.
+      if ((await store.abortReason(run)) !== null) return;
     }
     let outcome;
     try {
@@ -187,7 +190,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     }
     stats.succeeded += outcome.succeeded;
     stats.failed += outcome.failed;
-    if (!outcome.committed) return;
+    if (!outcome.committed) {
+      if (!outcome.rerun) return;
+      // Redis lost a step this attempt committed: completing the job would leave the batch's IDs without one.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     if (outcome.nextDueAt !== undefined) {
       // IDs remain: wake the job when the first is due, without spending a BullMQ attempt.
       await job.moveToDelayed(Math.max(Date.now(), outcome.nextDueAt), token);
@@ -247,6 +255,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       stopping = true;
       if (!(await closesWithin(worker, false, deadlineMs))) {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
+        // In-flight commits stop retrying through a lost connection: their jobs return to the queue by lock expiry anyway.
+        store.stopRetrying();
         // Bounded too: in BullMQ 6.7 close(true) returns a close already under way, and a close that cannot end (a
         // wait for a connection's end that never comes) must not keep the replica from stopping.
         if (!(await closesWithin(worker, true, FORCED_CLOSE_MS))) {

@@ -12,6 +12,10 @@
   its last position runs, if it holds any ID. Chunks normally run in the order
   they were numbered; one that runs after a later chunk (a retry) could add to
   a closed batch, so it is refused (-2) and numbered again by the producer.
+  One whose first position is past the run's `pos` leaves a gap (-4): either
+  an earlier chunk has not run yet (the producer waits for it and sends this
+  one again), or Redis lost an earlier chunk it had acknowledged (a restart
+  without fsync, a failover to a replica that lagged): the producer says so.
 
   Dedupe: the producer picks the ID's bucket hash "…s:<bucket>" (the first B
   bits of a 32-bit FNV-1a of the ID: it names the key, so it must be known
@@ -46,6 +50,7 @@
     {newIds, closedBatch1, closedBatch2, ...}   newIds counts valid and invalid new IDs
     -1 the run is sealed: enqueue is over for it
     {-2} the chunk's positions are behind the run's open batch: number it again
+    {-4} p0 is past the run's `pos`: the positions before it are not in the run (not yet, or lost)
 ]]
 local rcall = redis.call
 local meta, pendingJobs, ops, inv = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -72,6 +77,9 @@ if prior then
 end
 if rcall("HGET", meta, "sealed") == "1" then
   return -1
+end
+if p0 > tonumber(rcall("HGET", meta, "pos") or "0") then
+  return {-4}
 end
 local b0 = floor(p0 / batchSize)
 if b0 < tonumber(rcall("HGET", meta, "open") or "0") then

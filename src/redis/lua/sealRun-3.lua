@@ -10,10 +10,13 @@
 
     ARGV[1] now, epoch ms (for `sealedAt`)
     ARGV[2] operation id, unique per call
+    ARGV[3] the position the producer numbered its IDs up to, or "" (it added none): a run whose
+            `pos` is short of it lost a chunk Redis had acknowledged, and is not sealed
 
   Output:
     {done, closedBatch?}
     done: 1 when every ID already has an outcome (e.g. an empty run), else 0
+    {-1} the run's `pos` is short of ARGV[3]: IDs the producer sent are not in the run
 ]]
 local rcall = redis.call
 local meta, pendingJobs, ops = KEYS[1], KEYS[2], KEYS[3]
@@ -23,6 +26,9 @@ local prior = rcall("HGET", ops, ARGV[2])
 if prior then
   if prior ~= "" then result[2] = tonumber(prior) end
 elseif rcall("HGET", meta, "sealed") ~= "1" then
+  if ARGV[3] ~= "" and tonumber(rcall("HGET", meta, "pos") or "0") < tonumber(ARGV[3]) then
+    return {-1}
+  end
   local open = tonumber(rcall("HGET", meta, "open") or "0")
   local openCount = tonumber(rcall("HGET", meta, "openCount") or "0")
   if openCount > 0 then
