@@ -51,7 +51,15 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
     // Resumed after its last page was in (a crash between the checkpoint that took it and the final commit).
     if (state.page?.end) return endOf(ctx, key, state);
     const at = state.page;
-    const request = { ...placed.request, url: pageUrl(paging, placed.request.url, at) };
+    let url;
+    try {
+      url = pageUrl(paging, placed.request.url, at);
+    } catch (err) {
+      // nextPage refuses a cursor encodeURIComponent cannot take; a state resumed from elsewhere may still hold one.
+      if (!(err instanceof URIError)) throw err;
+      return { kind: 'failed', line: failedLine(ctx, key, state.lastStatus, 'client_error', `page ${at?.n ?? 1}: the API's cursor cannot be put in a URL (it is not well-formed Unicode)`, state.attempts) };
+    }
+    const request = { ...placed.request, url };
     const got = await answerOf(ctx, key, request, state);
     if (got.kind === 'outcome') return got.outcome;
     const decoded = decodeBody(key.id, got.res, got.attempts);
@@ -79,7 +87,9 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
       end:
         next.kind === 'last'
           ? { kind: 'last', truncated: next.truncated }
-          : { kind: 'cross_origin', status: got.res.status!, attempts: got.attempts, message: `page ${n} links its next page to another origin (${next.url}); not followed, the credential is never sent there` },
+          : next.kind === 'unusable'
+            ? { kind: 'unusable', status: got.res.status!, attempts: got.attempts, message: next.message }
+            : { kind: 'cross_origin', status: got.res.status!, attempts: got.attempts, message: `page ${n} links its next page to another origin (${next.url}); not followed, the credential is never sent there` },
     };
     return endOf(ctx, key, state);
   }
@@ -88,7 +98,7 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
 /** The outcome of a paginated ID whose last page is in (state.page.end is set). */
 function endOf(ctx: BatchContext, key: IdKey, state: RetryState): IdOutcome {
   const end = state.page!.end!;
-  if (end.kind === 'cross_origin') return { kind: 'failed', line: failedLine(ctx, key, end.status, 'cross_origin_next', end.message, end.attempts) };
+  if (end.kind !== 'last') return { kind: 'failed', line: failedLine(ctx, key, end.status, end.kind === 'cross_origin' ? 'cross_origin_next' : 'client_error', end.message, end.attempts) };
   return { kind: 'paged', id: key.id, key: key.columns, pages: state.page!.n - 1, truncated: end.truncated };
 }
 
