@@ -63,7 +63,8 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   /** Paginated IDs: page lines fetched and not yet taken by a step, by ID (processId pushes onto them). */
   const pages = new Map(contents.ids.map((id) => [id, [] as ResultLine[]]));
   const conditional = await conditionalsFor(ctx, job.run, contents.ids);
-  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o))));
+  const each = contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o)));
+  const all = Promise.all(each);
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
@@ -100,8 +101,9 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   } catch (err) {
     // A step that cannot commit (the sink refused it, Redis stayed away): stop this attempt's requests
     // before BullMQ tries the batch again, so two attempts never run side by side in one process.
+    // Every ID's, not only until the first rejection (Promise.all's): one ID that threw leaves the others running.
     abandoned = true;
-    await all.catch(() => undefined);
+    await Promise.allSettled(each);
     throw err;
   }
 }
