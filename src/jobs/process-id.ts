@@ -69,6 +69,14 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
     // The next page is read from the body as fetched; the hook shapes what is stored of it.
     const shapedPage = await shaped(ctx, key, got.res, decoded, got.attempts);
     if (shapedPage.kind === 'failed') return shapedPage;
+    // The merged line (mode "id") holds every page: bounded as the pages arrive, not once they are all in memory.
+    // Counted in the same tick as the page is pushed and the state moves past it, so a checkpoint commits both or neither.
+    const pageBytes = (state.pageBytes ?? 0) + (got.res.body?.length ?? 0);
+    if (ctx.config.output.mode === 'id' && pageBytes > ctx.config.output.maxMergedBytes) {
+      const message = `the pages of this ID add up to more than output.maxMergedBytes (${ctx.config.output.maxMergedBytes} bytes) at page ${n}: raise output.maxMergedBytes, or use output.mode "page" (one line per page)`;
+      return { kind: 'failed', line: failedLine(ctx, key, got.res.status, 'body_too_large', message, got.attempts) };
+    }
+    if (ctx.config.output.mode === 'id') state.pageBytes = pageBytes;
     const { id: _id, ...rest } = shapedPage.line;
     const line: ResultLine = { id: key.id, ...keyField(key), page: n, ...(next.kind === 'last' && next.truncated ? { truncated: true as const } : {}), ...rest };
     pages.push(line);
