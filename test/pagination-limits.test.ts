@@ -25,8 +25,13 @@ interface Seen {
  * - GET /c/<id>[?cursor=cN]: cursor pages `{"items", "next"}`, three pages; `bad-cursor`'s first page
  *   has the cursor "\ud800" (valid JSON text, a lone surrogate once parsed).
  * - GET /big/<id>?page=N: `huge` has 20 pages of ~1 KB, anything else 2; then an empty page.
+ * - GET /deep/<id>: `deep` answers an array nested 100,000 deep, anything else `{"id"}`.
+ * - GET /dp/<id>?page=N: two pages of items and an empty one; `deep-going`'s first page holds the deep array, its last comes after 6 s.
  * - GET /s/<id>: `slow` answers after 3 s, anything else after 300 ms (both are in flight when the first answers).
  */
+/** JSON.parse takes it; JSON.stringify of what it parsed to throws RangeError (call stack). */
+const DEEP = '['.repeat(100_000) + ']'.repeat(100_000);
+
 async function startApi(): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
@@ -47,6 +52,17 @@ async function startApi(): Promise<{ url: string; seen: Seen[] }> {
       const n = Number(url.searchParams.get('page'));
       const pages = id === 'huge' ? 20 : 2;
       return send(JSON.stringify({ items: n <= pages ? [{ n, pad: 'x'.repeat(1000) }] : [] }));
+    }
+    if (route === 'deep') return send(id === 'deep' ? DEEP : JSON.stringify({ id }));
+    if (route === 'dp') {
+      const n = Number(url.searchParams.get('page'));
+      if (id === 'deep-going') {
+        // Page 1 is in before the first checkpoint (5 s), page 2 (the empty last one) after it.
+        if (n === 1) return send(`{"items":[${DEEP}]}`);
+        setTimeout(() => send('{"items":[]}'), 6000);
+        return;
+      }
+      return send(JSON.stringify({ items: n <= 2 ? [`${id}-${n}`] : [] }));
     }
     if (route === 's') {
       setTimeout(() => send(JSON.stringify({ id })), id === 'slow' ? 3000 : 300);
@@ -103,6 +119,25 @@ describe('one ID never aborts the run', () => {
     // Fetching stopped at the page that went past the limit.
     expect(api.seen.filter((s) => s.path.startsWith('/big/huge')).length).toBe(8);
     expect(out.summary).toMatchObject({ total: 3, succeeded: 2, failed: 1, errors: { body_too_large: 1 } });
+  });
+
+  it('a body the sink cannot write (nested too deeply for JSON.stringify) fails that ID body_too_large; the others complete', async () => {
+    const api = await startApi();
+    const config = configFor(api, { url: '/deep/{id}' });
+    const out = await pullInProcess(config, ['ok-1', 'deep', 'ok-2'], { run: 'deep', timeoutMs: 20_000 });
+    expect(out.failed).toEqual([expect.objectContaining({ id: 'deep', status: 200, error: 'body_too_large', attempts: 1 })]);
+    expect(out.failed[0]!.message).toBe("this ID's data cannot be written as JSON (Maximum call stack size exceeded): it is nested too deeply or too large");
+    expect(out.results.map((l) => l.id).sort()).toEqual(['ok-1', 'ok-2']);
+    expect(out.summary).toMatchObject({ total: 3, succeeded: 2, failed: 1, errors: { body_too_large: 1 } });
+  });
+
+  it.each(['page', 'id'])('a page the sink cannot write, of an ID still going at a checkpoint, fails that ID (mode %j); the others complete', async (mode) => {
+    const api = await startApi();
+    const config = configFor(api, { url: '/dp/{id}', pagination: { type: 'page', param: 'page', itemsPath: 'items' } }, { output: { mode } });
+    const out = await pullInProcess(config, ['ok', 'deep-going'], { run: `deep-going-${mode}`, timeoutMs: 30_000 });
+    expect(out.failed).toEqual([expect.objectContaining({ id: 'deep-going', error: 'body_too_large' })]);
+    expect(out.results.map((l) => l.id)).toEqual(mode === 'page' ? ['ok', 'ok', 'ok'] : ['ok']);
+    expect(out.summary).toMatchObject({ total: 2, succeeded: 1, failed: 1 });
   });
 
   it('a batch that fails while other IDs of it still run ends only once they have all ended', async () => {
