@@ -15,6 +15,7 @@ export const UNIT_TESTS = [
   'credential',
   'credential-pool',
   'decide',
+  'decode-body',
   'docker-files',
   'enqueue-positions',
   'exactly-once',

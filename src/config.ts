@@ -202,6 +202,11 @@ export const configSchema = z.strictObject({
     select: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path of field names, e.g. "owner.login"')).min(1, 'must name at least one field').optional(),
     /** A 304 (request.conditional) is written with the data of the last complete run instead of without data. */
     carryUnchanged: z.boolean().default(false),
+    /**
+     * Mode "id" with pagination: an ID whose page bodies add up to more than this (bytes) fails body_too_large,
+     * so its merged line stays far below what one JSON string (~512 M characters) and PostgreSQL's jsonb (255 MB) hold.
+     */
+    maxMergedBytes: positiveInt.default(64 * 1024 * 1024),
   }).prefault({}),
   sink: z.discriminatedUnion('type', [
     z.strictObject({

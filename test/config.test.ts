@@ -21,7 +21,7 @@ describe('config', () => {
       retry: { attempts: 6, baseDelayMs: 1000, maxDelayMs: 300_000 },
       worker: { concurrency: 16 },
       sink: { type: 'file' },
-      output: { carryUnchanged: false },
+      output: { carryUnchanged: false, maxMergedBytes: 64 * 1024 * 1024 },
     });
     expect(c.request.conditional).toBe(false);
     expect(c.credentials).toEqual([]);
@@ -67,6 +67,7 @@ describe('config', () => {
     [{ request: url, output: { carryUnchanged: true } }, 'output.carryUnchanged: needs request.conditional: true'],
     [{ request: url, output: { carryUnchanged: 1 } }, 'output.carryUnchanged: must be a boolean, got number'],
     [{ request: url, output: { carry: true } }, 'output.carry: unknown key'],
+    [{ request: url, output: { maxMergedBytes: 0 } }, 'output.maxMergedBytes: must be > 0'],
     [{ request: url, budget: { requests: 5, perSeconds: 1, free304: 'x' } }, 'budget.free304: must be a boolean, got string'],
     [{ request: { ...url, pagination: { type: 'link' }, conditional: true } }, 'request.conditional: does not combine with request.pagination'],
   ])('%j → %s', (json, message) => {
@@ -77,7 +78,8 @@ describe('config', () => {
   it('request templates and pagination: defaults, and {id} in a header or a POST body is enough', () => {
     const c = parseConfig({ request: { url: 'https://x/search', method: 'POST', headers: { 'x-item': '{id}' }, body: { query: { id: '{id}' } }, pagination: { type: 'page', param: 'p', itemsPath: 'items' } } }, { env: env() });
     expect(c.request.pagination).toEqual({ type: 'page', param: 'p', itemsPath: 'items', start: 1, maxPages: 100 });
-    expect(c.output).toEqual({ mode: 'id', carryUnchanged: false });
+    expect(c.output).toEqual({ mode: 'id', carryUnchanged: false, maxMergedBytes: 67_108_864 });
+    expect(parseConfig({ request: url, output: { maxMergedBytes: 1000 } }, { env: env() }).output.maxMergedBytes).toBe(1000);
     expect(c.request.body).toEqual({ query: { id: '{id}' } });
     expect(parseConfig({ request: { url: 'https://x/{org}/{id}', pagination: { type: 'link' } }, output: { mode: 'page' } }, { env: env() }).request.pagination).toEqual({ type: 'link', maxPages: 100 });
   });

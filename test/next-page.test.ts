@@ -69,6 +69,28 @@ describe('nextPage', () => {
     expect(nextPage(cursor, x({ data }))).toEqual(want);
   });
 
+  // A cursor is sent as a query parameter: it must be well-formed Unicode (encodeURIComponent throws on a lone surrogate).
+  it.each([
+    ['a lone high surrogate', '\ud800', 'unusable'],
+    ['a lone low surrogate', '\udc00', 'unusable'],
+    ['a lone surrogate inside text', 'ab\udbffcd', 'unusable'],
+    ['a low before a high (reversed pair)', '\ude00\ud83d', 'unusable'],
+    ['a valid surrogate pair', 'a\ud83d\ude00b', 'next'],
+    ['non-ASCII, no surrogates', 'é/ü ?&', 'next'],
+  ] as const)('cursor: %s', (_, c, kind) => {
+    const got = nextPage(cursor, x({ data: { meta: { next_cursor: c } }, page: 3 }));
+    if (kind === 'next') {
+      expect(got).toEqual({ kind: 'next', next: c });
+      expect(pageUrl(cursor, base, at(4, c))).toBe(`${base}&cursor=${encodeURIComponent(c)}`);
+    } else {
+      expect(got).toEqual({ kind: 'unusable', message: "page 3's cursor (meta.next_cursor) is not well-formed Unicode (it has a lone surrogate): it cannot be put in a URL" });
+    }
+  });
+
+  it('cursor: a lone surrogate past the cap does not matter (no next request)', () => {
+    expect(nextPage({ ...cursor, maxPages: 2 }, x({ data: { meta: { next_cursor: '\ud800' } }, page: 2 }))).toEqual({ kind: 'last', truncated: true });
+  });
+
   it('cursor: the cap', () => {
     expect(nextPage({ ...cursor, maxPages: 2 }, x({ data: { meta: { next_cursor: 'c' } }, page: 2 }))).toEqual({ kind: 'last', truncated: true });
     expect(nextPage({ ...cursor, maxPages: 2 }, x({ data: { meta: { next_cursor: null } }, page: 2 }))).toEqual({ kind: 'last', truncated: false });

@@ -6,6 +6,7 @@ import type { BatchContext, IdOutcome } from './batch-context.js';
 import { mergePages } from './merge-pages.js';
 import { processId } from './process-id.js';
 import { conditionalsFor } from './conditional.js';
+import { unwritableLine } from './unwritable-line.js';
 import type { ValidatorEntry } from '../sinks/validators.js';
 
 export type { BatchContext } from './batch-context.js';
@@ -68,7 +69,13 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   /** Paginated IDs: page lines fetched and not yet taken by a step, by ID (processId pushes onto them). */
   const pages = new Map(contents.ids.map((id) => [id, [] as ResultLine[]]));
   const conditional = await conditionalsFor(ctx, job.run, contents.ids);
-  const all = Promise.all(contents.ids.map((id) => processId(local, id, states.get(id)!, pages.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o))));
+  /** IDs failed by the batch itself (a line of theirs cannot be written): their processId stops, its outcome is ignored. */
+  const failedHere = new Set<string>();
+  const each = contents.ids.map((id) => {
+    const own: BatchContext = { ...local, stopping: () => local.stopping() || failedHere.has(id) };
+    return processId(own, id, states.get(id)!, pages.get(id)!, conditional?.(id)).then((o) => void settled.set(id, o));
+  });
+  const all = Promise.all(each);
   let allSettled = false;
   all.then(() => (allSettled = true), () => undefined);
 
@@ -86,16 +93,27 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
       if (!final && finishedNow.length === 0 && !remaining.some((id) => pages.get(id)!.length > 0)) continue;
       // Taken in one synchronous pass: each ID's page lines and its state after them go into the same step.
       const out = takeStep(ctx, job, step, remaining, settled, states, pages);
-      const r = await commitStep(ctx, job, step, out);
+      let r = await commitStep(ctx, job, step, out);
+      if (!r.ok && r.unwritable) {
+        // A line the sink cannot write (JSON.stringify threw RangeError) fails its ID; the step is written again without it.
+        for (const id of r.unwritable.keys()) failedHere.add(id);
+        failUnwritable(out, r.unwritable, states);
+        r = await commitStep(ctx, job, step, out, true);
+      }
       if (!r.ok) {
         abandoned = true;
         await all;
-        return { committed: false, rerun: r.reason === 'step_moved', runDone: false, succeeded: 0, failed: 0 };
+        return { committed: false, rerun: 'reason' in r && r.reason === 'step_moved', runDone: false, succeeded: 0, failed: 0 };
       }
       total.succeeded += r.succeeded;
       total.failed += r.failed;
       step++;
       remaining = [...out.leftovers.keys()];
+      if (!final && remaining.length === 0) {
+        // Only IDs failed here are still running (they stop at their next request): this commit ended the batch.
+        await Promise.allSettled(each);
+        return { committed: true, runDone: r.done, ...total };
+      }
       if (final) {
         let nextDueAt: number | undefined;
         for (const st of out.leftovers.values()) nextDueAt = Math.min(nextDueAt ?? Infinity, st.dueAt);
@@ -105,8 +123,9 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
   } catch (err) {
     // A step that cannot commit (the sink refused it, Redis stayed away): stop this attempt's requests
     // before BullMQ tries the batch again, so two attempts never run side by side in one process.
+    // Every ID's, not only until the first rejection (Promise.all's): one ID that threw leaves the others running.
     abandoned = true;
-    await all.catch(() => undefined);
+    await Promise.allSettled(each);
     throw err;
   }
 }
@@ -115,11 +134,12 @@ export async function processBatch(ctx: BatchContext, job: BatchJobRef): Promise
 interface StepTake {
   /** Base of the step's part names. */
   base: string;
-  finished: { o: Exclude<IdOutcome, { kind: 'later' }>; pages: ResultLine[]; pageParts: string[] }[];
+  /** `id`: the ID as the batch holds it. */
+  finished: { id: string; o: Exclude<IdOutcome, { kind: 'later' }>; pages: ResultLine[]; pageParts: string[] }[];
   /** output.mode "page": the page lines of IDs still going, output with this step. */
-  pageLines: ResultLine[];
+  pageLines: { id: string; line: ResultLine }[];
   /** output.mode "id": parts of their own holding the pages of IDs still going (never output; see RetryState.pageParts). */
-  pageParts: { part: string; lines: ResultLine[] }[];
+  pageParts: { id: string; part: string; lines: ResultLine[] }[];
   /** The IDs still to do, each with a snapshot of its state as of the lines taken. */
   leftovers: Map<string, RetryState>;
 }
@@ -137,14 +157,14 @@ function takeStep(ctx: BatchContext, job: BatchJobRef, step: number, remaining: 
     const lines = pages.get(id)!.splice(0);
     const state = o?.kind === 'later' ? o.state : states.get(id)!;
     if (o !== undefined && o.kind !== 'later') {
-      take.finished.push({ o, pages: lines, pageParts: state.pageParts ?? [] });
+      take.finished.push({ id, o, pages: lines, pageParts: state.pageParts ?? [] });
       continue;
     }
     if (lines.length > 0) {
-      if (ctx.config.output.mode === 'page') take.pageLines.push(...lines);
+      if (ctx.config.output.mode === 'page') take.pageLines.push(...lines.map((line) => ({ id, line })));
       else {
         const part = `${take.base}-p${take.pageParts.length}`;
-        take.pageParts.push({ part, lines });
+        take.pageParts.push({ id, part, lines });
         state.pageParts = [...(state.pageParts ?? []), part];
       }
     }
@@ -153,15 +173,46 @@ function takeStep(ctx: BatchContext, job: BatchJobRef, step: number, remaining: 
   return take;
 }
 
+/**
+ * Fails, in a step taken already, the IDs whose lines cannot be written: a finished ID's outcome becomes
+ * body_too_large, an ID still going is finished so (its lines of the step dropped, its state left out
+ * of the leftovers), and the step's part gets a new name.
+ */
+function failUnwritable(take: StepTake, unwritable: Map<string, string>, states: Map<string, RetryState>): void {
+  const failedLine = (id: string, line: ResultLine | undefined, message: string): FailedLine => {
+    const state = states.get(id)!;
+    return { id: line?.id ?? id, ...(line?.key ? { key: { ...line.key } } : {}), status: line?.status ?? state.lastStatus, error: 'body_too_large', message, attempts: state.attempts + 1 };
+  };
+  for (const f of take.finished) {
+    const message = unwritable.get(f.id);
+    if (message === undefined) continue;
+    // One that failed already keeps its failure and loses only the pages before it (mode "page").
+    if (f.o.kind !== 'failed') f.o = { kind: 'failed', line: failedLine(f.id, f.o.kind === 'result' ? f.o.line : f.pages[0], message) };
+    f.pages = [];
+  }
+  for (const [id, message] of unwritable) {
+    if (!take.leftovers.has(id)) continue;
+    const line = take.pageLines.find((p) => p.id === id)?.line ?? take.pageParts.find((p) => p.id === id)?.lines[0];
+    take.leftovers.delete(id);
+    take.finished.push({ id, o: { kind: 'failed', line: failedLine(id, line, message) }, pages: [], pageParts: [] });
+  }
+  take.pageLines = take.pageLines.filter((p) => !unwritable.has(p.id));
+  take.pageParts = take.pageParts.filter((p) => !unwritable.has(p.id));
+  take.base = `${take.base}-r`;
+}
+
 /** The lines of one step: finished IDs' lines (a paginated ID's pages, or their merge) and the page lines of IDs still going. */
 async function stepLines(ctx: BatchContext, job: BatchJobRef, take: StepTake) {
-  const results: ResultLine[] = [...take.pageLines];
+  const results: ResultLine[] = take.pageLines.map((p) => p.line);
+  /** Which ID (as the batch holds it) each result line is of. */
+  const owners: string[] = take.pageLines.map((p) => p.id);
   const failures: FailedLine[] = [];
   const errors = new Map<string, number>();
   const validators: ValidatorEntry[] = [];
   let succeeded = 0;
   const byPage = ctx.config.output.mode === 'page';
-  for (const { o, pages, pageParts } of take.finished) {
+  for (const { id, o, pages, pageParts } of take.finished) {
+    const before = results.length;
     if (o.kind === 'result') {
       succeeded++;
       results.push(o.line);
@@ -176,8 +227,9 @@ async function stepLines(ctx: BatchContext, job: BatchJobRef, take: StepTake) {
       if (byPage) results.push(...pages);
       else results.push(mergePages([...(await readPageParts(ctx, job.run, pageParts)), ...pages], o, ctx.config.request.pagination?.itemsPath));
     }
+    for (let i = before; i < results.length; i++) owners.push(id);
   }
-  return { results, failures, errors, validators, succeeded, failed: failures.length };
+  return { results, owners, failures, errors, validators, succeeded, failed: failures.length };
 }
 
 /** The page lines an ID's earlier steps committed (output.mode "id"). */
@@ -202,14 +254,33 @@ async function commitStep(
   job: BatchJobRef,
   step: number,
   take: StepTake,
-): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false; reason: 'lock_lost' | 'step_moved' | 'finalized' }> {
-  const { results, failures, errors, validators, succeeded, failed } = await stepLines(ctx, job, take);
+  again = false,
+): Promise<{ ok: true; done: boolean; succeeded: number; failed: number } | { ok: false; unwritable: Map<string, string> } | { ok: false; unwritable?: undefined; reason: 'lock_lost' | 'step_moved' | 'finalized' }> {
+  const { results, owners, failures, errors, validators, succeeded, failed } = await stepLines(ctx, job, take);
   const leftovers = take.leftovers;
   const part = results.length + failures.length > 0 ? take.base : '';
-  // Validators (request.conditional) first: they count only with their part, which counts only once committed.
-  if (part && validators.length > 0) await ctx.sink.writeValidators?.(job.run, part, validators);
-  for (const p of take.pageParts) await ctx.sink.writePart(job.run, p.part, p.lines, []);
-  if (part) await ctx.sink.writePart(job.run, part, results, failures);
+  try {
+    // Validators (request.conditional) first: they count only with their part, which counts only once committed.
+    if (part && validators.length > 0) await ctx.sink.writeValidators?.(job.run, part, validators);
+    for (const p of take.pageParts) await ctx.sink.writePart(job.run, p.part, p.lines, []);
+    if (part) await ctx.sink.writePart(job.run, part, results, failures);
+  } catch (err) {
+    if (again || !(err instanceof RangeError)) throw err;
+    // Which lines cannot be written (probed one by one only now, so a step that writes costs nothing more).
+    const unwritable = new Map<string, string>();
+    results.forEach((line, i) => {
+      const why = unwritableLine(line);
+      if (why !== undefined && !unwritable.has(owners[i]!)) unwritable.set(owners[i]!, why);
+    });
+    for (const p of take.pageParts) {
+      const why = p.lines.map(unwritableLine).find((w) => w !== undefined);
+      if (why !== undefined && !unwritable.has(p.id)) unwritable.set(p.id, why);
+    }
+    if (unwritable.size === 0) throw err;
+    // The half-written part is never committed; the step is written again under a new name.
+    if (part) await ctx.sink.discardPart(job.run, part);
+    return { ok: false, unwritable };
+  }
   let commit;
   const commitStart = performance.now();
   try {

@@ -51,7 +51,15 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
     // Resumed after its last page was in (a crash between the checkpoint that took it and the final commit).
     if (state.page?.end) return endOf(ctx, key, state);
     const at = state.page;
-    const request = { ...placed.request, url: pageUrl(paging, placed.request.url, at) };
+    let url;
+    try {
+      url = pageUrl(paging, placed.request.url, at);
+    } catch (err) {
+      // nextPage refuses a cursor encodeURIComponent cannot take; a state resumed from elsewhere may still hold one.
+      if (!(err instanceof URIError)) throw err;
+      return { kind: 'failed', line: failedLine(ctx, key, state.lastStatus, 'client_error', `page ${at?.n ?? 1}: the API's cursor cannot be put in a URL (it is not well-formed Unicode)`, state.attempts) };
+    }
+    const request = { ...placed.request, url };
     const got = await answerOf(ctx, key, request, state);
     if (got.kind === 'outcome') return got.outcome;
     const decoded = decodeBody(key.id, got.res, got.attempts);
@@ -61,6 +69,14 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
     // The next page is read from the body as fetched; the hook shapes what is stored of it.
     const shapedPage = await shaped(ctx, key, got.res, decoded, got.attempts);
     if (shapedPage.kind === 'failed') return shapedPage;
+    // The merged line (mode "id") holds every page: bounded as the pages arrive, not once they are all in memory.
+    // Counted in the same tick as the page is pushed and the state moves past it, so a checkpoint commits both or neither.
+    const pageBytes = (state.pageBytes ?? 0) + (got.res.body?.length ?? 0);
+    if (ctx.config.output.mode === 'id' && pageBytes > ctx.config.output.maxMergedBytes) {
+      const message = `the pages of this ID add up to more than output.maxMergedBytes (${ctx.config.output.maxMergedBytes} bytes) at page ${n}: raise output.maxMergedBytes, or use output.mode "page" (one line per page)`;
+      return { kind: 'failed', line: failedLine(ctx, key, got.res.status, 'body_too_large', message, got.attempts) };
+    }
+    if (ctx.config.output.mode === 'id') state.pageBytes = pageBytes;
     const { id: _id, ...rest } = shapedPage.line;
     const line: ResultLine = { id: key.id, ...keyField(key), page: n, ...(next.kind === 'last' && next.truncated ? { truncated: true as const } : {}), ...rest };
     pages.push(line);
@@ -79,7 +95,9 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
       end:
         next.kind === 'last'
           ? { kind: 'last', truncated: next.truncated }
-          : { kind: 'cross_origin', status: got.res.status!, attempts: got.attempts, message: `page ${n} links its next page to another origin (${next.url}); not followed, the credential is never sent there` },
+          : next.kind === 'unusable'
+            ? { kind: 'unusable', status: got.res.status!, attempts: got.attempts, message: next.message }
+            : { kind: 'cross_origin', status: got.res.status!, attempts: got.attempts, message: `page ${n} links its next page to another origin (${next.url}); not followed, the credential is never sent there` },
     };
     return endOf(ctx, key, state);
   }
@@ -88,7 +106,7 @@ export async function processId(ctx: BatchContext, stored: string, state: RetryS
 /** The outcome of a paginated ID whose last page is in (state.page.end is set). */
 function endOf(ctx: BatchContext, key: IdKey, state: RetryState): IdOutcome {
   const end = state.page!.end!;
-  if (end.kind === 'cross_origin') return { kind: 'failed', line: failedLine(ctx, key, end.status, 'cross_origin_next', end.message, end.attempts) };
+  if (end.kind !== 'last') return { kind: 'failed', line: failedLine(ctx, key, end.status, end.kind === 'cross_origin' ? 'cross_origin_next' : 'client_error', end.message, end.attempts) };
   return { kind: 'paged', id: key.id, key: key.columns, pages: state.page!.n - 1, truncated: end.truncated };
 }
 

@@ -14,7 +14,8 @@ export interface PageState {
   end?: PageEnd;
 }
 
-export type PageEnd = { kind: 'last'; truncated: boolean } | { kind: 'cross_origin'; status: number; message: string; attempts: number };
+/** cross_origin: the next link went to another origin; unusable: what leads to the next page cannot be sent (the ID fails client_error). */
+export type PageEnd = { kind: 'last'; truncated: boolean } | { kind: 'cross_origin' | 'unusable'; status: number; message: string; attempts: number };
 
 /** What one page's answer says about the next page. */
 export type NextPage =
@@ -22,7 +23,9 @@ export type NextPage =
   /** No next page; `truncated`: there was one, but maxPages was reached. */
   | { kind: 'last'; truncated: boolean }
   /** The next link points at another origin: never followed (the credential must not go there). */
-  | { kind: 'cross_origin'; url: string };
+  | { kind: 'cross_origin'; url: string }
+  /** There is a next page, but what leads to it cannot be sent (a cursor that is not well-formed Unicode): the ID fails. */
+  | { kind: 'unusable'; message: string };
 
 /** The URL of the page `at` (undefined: the first page), from the ID's rendered URL. */
 export function pageUrl(p: Pagination, baseUrl: string, at: PageState | undefined): string {
@@ -78,6 +81,10 @@ export function nextPage(
   }
   if (next === undefined) return { kind: 'last', truncated: false };
   if (x.page >= p.maxPages) return { kind: 'last', truncated: true };
+  // A lone surrogate (JSON's "\ud800" parses to one) has no UTF-8 form: encodeURIComponent throws on it.
+  if (p.type === 'cursor' && typeof next === 'string' && !next.isWellFormed()) {
+    return { kind: 'unusable', message: `page ${x.page}'s cursor (${p.cursorPath}) is not well-formed Unicode (it has a lone surrogate): it cannot be put in a URL` };
+  }
   if (nextUrl && nextUrl.origin !== new URL(x.url).origin) return { kind: 'cross_origin', url: nextUrl.origin };
   return { kind: 'next', next };
 }

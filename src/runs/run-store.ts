@@ -40,6 +40,8 @@ export interface RetryState {
   page?: PageState;
   /** output.mode "id": parts (never output themselves) holding this ID's pages committed so far, merged when it ends. */
   pageParts?: string[];
+  /** output.mode "id": the bytes of this ID's page bodies so far, held to output.maxMergedBytes. */
+  pageBytes?: number;
 }
 
 export function newRetryState(): RetryState {

@@ -9,7 +9,7 @@ import { enqueueRun } from '../../src/runs/enqueue-run.js';
 import { RunStore, type RunStatus } from '../../src/runs/run-store.js';
 import type { FailedLine, ResultLine, Summary } from '../../src/sinks/sink.js';
 import type { BatchJobData } from '../../src/runs/batch-job-data.js';
-import { startWorker } from '../../src/workers/start-worker.js';
+import { startWorker, type StartWorkerOptions, type WorkerHandle } from '../../src/workers/start-worker.js';
 import { cleanQueue, newRedis, quietLogger } from './test-env.js';
 import { bullPrefix } from '../../src/redis/keys.js';
 
@@ -33,7 +33,7 @@ export function readOutput(dir: string, run: string): Omit<PullOutput, 'status'>
 }
 
 /** Enqueue + N in-process workers until the run is complete; cleans the queue's keys after. */
-export async function pullInProcess(config: Config, ids: string[], options: { run?: string; workers?: number; timeoutMs?: number; idsText?: string; /** IDs file extension: .csv, .tsv, .jsonl read columns. */ ext?: string } = {}): Promise<PullOutput> {
+export async function pullInProcess(config: Config, ids: string[], options: { run?: string; workers?: number; timeoutMs?: number; idsText?: string; /** IDs file extension: .csv, .tsv, .jsonl read columns. */ ext?: string; /** More options for each worker (events, sink, transform). */ worker?: Partial<Omit<StartWorkerOptions, 'config' | 'connection' | 'logger'>>; /** Told of each worker started. */ onWorker?: (w: WorkerHandle) => void } = {}): Promise<PullOutput> {
   if (config.sink.type !== 'file') throw new Error('file sink only');
   const run = options.run ?? 'run1';
   const redis = newRedis();
@@ -44,7 +44,11 @@ export async function pullInProcess(config: Config, ids: string[], options: { ru
   const workers = [];
   try {
     await enqueueRun({ store, queue, run, source: idsFile, batchSize: config.enqueue.batchSize, urlFor: compileIdUrl(config.request.url), template: requestTemplateOf(config) });
-    for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker({ config, connection: redis, logger: quietLogger() }));
+    for (let i = 0; i < (options.workers ?? 1); i++) {
+      const w = await startWorker({ config, connection: redis, logger: quietLogger(), ...options.worker });
+      workers.push(w);
+      options.onWorker?.(w);
+    }
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let status = await store.status(run);
     while (!status?.complete) {
