@@ -359,3 +359,55 @@ describe('CredentialPool signals', () => {
     }
   });
 });
+
+// A hostile (or broken) rate-limit header must not make a take slow, nor loosen the budget; and the Lua
+// scripts check a stored budget again, since the TypeScript parser is not the only writer (data stored by
+// an older version, a replayed report).
+describe('CredentialPool and hostile rate-limit headers', () => {
+  const stored = async (id: string) => redis.hget(queueKeys(queue).cred(id), 'limits');
+
+  it('a 16 KB policy header stores at most 8 limits, and the tightest still binds', async () => {
+    const p = pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    const members = Array.from({ length: 2000 }, (_, i) => `"p${i}";q=${1000 + i};w=${1 + (i % 50)}`);
+    members.push('"tight";q=2;w=1', '"year";q=100000;w=31536000');
+    await say(p, c, req, 200, { 'ratelimit-policy': members.join(', ') });
+    const limits = (await stored(c.id))!;
+    expect(limits.split(';').length).toBeLessThanOrEqual(8);
+    // Read back, the year is a day (a 365th of its quota) and 2 per second binds.
+    expect(limits).toContain('2:1000');
+    expect(limits).toContain('273:86400000');
+    let granted = 0;
+    for (let i = 0; i < 5; i++) if ((await p.acquire(none, 0)).kind === 'granted') granted++;
+    expect(granted).toBeLessThanOrEqual(2);
+  });
+
+  it('a fractional quota is not read as a whole one: "q=0.5" is never 5', async () => {
+    const p = pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    await say(p, c, req, 200, { 'ratelimit-policy': '"p";q=0.5;w=60' });
+    expect(await stored(c.id)).toBeNull();
+    expect((await p.health())[0]!.budget).toBe('none announced');
+  });
+
+  it.each([
+    ['a decimal quota', '0.5:100000'],
+    ['more than 8 limits', Array.from({ length: 9 }, () => '1:100000').join(';')],
+    ['a window over a day', '1:31536000000'],
+    ['2,000 limits', Array.from({ length: 2000 }, () => '1:100000').join(';')],
+  ])('the scripts do not trust a stored budget with %s: a report does not store it, a take goes at the slow start', async (_, bad) => {
+    const p = pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    const scripts = new CredentialScripts(redis, queue);
+    await scripts.report({ id: c.id, outcome: 'ok', limits: bad, backoffBaseMs: 10, backoffMaxMs: 100, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', seq: 0, soft: false, configured: '', opId: `op-${Math.random()}` });
+    expect(await stored(c.id)).toBeNull();
+    // Stored anyway (by an older version): read as unknown, so the slow start (one per 250 ms), not one per 100 s.
+    await redis.hset(queueKeys(queue).cred(c.id), 'limits', bad, 'observed', '1');
+    expect((await p.acquire(none, 0)).kind).toBe('granted');
+    const second = await p.acquire(none, 0);
+    expect(second.kind === 'granted' ? second.waitMs : second.kind === 'wait' ? second.waitMs : -1).toBeLessThanOrEqual(300);
+    // The next answer without a budget clears it.
+    await say(p, c, req, 200, {});
+    expect(await stored(c.id)).toBeNull();
+  });
+});

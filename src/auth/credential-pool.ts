@@ -9,7 +9,7 @@ import { CredentialScripts } from '../redis/credential-scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
-import type { Limit } from '../http/rate-limit-headers.js';
+import { boundLimits, type Limit } from '../http/rate-limit-headers.js';
 import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
@@ -82,7 +82,8 @@ export interface CredentialEvents {
   quarantine(e: { credential: Credential; reason: string }): void;
 }
 
-const toLimitString = (limits: Limit[]) => limits.map((l) => `${l.requests}:${Math.round(l.windowMs)}`).join(';');
+/** Limits as the Lua scripts read them ("q:wMs;…"), bounded first (a learned window may be longer than a day). */
+const toLimitString = (limits: Limit[]) => boundLimits(limits).map((l) => `${l.requests}:${l.windowMs}`).join(';');
 
 /**
  * The credentials of a fleet: every replica takes one per request through one

@@ -16,7 +16,8 @@
     ARGV[1] outcome: ok | limited | unauthorized | forbidden | other
     ARGV[2] rest ms the response asked for ("" = none)
     ARGV[3] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep;
-            new limits also reset the credential's pacing ("tat")
+            new limits also reset the credential's pacing ("tat"); limits read-limits.lua does not
+            trust are not stored (as "")
     ARGV[4] bare-429 backoff base ms
     ARGV[5] bare-429 backoff max ms
     ARGV[6] jitter draw in [0, 1)
@@ -38,6 +39,7 @@
 ]]
 local rcall = redis.call
 --@include now-ms
+--@include read-limits
 local now = nowMs()
 local key = KEYS[1]
 local outcome = ARGV[1]
@@ -56,8 +58,13 @@ end
 local restMs = ARGV[2]
 local limits = ARGV[3]
 
+-- Limits a take would not trust (read-limits.lua) are not stored: kept as if the answer said nothing new.
+if limits ~= "-" and limits ~= "" and readLimits(limits) == nil then limits = "" end
 if limits == "-" then
   rcall("HSET", key, "observed", "1")
+  -- A stored budget no take trusts (written before it was checked) goes: the API announces none now.
+  local stored = rcall("HGET", key, "limits")
+  if stored and readLimits(stored) == nil then rcall("HDEL", key, "limits") end
 elseif limits ~= "" then
   -- New limits pace afresh (takeCredential-n.lua): the slow start's interval does not carry over. The
   -- same limits again (another replica learning them too) keep the pacing as it is.
@@ -96,8 +103,9 @@ end
 if rest ~= nil and rest > 0 and ARGV[11] == "1" then
   local limits = ARGV[12]
   if limits == nil or limits == "" then limits = rcall("HGET", key, "limits") or "" end
-  for q, w in string.gmatch(limits, "(%d+):(%d+)") do
-    if rcall("ZCOUNT", KEYS[2], now - tonumber(w), "+inf") >= tonumber(q) then
+  -- An untrusted budget holds no window: the rest stands.
+  for _, l in ipairs(readLimits(limits) or {}) do
+    if rcall("ZCOUNT", KEYS[2], now - l[2], "+inf") >= l[1] then
       rest = nil
       break
     end

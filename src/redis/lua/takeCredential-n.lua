@@ -53,7 +53,8 @@
     ARGV[2] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
     ARGV[3] operation id, unique per call; also the name of the in-flight lease it takes
     ARGV[4] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
-    ARGV[5..] triples per candidate: configured limits ("q:wMs;q:wMs" or "" to use what was learned),
+    ARGV[5..] triples per candidate: configured limits ("q:wMs;q:wMs" or "" to use what was learned;
+            either is read by read-limits.lua, and one it does not trust means the slow start),
             in-flight cap ("" = none): budget.maxInFlight, burst ("" = the default): budget.burst
 
   Output:
@@ -68,6 +69,7 @@
 ]]
 local rcall = redis.call
 --@include now-ms
+--@include read-limits
 local now = nowMs()
 local horizon = tonumber(ARGV[1])
 local slowStart = ARGV[2]
@@ -116,15 +118,22 @@ for i = 5, #ARGV, 3 do
     if limits == "" then
       if st[3] then limits = st[3] elseif st[4] then limits = "" else limits = slowStart end
     end
+    -- A budget that is not one (a decimal, more than 8 limits, a window over a day) is not trusted: it would
+    -- be misread, or cost a command per limit on every take. Until a response teaches a valid one, the
+    -- credential goes at the slow start.
+    local parsed = readLimits(limits)
+    if parsed == nil then
+      limits = slowStart
+      parsed = readLimits(slowStart) or {{1, 250}}
+    end
     local start = now
     if st[2] and tonumber(st[2]) > start then start = tonumber(st[2]) end
     local headroom = 1
     local maxW, minW = 0, nil
     local size = nil
     local pace, minQ = 0, nil
-    for q, w in string.gmatch(limits, "(%d+):(%d+)") do
-      q = tonumber(q)
-      w = tonumber(w)
+    for _, l in ipairs(parsed) do
+      local q, w = l[1], l[2]
       if w / q > pace then pace = w / q end
       if minQ == nil or q < minQ then minQ = q end
       local margin = math.min(1000, math.max(10, math.floor(w / 100)))
