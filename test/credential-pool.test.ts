@@ -10,8 +10,8 @@ import { createLogger } from '../src/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
-async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
-  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), start)).credential.verdict;
 }
 
 // The pool against a real Redis, without HTTP: what two replicas see when they share it.
@@ -58,7 +58,7 @@ describe('CredentialPool budgets', () => {
     const first = await p.acquire(none, 5000);
     expect(first.kind).toBe('granted');
     await new Promise((r) => setTimeout(r, 300));
-    await say(p, p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.seq : 0);
+    await say(p, p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.start : '');
     const next = await p.acquire(none, 5000);
     // Reservable 500 ms (the horizon) before 1000 + 10 ms after the response: ~510 ms from now.
     // Spaced from the reserved start instead, it would be ~220 ms.
@@ -149,14 +149,30 @@ describe('CredentialPool pacing (GCRA)', () => {
     const b = await p.acquire(none, 5000);
     if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
     expect(b.waitMs).toBeGreaterThanOrEqual(350);
-    await p.release(b.credential, b.seq, b.paceUs);
+    await p.release(b.credential, b.start, b.paceUs);
     const c = await p.acquire(none, 5000);
     // The slot b took is free again: ~500 ms ahead, not ~1000 ms.
     expect(c.kind === 'granted' && c.waitMs).toBeLessThan(750);
     expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(250);
     // Nor does it count as a request (once, however often it is given back).
-    await p.release(b.credential, b.seq, b.paceUs);
+    await p.release(b.credential, b.start, b.paceUs);
     expect((await p.health())[0]!.requests).toBe(2);
+  });
+
+  it('a start given back names its own log entry: with the state hash lost between two takes, releasing the first leaves the second logged', async () => {
+    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 5, perSeconds: 10, burst: 5 } });
+    const c = p.credentials[0]!;
+    const log = queueKeys(queue).credLog(c.id);
+    const a = await p.acquire(none, 0);
+    // The credential's hash goes (an eviction, a hand-made reset) while its log stays.
+    await redis.del(queueKeys(queue).cred(c.id));
+    const b = await p.acquire(none, 0);
+    if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
+    expect(await redis.zcard(log)).toBe(2);
+    await p.release(a.credential, a.start, a.paceUs);
+    expect(await redis.zcard(log)).toBe(1);
+    await p.release(b.credential, b.start, b.paceUs);
+    expect(await redis.zcard(log)).toBe(0);
   });
 
   it('a start of a credential with no known limits (not logged) given back unsent does not count as a request; a replay gives back nothing twice', async () => {
@@ -165,15 +181,15 @@ describe('CredentialPool pacing (GCRA)', () => {
     await say(p, c, req, 200, {});
     const got = await p.acquire(none, 0);
     if (got.kind !== 'granted') throw new Error('not granted');
-    expect(got.seq).toBe(0);
+    expect(got.start).toBe('');
     expect((await p.health())[0]!.requests).toBe(1);
-    await p.release(c, got.seq, got.paceUs);
+    await p.release(c, got.start, got.paceUs);
     expect((await p.health())[0]!.requests).toBe(0);
     const scripts = new CredentialScripts(redis, queue);
     const again = await p.acquire(none, 0);
     if (again.kind !== 'granted') throw new Error('not granted');
-    await scripts.release(c.id, 0, 0, 'replayed-release');
-    await scripts.release(c.id, 0, 0, 'replayed-release');
+    await scripts.release(c.id, '', 0, 'replayed-release');
+    await scripts.release(c.id, '', 0, 'replayed-release');
     expect((await p.health())[0]!.requests).toBe(0);
   });
 });
@@ -210,18 +226,18 @@ describe('CredentialPool signals', () => {
     const reset = () => String(Math.ceil(Date.now() / 1000) + 30);
     const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
     const c = paced.credentials[0]!;
-    const seqs: number[] = [];
+    const starts: string[] = [];
     for (let i = 0; i < 2; i++) {
       const got = await paced.acquire(none, 0);
-      if (got.kind === 'granted') seqs.push(got.seq);
+      if (got.kind === 'granted') starts.push(got.start);
     }
     // Our log holds 2 of 2: the API's "remaining 0" says nothing new; no rest.
-    await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, seqs[1]);
+    await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, starts[1]);
     expect((await paced.health())[0]!.state).toBe('ok');
     // Another consumer used the window: one start of ours, remaining 0 → rest until the reset.
     const shared = pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
     const one = await shared.acquire(none, 0);
-    await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.seq : 0);
+    await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.start : '');
     expect((await shared.health())[0]!.state).toBe('resting');
     expect(await shared.isResting(shared.credentials[0]!, false)).toBe(true);
   });
@@ -322,7 +338,7 @@ describe('CredentialPool signals', () => {
     // A replayed report (a reply lost with a dropped connection) answers the first result and counts nothing again.
     await redis.hset(key, 'restUntil', String(Date.now() - 1000));
     const scripts = new CredentialScripts(redis, queue);
-    const input = { id: c.id, outcome: 'limited' as const, restMs: 1500, limits: '', backoffBaseMs: 1000, backoffMaxMs: 60_000, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', seq: 0, soft: false, configured: '', opId: 'replayed-op' };
+    const input = { id: c.id, outcome: 'limited' as const, restMs: 1500, limits: '', backoffBaseMs: 1000, backoffMaxMs: 60_000, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', start: '', soft: false, configured: '', opId: 'replayed-op' };
     expect((await scripts.report(input)).kind).toBe('resting');
     const third = await read();
     expect(third.rests).toBe(2);
@@ -399,7 +415,7 @@ describe('CredentialPool and hostile rate-limit headers', () => {
     const p = pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const scripts = new CredentialScripts(redis, queue);
-    await scripts.report({ id: c.id, outcome: 'ok', limits: bad, backoffBaseMs: 10, backoffMaxMs: 100, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', seq: 0, soft: false, configured: '', opId: `op-${Math.random()}` });
+    await scripts.report({ id: c.id, outcome: 'ok', limits: bad, backoffBaseMs: 10, backoffMaxMs: 100, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', start: '', soft: false, configured: '', opId: `op-${Math.random()}` });
     expect(await stored(c.id)).toBeNull();
     // Stored anyway (by an older version): read as unknown, so the slow start (one per 250 ms), not one per 100 s.
     await redis.hset(queueKeys(queue).cred(c.id), 'limits', bad, 'observed', '1');

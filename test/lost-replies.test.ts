@@ -23,8 +23,8 @@ import { queueKeys } from '../src/redis/keys.js';
 import { luaSource } from '../src/redis/scripts.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
-async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
-  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), start)).credential.verdict;
 }
 
 // Issue #8, item 1: a connection that drops after Redis ran a command but

@@ -63,7 +63,7 @@ export async function checkCredentials(c: Connected, config: Config, logger: Log
         continue;
       }
       const res = await fetchId(http, { ...request, body: placed.body, maxBodyBytes: config.request.maxBodyBytes, credential });
-      const decision = await pool.answer(credential, request, res, newRetryState(), got.seq);
+      const decision = await pool.answer(credential, request, res, newRetryState(), got.start);
       probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode, decision));
     } finally {
       await pool.endRequest(credential, got.lease);

@@ -30,8 +30,8 @@ export type Acquired =
       credential: Credential;
       /** ms to wait before starting: the reserved slot. */
       waitMs: number;
-      /** the logged start, to confirm with the response (0: none). */
-      seq: number;
+      /** The start's entry in the credential's window log, to confirm with the response ('': not logged). */
+      start: string;
       /** The in-flight lease taken (budget.maxInFlight): give it back with endRequest once the request is over. */
       lease?: string;
       /** The pacing interval this start took (µs, 0: none): given back with the start if it is not sent. */
@@ -179,7 +179,7 @@ export class CredentialPool {
     if (r.kind === 'quarantined') return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (r.kind === 'wait') return { kind: 'wait', waitMs: Math.max(1, r.retryAt - r.now) };
     const credential = candidates[r.index]!;
-    return { kind: 'granted', credential, waitMs: Math.max(0, r.startAt - r.now), seq: r.seq, lease: this.inFlightCaps.has(credential.id) ? opId : undefined, paceUs: r.paceUs };
+    return { kind: 'granted', credential, waitMs: Math.max(0, r.startAt - r.now), start: r.start, lease: this.inFlightCaps.has(credential.id) ? opId : undefined, paceUs: r.paceUs };
   }
 
   /** Gives back an in-flight lease (budget.maxInFlight) once its request is over, answered or not. Idempotent. */
@@ -204,9 +204,9 @@ export class CredentialPool {
    * Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used
    * again and it does not count as a request. Call it once per start taken and not sent.
    */
-  async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
+  async release(credential: Credential, start: string, paceUs = 0): Promise<void> {
     const opId = newOpId();
-    await retryRedis(() => this.scripts.release(credential.id, seq, paceUs, opId));
+    await retryRedis(() => this.scripts.release(credential.id, start, paceUs, opId));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
@@ -222,12 +222,12 @@ export class CredentialPool {
    * on. A 401 first asks an OAuth2 credential whether its token was already
    * replaced (then the 401 is 'stale', not the credential's fault).
    */
-  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, seq = 0, paceUs = 0): Promise<Decision> {
+  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, start = '', paceUs = 0): Promise<Decision> {
     const tokenReplaced = exchange.status === 401 && credential.onUnauthorized ? !(await credential.onUnauthorized(request)) : false;
     const state = { id: credential.id, tokenReplaced, window: this.windows.get(credential.id), free304: this.free304.has(credential.id) };
     const decision = decide(exchange, id, state, { retry: this.retry }, Date.now());
     if (decision.credential.window) this.windows.set(credential.id, decision.credential.window);
-    await this.report(credential, decision.credential, seq, paceUs);
+    await this.report(credential, decision.credential, start, paceUs);
     return decision;
   }
 
@@ -236,15 +236,15 @@ export class CredentialPool {
    * Sends nothing for a plain success that changes nothing (the common case),
    * so most requests cost one Redis call, the take.
    */
-  async report(credential: Credential, d: CredentialDecision, seq = 0, paceUs = 0): Promise<void> {
+  async report(credential: Credential, d: CredentialDecision, start = '', paceUs = 0): Promise<void> {
     if (!d.answered) {
       if (!this.reportedLimits.has(credential.id)) {
         // Nothing to learn from a failed exchange: end the slow start anyway, or a dead API is crawled at 4/s.
         this.reportedLimits.set(credential.id, '-');
-        await this.send(credential, d.verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
-      } else if (seq > 0) {
+        await this.send(credential, d.verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', start);
+      } else if (start !== '') {
         // It may have reached the server: its start counts from now.
-        await this.confirm(credential, seq);
+        await this.confirm(credential, start);
       }
       return;
     }
@@ -252,26 +252,26 @@ export class CredentialPool {
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
     if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
     if ((d.verdict === 'ok' && !newLimits && d.restMs === undefined && !this.dirty.has(credential.id)) || d.verdict === 'stale') {
-      if (d.free) await this.refund(credential, seq, paceUs);
-      else if (seq > 0) await this.confirm(credential, seq);
+      if (d.free) await this.refund(credential, start, paceUs);
+      else if (start !== '') await this.confirm(credential, start);
       return;
     }
     if (d.verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
-    await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, d.soft, d.askedMs);
-    if (d.free) await this.refund(credential, seq, paceUs);
+    await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', start, d.soft, d.askedMs);
+    if (d.free) await this.refund(credential, start, paceUs);
   }
 
   /** Gives back the budget of an answer the API did not count (refundStart-3.lua: a replay gives nothing back twice). */
-  private async refund(credential: Credential, seq: number, paceUs: number): Promise<void> {
+  private async refund(credential: Credential, start: string, paceUs: number): Promise<void> {
     const opId = newOpId();
-    await retryRedis(() => this.scripts.refund(credential.id, seq, paceUs, opId));
+    await retryRedis(() => this.scripts.refund(credential.id, start, paceUs, opId));
   }
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */
-  private async confirm(credential: Credential, seq: number): Promise<void> {
-    await retryRedis(() => this.scripts.confirm(credential.id, seq));
+  private async confirm(credential: Credential, start: string): Promise<void> {
+    await retryRedis(() => this.scripts.confirm(credential.id, start));
   }
 
   private logCapped(credential: Credential, askedMs: number): void {
@@ -286,13 +286,13 @@ export class CredentialPool {
   /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
   async quarantine(credential: Credential, reason: string): Promise<void> {
     this.dirty.add(credential.id);
-    await this.send(credential, 'unauthorized', undefined, '', 1, reason, 0);
+    await this.send(credential, 'unauthorized', undefined, '', 1, reason, '');
   }
 
-  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false, askedMs?: number): Promise<void> {
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, start: string, soft = false, askedMs?: number): Promise<void> {
     const input = {
       id: credential.id, outcome: verdict, restMs, limits, backoffBaseMs: this.retry.baseDelayMs, backoffMaxMs: this.retry.maxDelayMs,
-      jitter: Math.random(), confirm401: confirm, quarantineMs: QUARANTINE_MS, reason, seq, soft, configured: this.configured.get(credential.id) ?? '',
+      jitter: Math.random(), confirm401: confirm, quarantineMs: QUARANTINE_MS, reason, start, soft, configured: this.configured.get(credential.id) ?? '',
       opId: newOpId(), askedMs,
     };
     const r = await retryRedis(() => this.scripts.report(input));

@@ -24,7 +24,8 @@
     ARGV[7] consecutive 401s that quarantine
     ARGV[8] quarantine length ms
     ARGV[9] quarantine reason (default "unauthorized")
-    ARGV[10] seq of the request's logged start, "0" if none: moved to now (see confirmStart-1.lua)
+    ARGV[10] the request's logged start (its entry, as takeCredential returned it), "" or "0" if none:
+             moved to now (see confirmStart-1.lua)
     ARGV[11] "1" when the rest comes only from an answer that said remaining 0 but was not refused:
              skipped when the credential's own log already holds a full window for one of its limits
              (its pacing keeps the next start past the reset anyway; resting too would idle it)
@@ -52,7 +53,7 @@ local function answer(r)
   rcall("SET", opKey, cjson.encode(r), "PX", 600000)
   return r
 end
-if ARGV[10] and ARGV[10] ~= "0" then
+if ARGV[10] and ARGV[10] ~= "" and ARGV[10] ~= "0" then
   rcall("ZADD", KEYS[2], "XX", "GT", now, ARGV[10])
 end
 local restMs = ARGV[2]

@@ -58,9 +58,11 @@
             in-flight cap ("" = none): budget.maxInFlight, burst ("" = the default): budget.burst
 
   Output:
-    {1, index, startAtMs, nowMs, seq, paceUs}
+    {1, index, startAtMs, nowMs, start, paceUs}
                                        reserved: start at startAtMs (Redis clock); index is 1-based;
-                                       seq names the log entry (0 when the credential has no limit);
+                                       start names the log entry: the operation id, unique per take, so
+                                       no later take can name the same entry, whatever happened to the
+                                       credential's hash ("" when the credential has no limit);
                                        paceUs is the emission interval T it moved tat by, in µs (0: none),
                                        to give back with the start if it is not sent (releaseStart-3.lua)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
@@ -187,12 +189,12 @@ end
 local key = KEYS[3 * best + 1]
 rcall("HINCRBY", key, "requests", 1)
 rcall("HSET", key, "turn", rcall("INCR", KEYS[1]))
-local seq = 0
+local entry = ""
 if bestMaxW > 0 then
   local log = KEYS[3 * best + 2]
   rcall("ZREMRANGEBYSCORE", log, "-inf", now - bestMaxW)
-  seq = rcall("HINCRBY", key, "seq", 1)
-  rcall("ZADD", log, bestStart, seq)
+  entry = opId
+  rcall("ZADD", log, bestStart, entry)
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
 end
@@ -208,7 +210,7 @@ if bestCap then
   rcall("PEXPIRE", inflight, bestStart - now + leaseMs + 60000)
 end
 if bestMaxW > 0 or bestCap then
-  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq, math.floor(bestPace * 1000)}))
+  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, entry, math.floor(bestPace * 1000)}))
   rcall("PEXPIRE", takes, 45000)
 end
-return {1, best, bestStart, now, seq, math.floor(bestPace * 1000)}
+return {1, best, bestStart, now, entry, math.floor(bestPace * 1000)}
