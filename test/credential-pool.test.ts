@@ -8,6 +8,7 @@ import { queueKeys } from '../src/redis/keys.js';
 import { CredentialScripts } from '../src/redis/credential-scripts.js';
 import { createLogger } from '../src/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
 async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
@@ -28,17 +29,17 @@ afterAll(() => {
   redis2.disconnect();
 });
 
-function pool(auth: Record<string, unknown>, extra: Record<string, unknown> = {}, connection = redis) {
+async function pool(auth: Record<string, unknown>, extra: Record<string, unknown> = {}, connection = redis) {
   const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth, ...extra });
-  return new CredentialPool({ redis: connection, config, logger: quietLogger(), http: createHttpClient(config) });
+  return CredentialPool.open({ redis: connection, config, logger: quietLogger(), http: createHttpClient(config) });
 }
 const none = new Set<string>();
 const req = { url: 'http://x/1', headers: {} };
 
 describe('CredentialPool budgets', () => {
   it('two replicas share one budget: at most `requests` starts in any window; later starts are reserved at most half a window ahead', async () => {
-    const a = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } });
-    const b = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } });
+    const b = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } }, redis2);
     for (let i = 0; i < 5; i++) expect(await (i % 2 ? b : a).acquire(none, 5000)).toMatchObject({ kind: 'granted', waitMs: expect.any(Number) });
     // The 6th start is a window plus the 10 ms margin after the 1st: not reservable yet (500 ms ahead at most).
     const sixth = await b.acquire(none, 5000);
@@ -54,7 +55,7 @@ describe('CredentialPool budgets', () => {
   });
 
   it('a start moves to when its response came back, and later starts are spaced from there', async () => {
-    const p = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 1, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 1, perSeconds: 1 } });
     const first = await p.acquire(none, 5000);
     expect(first.kind).toBe('granted');
     await new Promise((r) => setTimeout(r, 300));
@@ -66,7 +67,7 @@ describe('CredentialPool budgets', () => {
   });
 
   it('prefers the credential with the most headroom and honours exclusions', async () => {
-    const p = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60, burst: 10 } });
+    const p = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60, burst: 10 } });
     const [c1, c2] = p.credentials;
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -80,7 +81,7 @@ describe('CredentialPool budgets', () => {
   });
 
   it('a per-credential budget overrides the default', async () => {
-    const p = pool({ type: 'header', tokens: [{ token: 'slow', name: 'slow', budget: { requests: 1, perSeconds: 60 } }] }, { budget: { requests: 100, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: [{ token: 'slow', name: 'slow', budget: { requests: 1, perSeconds: 60 } }] }, { budget: { requests: 100, perSeconds: 1 } });
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
   });
@@ -106,8 +107,8 @@ describe('CredentialPool pacing (GCRA)', () => {
   }
 
   it('budget.burst starts go back to back, then one every perSeconds/requests, across replicas', async () => {
-    const a = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } });
-    const b = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } });
+    const b = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
     const first = await starts(a, 4);
     const next = await starts(b, 4);
     expect(Math.max(...first)).toBeLessThan(40);
@@ -119,19 +120,19 @@ describe('CredentialPool pacing (GCRA)', () => {
 
   it('by default a burst is 250 ms worth of starts (at least 1)', async () => {
     // 200 per 10 s: one each 50 ms, bursts of 5.
-    const fast = pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 200, perSeconds: 10 } });
+    const fast = await pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 200, perSeconds: 10 } });
     const s = await starts(fast, 8);
     expect(Math.max(...s.slice(0, 5))).toBeLessThan(40);
     expect(s[5]! - s[4]!).toBeGreaterThanOrEqual(10);
     expect(s[7]! - s[5]!).toBeGreaterThanOrEqual(99);
-    const slow = pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
+    const slow = await pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
     const t = await starts(slow, 3);
     expect(t[1]).toBeGreaterThanOrEqual(190);
     expect(t[2]).toBeGreaterThanOrEqual(390);
   });
 
   it('after a rest a credential restarts one start at a time: no burst on the wire when the next 429 comes', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
     const c = p.credentials[0]!;
     expect(Math.max(...(await starts(p, 10)))).toBeLessThan(40);
     expect(await say(p, c, req, 429, { 'retry-after': '1' })).toBe('limited');
@@ -144,7 +145,7 @@ describe('CredentialPool pacing (GCRA)', () => {
 
   it('a start given back unsent gives back its pacing interval too', async () => {
     // One start each 500 ms: wide enough that a slow machine's call times do not matter.
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 2, perSeconds: 1, burst: 1 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 2, perSeconds: 1, burst: 1 } });
     const a = await p.acquire(none, 5000);
     const b = await p.acquire(none, 5000);
     if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
@@ -160,7 +161,7 @@ describe('CredentialPool pacing (GCRA)', () => {
   });
 
   it('a start given back names its own log entry: with the state hash lost between two takes, releasing the first leaves the second logged', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 5, perSeconds: 10, burst: 5 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 5, perSeconds: 10, burst: 5 } });
     const c = p.credentials[0]!;
     const log = queueKeys(queue).credLog(c.id);
     const a = await p.acquire(none, 0);
@@ -176,7 +177,7 @@ describe('CredentialPool pacing (GCRA)', () => {
   });
 
   it('a start of a credential with no known limits (not logged) given back unsent does not count as a request; a replay gives back nothing twice', async () => {
-    const p = pool({ type: 'header', tokens: ['t-unpaced'] });
+    const p = await pool({ type: 'header', tokens: ['t-unpaced'] });
     const c = p.credentials[0]!;
     await say(p, c, req, 200, {});
     const got = await p.acquire(none, 0);
@@ -196,8 +197,8 @@ describe('CredentialPool pacing (GCRA)', () => {
 
 describe('CredentialPool signals', () => {
   it('Retry-After rests the credential for every replica; the other one carries on', async () => {
-    const a = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } });
-    const b = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } });
+    const b = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } }, redis2);
     const [c1, c2] = a.credentials;
     expect(await say(a, c1!, req, 429, { 'retry-after': '2' })).toBe('limited');
     for (let i = 0; i < 4; i++) {
@@ -213,7 +214,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('a 403 with remaining 0 is a rate limit until the reset, not a refusal', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const reset = String(Math.ceil(Date.now() / 1000) + 30);
     expect(await say(p, c, req, 403, { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe('limited');
@@ -224,7 +225,7 @@ describe('CredentialPool signals', () => {
 
   it('"remaining 0" on a success rests the credential until the reset, unless its own pacing already holds a full window', async () => {
     const reset = () => String(Math.ceil(Date.now() / 1000) + 30);
-    const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
+    const paced = await pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
     const c = paced.credentials[0]!;
     const starts: string[] = [];
     for (let i = 0; i < 2; i++) {
@@ -235,7 +236,7 @@ describe('CredentialPool signals', () => {
     await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, starts[1]);
     expect((await paced.health())[0]!.state).toBe('ok');
     // Another consumer used the window: one start of ours, remaining 0 → rest until the reset.
-    const shared = pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
+    const shared = await pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
     const one = await shared.acquire(none, 0);
     await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.start : '');
     expect((await shared.health())[0]!.state).toBe('resting');
@@ -243,7 +244,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('a bare 429 backs off exponentially per credential; a success resets it', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
     const c = p.credentials[0]!;
     const rests: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -260,7 +261,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('two 401s in a row quarantine a credential; when all are, the pool says so', async () => {
-    const p = pool({ type: 'header', tokens: ['t1', 't2'] });
+    const p = await pool({ type: 'header', tokens: ['t1', 't2'] });
     const [c1, c2] = p.credentials;
     await say(p, c1!, req, 401, {});
     await say(p, c1!, req, 200, {});
@@ -278,7 +279,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('learns a budget from IETF headers when none is configured', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     // Slow start: before any answer, one start per 250 ms.
     expect((await p.acquire(none, 0)).kind).toBe('granted');
@@ -293,13 +294,13 @@ describe('CredentialPool signals', () => {
   });
 
   it('an API without rate-limit headers is not paced once it has answered', async () => {
-    const p = pool({ type: 'none' });
+    const p = await pool({ type: 'none' });
     await say(p, p.credentials[0]!, req, 200, {});
     for (let i = 0; i < 20; i++) expect(await p.acquire(none, 0)).toMatchObject({ kind: 'granted', waitMs: 0 });
   });
 
   it('credentials without a budget take turns', async () => {
-    const p = pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
+    const p = await pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
     for (const c of p.credentials) await say(p, c, req, 200, {});
     const picks: string[] = [];
     for (let i = 0; i < 9; i++) {
@@ -312,8 +313,8 @@ describe('CredentialPool signals', () => {
   });
 
   it('counts rests and the time they cover once, fleet-wide: a second replica’s 429 adds only the newly covered time; a replay adds nothing', async () => {
-    const a = pool({ type: 'header', tokens: ['t-rest'] });
-    const b = pool({ type: 'header', tokens: ['t-rest'] }, {}, redis2);
+    const a = await pool({ type: 'header', tokens: ['t-rest'] });
+    const b = await pool({ type: 'header', tokens: ['t-rest'] }, {}, redis2);
     const c = a.credentials[0]!;
     const key = queueKeys(queue).cred(c.id);
     const read = async () => {
@@ -352,7 +353,7 @@ describe('CredentialPool signals', () => {
   it('a routine rest is logged as info; a rest longer than a minute as a warning', async () => {
     const lines: string[] = [];
     const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth: { type: 'header', tokens: ['t-short', 't-long'] }, retry: { maxWaitMs: 3_600_000 } });
-    const p = new CredentialPool({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
+    const p = await CredentialPool.open({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
     const [short, long] = p.credentials;
     await say(p, short!, req, 429, { 'retry-after': '2' });
     await say(p, long!, req, 429, { 'retry-after': '90' });
@@ -362,7 +363,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('keeps no secret in Redis', async () => {
-    const p = pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
     await p.acquire(none, 0);
     await say(p, p.credentials[0]!, req, 429, { 'retry-after': '1' });
     const keys = await redis.keys(`${queueKeys(queue).base}*`);
@@ -379,11 +380,30 @@ describe('CredentialPool signals', () => {
 // A hostile (or broken) rate-limit header must not make a take slow, nor loosen the budget; and the Lua
 // scripts check a stored budget again, since the TypeScript parser is not the only writer (data stored by
 // an older version, a replayed report).
+describe('credential ids', () => {
+  it('are keyed per deployment: two replicas of a queue agree; another queue (deployment) does not; no unsalted hash of the secret', async () => {
+    const auth = { type: 'basic', credentials: [{ username: 'ann', password: 'hunter2' }] };
+    const a = await pool(auth);
+    const b = await pool(auth, {}, redis2);
+    const other = uniqueQueue('pool-other');
+    const elsewhere = await CredentialPool.open({ redis, config: testConfig({ queue: other, request: { url: 'http://127.0.0.1:9/{id}' }, auth }), logger: quietLogger(), http: createHttpClient(testConfig({ queue: other, request: { url: 'http://127.0.0.1:9/{id}' } })) });
+    try {
+      expect(b.credentials[0]!.id).toBe(a.credentials[0]!.id);
+      expect(elsewhere.credentials[0]!.id).not.toBe(a.credentials[0]!.id);
+      expect(a.credentials[0]!.id).not.toBe(`fp-${createHash('sha256').update('ann').update('\0').update('hunter2').digest('hex').slice(0, 12)}`);
+      // A replica started after a restart reads the same key: the same id, the same fleet state.
+      expect((await pool(auth)).credentials[0]!.id).toBe(a.credentials[0]!.id);
+    } finally {
+      await cleanQueue(redis, other);
+    }
+  });
+});
+
 describe('CredentialPool and hostile rate-limit headers', () => {
   const stored = async (id: string) => redis.hget(queueKeys(queue).cred(id), 'limits');
 
   it('a 16 KB policy header stores at most 8 limits, and the tightest still binds', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const members = Array.from({ length: 2000 }, (_, i) => `"p${i}";q=${1000 + i};w=${1 + (i % 50)}`);
     members.push('"tight";q=2;w=1', '"year";q=100000;w=31536000');
@@ -399,7 +419,7 @@ describe('CredentialPool and hostile rate-limit headers', () => {
   });
 
   it('a fractional quota is not read as a whole one: "q=0.5" is never 5', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     await say(p, c, req, 200, { 'ratelimit-policy': '"p";q=0.5;w=60' });
     expect(await stored(c.id)).toBeNull();
@@ -412,7 +432,7 @@ describe('CredentialPool and hostile rate-limit headers', () => {
     ['a window over a day', '1:31536000000'],
     ['2,000 limits', Array.from({ length: 2000 }, () => '1:100000').join(';')],
   ])('the scripts do not trust a stored budget with %s: a report does not store it, a take goes at the slow start', async (_, bad) => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const scripts = new CredentialScripts(redis, queue);
     await scripts.report({ id: c.id, outcome: 'ok', limits: bad, backoffBaseMs: 10, backoffMaxMs: 100, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', start: '', soft: false, configured: '', opId: `op-${Math.random()}` });

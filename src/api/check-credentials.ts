@@ -36,7 +36,7 @@ export interface CheckReport {
  */
 export async function checkCredentials(c: Connected, config: Config, logger: Logger, id: string | undefined): Promise<CheckReport> {
   const http = createHttpClient(config);
-  const pool = new CredentialPool({ redis: c.redis, config, logger, http });
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http });
   // The probe ID stands for every column the templates name (a multi-column IDs file's row).
   const probeId = id ?? PROBE_ID;
   const template = requestTemplateOf(config);

@@ -37,7 +37,7 @@ export async function serveDashboard(c: Connected, config: Config, logger: Logge
   const host = o.host ?? DASHBOARD_DEFAULTS.host;
   const port = o.port ?? DASHBOARD_DEFAULTS.port;
   // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
-  const pool = new CredentialPool({ redis: c.redis, config, logger, http: createHttpClient(config) });
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config) });
   let draining = false;
   const probes = fleetProbes(c, () => pool, () => draining);
   const only = (paths: string[]): RequestHandler => (req, res, next) => {

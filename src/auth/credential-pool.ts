@@ -7,6 +7,7 @@ import { queueKeys } from '../redis/keys.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { CredentialScripts } from '../redis/credential-scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
+import { credentialKey } from './credential-key.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
 import { boundLimits, type Limit } from '../http/rate-limit-headers.js';
@@ -85,6 +86,15 @@ export interface CredentialEvents {
 /** Limits as the Lua scripts read them ("q:wMs;…"), bounded first (a learned window may be longer than a day). */
 const toLimitString = (limits: Limit[]) => boundLimits(limits).map((l) => `${l.requests}:${l.windowMs}`).join(';');
 
+/** What a pool needs: the queue's Redis (its state and fingerprint key), the config, a logger, an HTTP client (OAuth2). */
+export interface PoolDeps {
+  redis: RedisClient;
+  config: Config;
+  logger: Logger;
+  http: Got;
+  events?: CredentialEvents;
+}
+
 /**
  * The credentials of a fleet: every replica takes one per request through one
  * atomic Lua script (budgets, rests and quarantines live in Redis, on Redis's
@@ -120,7 +130,15 @@ export class CredentialPool {
   private readonly cappedLogged = new Set<string>();
   private readonly events: CredentialEvents | undefined;
 
-  constructor(deps: { redis: RedisClient; config: Config; logger: Logger; http: Got; events?: CredentialEvents }) {
+  /**
+   * The pool of a config's credentials, named under the deployment's fingerprint key (credential-key.ts:
+   * read from Redis, created by the first process): every replica gets the same credential ids.
+   */
+  static async open(deps: PoolDeps): Promise<CredentialPool> {
+    return new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
+  }
+
+  private constructor(deps: PoolDeps, fingerprintKey: Buffer) {
     const { redis, config, logger } = deps;
     this.events = deps.events;
     this.redis = redis;
@@ -129,7 +147,7 @@ export class CredentialPool {
     this.scripts = new CredentialScripts(redis, config.queue);
     this.keys = queueKeys(config.queue);
     this.tokenSources = [];
-    this.credentials = buildCredentials(config, (c) => {
+    this.credentials = buildCredentials(config, fingerprintKey, (c) => {
       const source = new OAuth2TokenSource(c, { redis, queue: config.queue, http: deps.http, logger });
       this.tokenSources.push(source);
       return source;
@@ -387,14 +405,14 @@ function describeLimits(limits: string, configured: boolean, observed: boolean):
 }
 
 /** Builds the pool's credentials from the config; auth "none" is one anonymous credential. */
-function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
+function buildCredentials(config: Config, key: Buffer, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
   const auth = config.auth;
   switch (auth.type) {
     case 'none':
       return [{ id: 'anonymous', label: 'anonymous', budget: undefined, apply: (p) => p, headerNames: [], secrets: [] }];
     case 'oauth2':
       return config.credentials.map((c) => {
-        const id = `fp-${fingerprint(c.secret, c.user)}`;
+        const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
         const source = tokenSource({ id, tokenUrl: auth.tokenUrl, clientId: c.user!, clientSecret: c.secret, scope: auth.scope, audience: auth.audience, authMethod: auth.authMethod });
         const credential: Credential = {
           id,
@@ -414,7 +432,7 @@ function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters
       });
     default: {
       const shape = auth.type === 'header' ? { type: auth.type, header: auth.header, scheme: auth.scheme } : auth.type === 'query' ? { type: auth.type, param: auth.param } : { type: auth.type };
-      return config.credentials.map((c) => createCredential(c, shape));
+      return config.credentials.map((c) => createCredential(c, shape, key));
     }
   }
 }
