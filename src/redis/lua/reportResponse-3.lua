@@ -61,11 +61,14 @@ local limits = ARGV[3]
 
 -- Limits a take would not trust (read-limits.lua) are not stored: kept as if the answer said nothing new.
 if limits ~= "-" and limits ~= "" and readLimits(limits) == nil then limits = "" end
-if limits == "-" then
-  rcall("HSET", key, "observed", "1")
-  -- A stored budget no take trusts (written before it was checked) goes: the API announces none now.
+if limits == "-" or limits == "" then
+  -- A stored budget no take trusts (written before budgets were checked) goes: takes go at the slow
+  -- start (or unpaced, once observed) until the API announces a budget again.
   local stored = rcall("HGET", key, "limits")
   if stored and readLimits(stored) == nil then rcall("HDEL", key, "limits") end
+end
+if limits == "-" then
+  rcall("HSET", key, "observed", "1")
 elseif limits ~= "" then
   -- New limits pace afresh (takeCredential-n.lua): the slow start's interval does not carry over. The
   -- same limits again (another replica learning them too) keep the pacing as it is.
