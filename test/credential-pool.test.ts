@@ -9,6 +9,8 @@ import { CredentialScripts } from '../src/redis/credential-scripts.js';
 import { createLogger } from '../src/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readLimitString } from '../src/auth/limit-string.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
 async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
@@ -400,6 +402,18 @@ describe('credential ids', () => {
 });
 
 describe('CredentialPool and hostile rate-limit headers', () => {
+  it.each([
+    ['', true], ['5:1000', true], ['5:1000;100:60000', true], ['1000000000:86400000', true],
+    [Array.from({ length: 8 }, () => '1:1000').join(';'), true],
+    [Array.from({ length: 9 }, () => '1:1000').join(';'), false],
+    ['0.5:1000', false], ['5:1000.5', false], ['0:1000', false], ['5:0', false], ['1000000001:1000', false],
+    ['5:86400001', false], ['5:1000;', false], [';5:1000', false], ['5:1000;;6:1000', false], ['5:1e3', false], ['-5:1000', false], ['abc', false],
+  ])('the TypeScript and the Lua reading of a stored budget agree: %j trusted %s', async (text, trusted) => {
+    expect(readLimitString(text) !== undefined).toBe(trusted);
+    const lua = `${readFileSync(new URL('../src/redis/lua/include/read-limits.lua', import.meta.url), 'utf8')}\nif readLimits(ARGV[1]) then return 1 else return 0 end`;
+    expect(await redis.eval(lua, 0, text)).toBe(trusted ? 1 : 0);
+  });
+
   const stored = async (id: string) => redis.hget(queueKeys(queue).cred(id), 'limits');
 
   it('a 16 KB policy header stores at most 8 limits, and the tightest still binds', async () => {

@@ -10,7 +10,7 @@ import { createCredential, fingerprint, type Credential, type RequestParts } fro
 import { credentialKey } from './credential-key.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
-import { boundLimits, type Limit } from '../http/rate-limit-headers.js';
+import { readLimitString, toLimitString } from './limit-string.js';
 import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
@@ -83,8 +83,6 @@ export interface CredentialEvents {
   quarantine(e: { credential: Credential; reason: string }): void;
 }
 
-/** Limits as the Lua scripts read them ("q:wMs;…"), bounded first (a learned window may be longer than a day). */
-const toLimitString = (limits: Limit[]) => boundLimits(limits).map((l) => `${l.requests}:${l.windowMs}`).join(';');
 
 /** What a pool needs: the queue's Redis (its state and fingerprint key), the config, a logger, an HTTP client (OAuth2). */
 export interface PoolDeps {
@@ -332,11 +330,12 @@ export class CredentialPool {
     return Promise.all(
       this.credentials.map(async (c) => {
         const h = await retryRedis(() => this.redis.hgetall(this.keys.cred(c.id)));
-        const limits = this.configured.get(c.id) || h['limits'] || '';
+        // A stored budget the scripts do not trust counts as none known (they go at the slow start).
+        const limits = this.configured.get(c.id) || (readLimitString(h['limits'] ?? '') ? h['limits'] : '') || '';
         let remaining: number | null = null;
-        for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
-          const used = await this.redis.zcount(this.keys.credLog(c.id), now - Number(m[2]), '+inf');
-          remaining = Math.min(remaining ?? Infinity, Math.max(0, Number(m[1]) - used));
+        for (const l of readLimitString(limits) ?? []) {
+          const used = await this.redis.zcount(this.keys.credLog(c.id), now - l.windowMs, '+inf');
+          remaining = Math.min(remaining ?? Infinity, Math.max(0, l.requests - used));
         }
         const qUntil = Number(h['qUntil'] ?? 0);
         const restUntil = Number(h['restUntil'] ?? 0);
