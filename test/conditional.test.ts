@@ -143,6 +143,23 @@ describe('conditional re-pulls across scheduled runs (file sink)', () => {
     expect(seriesOf('backfill', 'q1')).toBeNull();
     expect(seriesOf('-20260301T030000Z', 'q1')).toBeNull();
   });
+
+  it('series names never collide: queue "a" with run "b.c-…" and queue "a.b" with run "c-…" are two series', () => {
+    const stamp = '-20260301T030000Z';
+    expect(seriesOf(`b.c${stamp}`, 'a')).not.toBe(seriesOf(`c${stamp}`, 'a.b'));
+    // Every pair of queue and name: distinct pairs, distinct series.
+    const parts = ['a', 'a.b', 'b', 'b.c', 'c', 'a.b.c', 'a-b', 'a_b', 'x.'];
+    const seen = new Map<string, string>();
+    for (const q of parts) {
+      for (const n of parts) {
+        const s = seriesOf(`${n}${stamp}`, q)!;
+        expect(seen.get(s), `${q} + ${n} is ${s}`).toBeUndefined();
+        seen.set(s, `${q} + ${n}`);
+      }
+    }
+    // A queue without a dot keeps the series it had (its validators stay readable).
+    expect(seriesOf(`items.v2${stamp}`, 'pullq')).toBe('pullq.items.v2');
+  });
 });
 
 describe('output.carryUnchanged', () => {

@@ -8,10 +8,13 @@ import { queueKeys } from '../src/redis/keys.js';
 import { CredentialScripts } from '../src/redis/credential-scripts.js';
 import { createLogger } from '../src/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readLimitString } from '../src/auth/limit-string.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
-async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
-  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), start)).credential.verdict;
 }
 
 // The pool against a real Redis, without HTTP: what two replicas see when they share it.
@@ -28,17 +31,17 @@ afterAll(() => {
   redis2.disconnect();
 });
 
-function pool(auth: Record<string, unknown>, extra: Record<string, unknown> = {}, connection = redis) {
+async function pool(auth: Record<string, unknown>, extra: Record<string, unknown> = {}, connection = redis) {
   const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth, ...extra });
-  return new CredentialPool({ redis: connection, config, logger: quietLogger(), http: createHttpClient(config) });
+  return CredentialPool.open({ redis: connection, config, logger: quietLogger(), http: createHttpClient(config) });
 }
 const none = new Set<string>();
 const req = { url: 'http://x/1', headers: {} };
 
 describe('CredentialPool budgets', () => {
   it('two replicas share one budget: at most `requests` starts in any window; later starts are reserved at most half a window ahead', async () => {
-    const a = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } });
-    const b = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } });
+    const b = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 5, perSeconds: 1, burst: 5 } }, redis2);
     for (let i = 0; i < 5; i++) expect(await (i % 2 ? b : a).acquire(none, 5000)).toMatchObject({ kind: 'granted', waitMs: expect.any(Number) });
     // The 6th start is a window plus the 10 ms margin after the 1st: not reservable yet (500 ms ahead at most).
     const sixth = await b.acquire(none, 5000);
@@ -54,11 +57,11 @@ describe('CredentialPool budgets', () => {
   });
 
   it('a start moves to when its response came back, and later starts are spaced from there', async () => {
-    const p = pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 1, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: ['tok-a'] }, { budget: { requests: 1, perSeconds: 1 } });
     const first = await p.acquire(none, 5000);
     expect(first.kind).toBe('granted');
     await new Promise((r) => setTimeout(r, 300));
-    await say(p, p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.seq : 0);
+    await say(p, p.credentials[0]!, req, 200, {}, first.kind === 'granted' ? first.start : '');
     const next = await p.acquire(none, 5000);
     // Reservable 500 ms (the horizon) before 1000 + 10 ms after the response: ~510 ms from now.
     // Spaced from the reserved start instead, it would be ~220 ms.
@@ -66,7 +69,7 @@ describe('CredentialPool budgets', () => {
   });
 
   it('prefers the credential with the most headroom and honours exclusions', async () => {
-    const p = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60, burst: 10 } });
+    const p = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 10, perSeconds: 60, burst: 10 } });
     const [c1, c2] = p.credentials;
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -80,7 +83,7 @@ describe('CredentialPool budgets', () => {
   });
 
   it('a per-credential budget overrides the default', async () => {
-    const p = pool({ type: 'header', tokens: [{ token: 'slow', name: 'slow', budget: { requests: 1, perSeconds: 60 } }] }, { budget: { requests: 100, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: [{ token: 'slow', name: 'slow', budget: { requests: 1, perSeconds: 60 } }] }, { budget: { requests: 100, perSeconds: 1 } });
     expect((await p.acquire(none, 0)).kind).toBe('granted');
     expect((await p.acquire(none, 0)).kind).toBe('wait');
   });
@@ -106,8 +109,8 @@ describe('CredentialPool pacing (GCRA)', () => {
   }
 
   it('budget.burst starts go back to back, then one every perSeconds/requests, across replicas', async () => {
-    const a = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } });
-    const b = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } });
+    const b = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 20, perSeconds: 1, burst: 4 } }, redis2);
     const first = await starts(a, 4);
     const next = await starts(b, 4);
     expect(Math.max(...first)).toBeLessThan(40);
@@ -119,19 +122,19 @@ describe('CredentialPool pacing (GCRA)', () => {
 
   it('by default a burst is 250 ms worth of starts (at least 1)', async () => {
     // 200 per 10 s: one each 50 ms, bursts of 5.
-    const fast = pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 200, perSeconds: 10 } });
+    const fast = await pool({ type: 'header', tokens: ['fast'] }, { budget: { requests: 200, perSeconds: 10 } });
     const s = await starts(fast, 8);
     expect(Math.max(...s.slice(0, 5))).toBeLessThan(40);
     expect(s[5]! - s[4]!).toBeGreaterThanOrEqual(10);
     expect(s[7]! - s[5]!).toBeGreaterThanOrEqual(99);
-    const slow = pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
+    const slow = await pool({ type: 'header', tokens: ['slow'] }, { budget: { requests: 5, perSeconds: 1 } });
     const t = await starts(slow, 3);
     expect(t[1]).toBeGreaterThanOrEqual(190);
     expect(t[2]).toBeGreaterThanOrEqual(390);
   });
 
   it('after a rest a credential restarts one start at a time: no burst on the wire when the next 429 comes', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 100, perSeconds: 1, burst: 50 } });
     const c = p.credentials[0]!;
     expect(Math.max(...(await starts(p, 10)))).toBeLessThan(40);
     expect(await say(p, c, req, 429, { 'retry-after': '1' })).toBe('limited');
@@ -144,44 +147,60 @@ describe('CredentialPool pacing (GCRA)', () => {
 
   it('a start given back unsent gives back its pacing interval too', async () => {
     // One start each 500 ms: wide enough that a slow machine's call times do not matter.
-    const p = pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 2, perSeconds: 1, burst: 1 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 2, perSeconds: 1, burst: 1 } });
     const a = await p.acquire(none, 5000);
     const b = await p.acquire(none, 5000);
     if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
     expect(b.waitMs).toBeGreaterThanOrEqual(350);
-    await p.release(b.credential, b.seq, b.paceUs);
+    await p.release(b.credential, b.start, b.paceUs);
     const c = await p.acquire(none, 5000);
     // The slot b took is free again: ~500 ms ahead, not ~1000 ms.
     expect(c.kind === 'granted' && c.waitMs).toBeLessThan(750);
     expect(c.kind === 'granted' && c.waitMs).toBeGreaterThanOrEqual(250);
     // Nor does it count as a request (once, however often it is given back).
-    await p.release(b.credential, b.seq, b.paceUs);
+    await p.release(b.credential, b.start, b.paceUs);
     expect((await p.health())[0]!.requests).toBe(2);
   });
 
+  it('a start given back names its own log entry: with the state hash lost between two takes, releasing the first leaves the second logged', async () => {
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { budget: { requests: 5, perSeconds: 10, burst: 5 } });
+    const c = p.credentials[0]!;
+    const log = queueKeys(queue).credLog(c.id);
+    const a = await p.acquire(none, 0);
+    // The credential's hash goes (an eviction, a hand-made reset) while its log stays.
+    await redis.del(queueKeys(queue).cred(c.id));
+    const b = await p.acquire(none, 0);
+    if (a.kind !== 'granted' || b.kind !== 'granted') throw new Error('not granted');
+    expect(await redis.zcard(log)).toBe(2);
+    await p.release(a.credential, a.start, a.paceUs);
+    expect(await redis.zcard(log)).toBe(1);
+    await p.release(b.credential, b.start, b.paceUs);
+    expect(await redis.zcard(log)).toBe(0);
+  });
+
   it('a start of a credential with no known limits (not logged) given back unsent does not count as a request; a replay gives back nothing twice', async () => {
-    const p = pool({ type: 'header', tokens: ['t-unpaced'] });
+    const p = await pool({ type: 'header', tokens: ['t-unpaced'] });
     const c = p.credentials[0]!;
     await say(p, c, req, 200, {});
     const got = await p.acquire(none, 0);
     if (got.kind !== 'granted') throw new Error('not granted');
-    expect(got.seq).toBe(0);
+    expect(got.start).toBe('');
     expect((await p.health())[0]!.requests).toBe(1);
-    await p.release(c, got.seq, got.paceUs);
+    await p.release(c, got.start, got.paceUs);
     expect((await p.health())[0]!.requests).toBe(0);
     const scripts = new CredentialScripts(redis, queue);
     const again = await p.acquire(none, 0);
     if (again.kind !== 'granted') throw new Error('not granted');
-    await scripts.release(c.id, 0, 0, 'replayed-release');
-    await scripts.release(c.id, 0, 0, 'replayed-release');
+    await scripts.release(c.id, '', 0, 'replayed-release');
+    await scripts.release(c.id, '', 0, 'replayed-release');
     expect((await p.health())[0]!.requests).toBe(0);
   });
 });
 
 describe('CredentialPool signals', () => {
   it('Retry-After rests the credential for every replica; the other one carries on', async () => {
-    const a = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } });
-    const b = pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } }, redis2);
+    const a = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } });
+    const b = await pool({ type: 'header', tokens: ['t1', 't2'] }, { budget: { requests: 100, perSeconds: 1 } }, redis2);
     const [c1, c2] = a.credentials;
     expect(await say(a, c1!, req, 429, { 'retry-after': '2' })).toBe('limited');
     for (let i = 0; i < 4; i++) {
@@ -197,7 +216,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('a 403 with remaining 0 is a rate limit until the reset, not a refusal', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     const reset = String(Math.ceil(Date.now() / 1000) + 30);
     expect(await say(p, c, req, 403, { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe('limited');
@@ -208,26 +227,26 @@ describe('CredentialPool signals', () => {
 
   it('"remaining 0" on a success rests the credential until the reset, unless its own pacing already holds a full window', async () => {
     const reset = () => String(Math.ceil(Date.now() / 1000) + 30);
-    const paced = pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
+    const paced = await pool({ type: 'header', tokens: ['t-paced'] }, { budget: { requests: 2, perSeconds: 60, burst: 2 } });
     const c = paced.credentials[0]!;
-    const seqs: number[] = [];
+    const starts: string[] = [];
     for (let i = 0; i < 2; i++) {
       const got = await paced.acquire(none, 0);
-      if (got.kind === 'granted') seqs.push(got.seq);
+      if (got.kind === 'granted') starts.push(got.start);
     }
     // Our log holds 2 of 2: the API's "remaining 0" says nothing new; no rest.
-    await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, seqs[1]);
+    await say(paced, c, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, starts[1]);
     expect((await paced.health())[0]!.state).toBe('ok');
     // Another consumer used the window: one start of ours, remaining 0 → rest until the reset.
-    const shared = pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
+    const shared = await pool({ type: 'header', tokens: ['t-shared'] }, { budget: { requests: 2, perSeconds: 60 } });
     const one = await shared.acquire(none, 0);
-    await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.seq : 0);
+    await say(shared, shared.credentials[0]!, req, 200, { 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset() }, one.kind === 'granted' ? one.start : '');
     expect((await shared.health())[0]!.state).toBe('resting');
     expect(await shared.isResting(shared.credentials[0]!, false)).toBe(true);
   });
 
   it('a bare 429 backs off exponentially per credential; a success resets it', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] }, { retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
+    const p = await pool({ type: 'header', tokens: ['t1'] }, { retry: { baseDelayMs: 1000, maxDelayMs: 60_000 } });
     const c = p.credentials[0]!;
     const rests: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -244,7 +263,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('two 401s in a row quarantine a credential; when all are, the pool says so', async () => {
-    const p = pool({ type: 'header', tokens: ['t1', 't2'] });
+    const p = await pool({ type: 'header', tokens: ['t1', 't2'] });
     const [c1, c2] = p.credentials;
     await say(p, c1!, req, 401, {});
     await say(p, c1!, req, 200, {});
@@ -262,7 +281,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('learns a budget from IETF headers when none is configured', async () => {
-    const p = pool({ type: 'header', tokens: ['t1'] });
+    const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;
     // Slow start: before any answer, one start per 250 ms.
     expect((await p.acquire(none, 0)).kind).toBe('granted');
@@ -277,13 +296,13 @@ describe('CredentialPool signals', () => {
   });
 
   it('an API without rate-limit headers is not paced once it has answered', async () => {
-    const p = pool({ type: 'none' });
+    const p = await pool({ type: 'none' });
     await say(p, p.credentials[0]!, req, 200, {});
     for (let i = 0; i < 20; i++) expect(await p.acquire(none, 0)).toMatchObject({ kind: 'granted', waitMs: 0 });
   });
 
   it('credentials without a budget take turns', async () => {
-    const p = pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
+    const p = await pool({ type: 'header', tokens: ['r1', 'r2', 'r3'] });
     for (const c of p.credentials) await say(p, c, req, 200, {});
     const picks: string[] = [];
     for (let i = 0; i < 9; i++) {
@@ -296,8 +315,8 @@ describe('CredentialPool signals', () => {
   });
 
   it('counts rests and the time they cover once, fleet-wide: a second replica’s 429 adds only the newly covered time; a replay adds nothing', async () => {
-    const a = pool({ type: 'header', tokens: ['t-rest'] });
-    const b = pool({ type: 'header', tokens: ['t-rest'] }, {}, redis2);
+    const a = await pool({ type: 'header', tokens: ['t-rest'] });
+    const b = await pool({ type: 'header', tokens: ['t-rest'] }, {}, redis2);
     const c = a.credentials[0]!;
     const key = queueKeys(queue).cred(c.id);
     const read = async () => {
@@ -322,7 +341,7 @@ describe('CredentialPool signals', () => {
     // A replayed report (a reply lost with a dropped connection) answers the first result and counts nothing again.
     await redis.hset(key, 'restUntil', String(Date.now() - 1000));
     const scripts = new CredentialScripts(redis, queue);
-    const input = { id: c.id, outcome: 'limited' as const, restMs: 1500, limits: '', backoffBaseMs: 1000, backoffMaxMs: 60_000, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', seq: 0, soft: false, configured: '', opId: 'replayed-op' };
+    const input = { id: c.id, outcome: 'limited' as const, restMs: 1500, limits: '', backoffBaseMs: 1000, backoffMaxMs: 60_000, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', start: '', soft: false, configured: '', opId: 'replayed-op' };
     expect((await scripts.report(input)).kind).toBe('resting');
     const third = await read();
     expect(third.rests).toBe(2);
@@ -336,7 +355,7 @@ describe('CredentialPool signals', () => {
   it('a routine rest is logged as info; a rest longer than a minute as a warning', async () => {
     const lines: string[] = [];
     const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth: { type: 'header', tokens: ['t-short', 't-long'] }, retry: { maxWaitMs: 3_600_000 } });
-    const p = new CredentialPool({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
+    const p = await CredentialPool.open({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
     const [short, long] = p.credentials;
     await say(p, short!, req, 429, { 'retry-after': '2' });
     await say(p, long!, req, 429, { 'retry-after': '90' });
@@ -346,7 +365,7 @@ describe('CredentialPool signals', () => {
   });
 
   it('keeps no secret in Redis', async () => {
-    const p = pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
+    const p = await pool({ type: 'header', tokens: ['super-secret-token-1'] }, { budget: { requests: 5, perSeconds: 1 } });
     await p.acquire(none, 0);
     await say(p, p.credentials[0]!, req, 429, { 'retry-after': '1' });
     const keys = await redis.keys(`${queueKeys(queue).base}*`);
@@ -357,5 +376,88 @@ describe('CredentialPool signals', () => {
       const dump = type === 'hash' ? JSON.stringify(await redis.hgetall(k)) : type === 'zset' ? JSON.stringify(await redis.zrange(k, '0', '-1')) : '';
       expect(dump).not.toContain('super-secret');
     }
+  });
+});
+
+// A hostile (or broken) rate-limit header must not make a take slow, nor loosen the budget; and the Lua
+// scripts check a stored budget again, since the TypeScript parser is not the only writer (data stored by
+// an older version, a replayed report).
+describe('credential ids', () => {
+  it('are keyed per deployment: two replicas of a queue agree; another queue (deployment) does not; no unsalted hash of the secret', async () => {
+    const auth = { type: 'basic', credentials: [{ username: 'ann', password: 'hunter2' }] };
+    const a = await pool(auth);
+    const b = await pool(auth, {}, redis2);
+    const other = uniqueQueue('pool-other');
+    const elsewhere = await CredentialPool.open({ redis, config: testConfig({ queue: other, request: { url: 'http://127.0.0.1:9/{id}' }, auth }), logger: quietLogger(), http: createHttpClient(testConfig({ queue: other, request: { url: 'http://127.0.0.1:9/{id}' } })) });
+    try {
+      expect(b.credentials[0]!.id).toBe(a.credentials[0]!.id);
+      expect(elsewhere.credentials[0]!.id).not.toBe(a.credentials[0]!.id);
+      expect(a.credentials[0]!.id).not.toBe(`fp-${createHash('sha256').update('ann').update('\0').update('hunter2').digest('hex').slice(0, 12)}`);
+      // A replica started after a restart reads the same key: the same id, the same fleet state.
+      expect((await pool(auth)).credentials[0]!.id).toBe(a.credentials[0]!.id);
+    } finally {
+      await cleanQueue(redis, other);
+    }
+  });
+});
+
+describe('CredentialPool and hostile rate-limit headers', () => {
+  it.each([
+    ['', true], ['5:1000', true], ['5:1000;100:60000', true], ['1000000000:86400000', true],
+    [Array.from({ length: 8 }, () => '1:1000').join(';'), true],
+    [Array.from({ length: 9 }, () => '1:1000').join(';'), false],
+    ['0.5:1000', false], ['5:1000.5', false], ['0:1000', false], ['5:0', false], ['1000000001:1000', false],
+    ['5:86400001', false], ['5:1000;', false], [';5:1000', false], ['5:1000;;6:1000', false], ['5:1e3', false], ['-5:1000', false], ['abc', false],
+  ])('the TypeScript and the Lua reading of a stored budget agree: %j trusted %s', async (text, trusted) => {
+    expect(readLimitString(text) !== undefined).toBe(trusted);
+    const lua = `${readFileSync(new URL('../src/redis/lua/include/read-limits.lua', import.meta.url), 'utf8')}\nif readLimits(ARGV[1]) then return 1 else return 0 end`;
+    expect(await redis.eval(lua, 0, text)).toBe(trusted ? 1 : 0);
+  });
+
+  const stored = async (id: string) => redis.hget(queueKeys(queue).cred(id), 'limits');
+
+  it('a 16 KB policy header stores at most 8 limits, and the tightest still binds', async () => {
+    const p = await pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    const members = Array.from({ length: 2000 }, (_, i) => `"p${i}";q=${1000 + i};w=${1 + (i % 50)}`);
+    members.push('"tight";q=2;w=1', '"year";q=100000;w=31536000');
+    await say(p, c, req, 200, { 'ratelimit-policy': members.join(', ') });
+    const limits = (await stored(c.id))!;
+    expect(limits.split(';').length).toBeLessThanOrEqual(8);
+    // Read back, the year is a day (a 365th of its quota) and 2 per second binds.
+    expect(limits).toContain('2:1000');
+    expect(limits).toContain('273:86400000');
+    let granted = 0;
+    for (let i = 0; i < 5; i++) if ((await p.acquire(none, 0)).kind === 'granted') granted++;
+    expect(granted).toBeLessThanOrEqual(2);
+  });
+
+  it('a fractional quota is not read as a whole one: "q=0.5" is never 5', async () => {
+    const p = await pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    await say(p, c, req, 200, { 'ratelimit-policy': '"p";q=0.5;w=60' });
+    expect(await stored(c.id)).toBeNull();
+    expect((await p.health())[0]!.budget).toBe('none announced');
+  });
+
+  it.each([
+    ['a decimal quota', '0.5:100000'],
+    ['more than 8 limits', Array.from({ length: 9 }, () => '1:100000').join(';')],
+    ['a window over a day', '1:31536000000'],
+    ['2,000 limits', Array.from({ length: 2000 }, () => '1:100000').join(';')],
+  ])('the scripts do not trust a stored budget with %s: a report does not store it, a take goes at the slow start', async (_, bad) => {
+    const p = await pool({ type: 'header', tokens: ['t1'] });
+    const c = p.credentials[0]!;
+    const scripts = new CredentialScripts(redis, queue);
+    await scripts.report({ id: c.id, outcome: 'ok', limits: bad, backoffBaseMs: 10, backoffMaxMs: 100, jitter: 0, confirm401: 2, quarantineMs: 1000, reason: 'unauthorized', start: '', soft: false, configured: '', opId: `op-${Math.random()}` });
+    expect(await stored(c.id)).toBeNull();
+    // Stored anyway (by an older version): read as unknown, so the slow start (one per 250 ms), not one per 100 s.
+    await redis.hset(queueKeys(queue).cred(c.id), 'limits', bad, 'observed', '1');
+    expect((await p.acquire(none, 0)).kind).toBe('granted');
+    const second = await p.acquire(none, 0);
+    expect(second.kind === 'granted' ? second.waitMs : second.kind === 'wait' ? second.waitMs : -1).toBeLessThanOrEqual(300);
+    // The next answer without a budget clears it.
+    await say(p, c, req, 200, {});
+    expect(await stored(c.id)).toBeNull();
   });
 });

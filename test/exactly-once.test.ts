@@ -38,13 +38,13 @@ afterEach(async () => {
 });
 afterAll(() => redis.disconnect());
 
-function context(): BatchContext {
+async function context(): Promise<BatchContext> {
   const config = testConfig({ queue: queueName, request: { url: `${api.url}/items/{id}` }, sink: { type: 'file', dir: tmp.dir } });
   return {
     config,
     store: new RunStore(redis, queueName),
     sink: new FileSink(tmp.dir),
-    pool: new CredentialPool({ redis, config, logger: quietLogger(), http: createHttpClient(config) }),
+    pool: await CredentialPool.open({ redis, config, logger: quietLogger(), http: createHttpClient(config) }),
     http: createHttpClient(config),
     limit: pLimit(8),
     stopping: () => false,
@@ -58,7 +58,7 @@ function context(): BatchContext {
 
 describe('the commit point', () => {
   it('two attempts of one batch: only the lock holder commits, the other part is discarded', async () => {
-    const ctx = context();
+    const ctx = await context();
     const file = path.join(tmp.dir, 'ids-a.txt');
     writeFileSync(file, 'a\nb\nc\n');
     await enqueueRun({ store: ctx.store, queue, run: 'twice', source: file, batchSize: 10, urlFor: compileIdUrl(ctx.config.request.url) });
@@ -82,7 +82,7 @@ describe('the commit point', () => {
   });
 
   it('an enqueue cut short resumes: nothing lost, nothing doubled', async () => {
-    const ctx = context();
+    const ctx = await context();
     const ids = Array.from({ length: 2500 }, (_, i) => `id-${i}`);
     const file = path.join(tmp.dir, 'ids-b.txt');
     writeFileSync(file, `${ids.join('\n')}\n`);
@@ -98,7 +98,7 @@ describe('the commit point', () => {
   });
 
   it('a batch job BullMQ gave up on is retried when a worker starts: its IDs are not lost', async () => {
-    const ctx = context();
+    const ctx = await context();
     const file = path.join(tmp.dir, 'ids-c.txt');
     writeFileSync(file, 'f1\nf2\nf3\n');
     await enqueueRun({ store: ctx.store, queue, run: 'gaveup', source: file, batchSize: 10, urlFor: compileIdUrl(ctx.config.request.url) });

@@ -79,7 +79,7 @@ describe('API faults', () => {
   });
 
   it('https → http of the same host counts as another origin', () => {
-    const c = createCredential({ kind: 'header', secret: 's' }, { type: 'header', header: 'X-Token', scheme: '' });
+    const c = createCredential({ kind: 'header', secret: 's' }, { type: 'header', header: 'X-Token', scheme: '' }, Buffer.alloc(32));
     const options = { url: new URL('http://api.example.com/items/1'), headers: { 'x-token': 's', accept: 'x' } } as unknown as NormalizedOptions;
     stripCredentialOffOrigin(options, 'https://api.example.com', c);
     expect(options.headers).toEqual({ accept: 'x' });

@@ -55,6 +55,16 @@ async function setup(extra: Record<string, unknown> = {}) {
 }
 
 describe('createPullq', () => {
+  it('dashboard({ password: "" }) is refused with a ConfigError, not served without a password and without the host check', async () => {
+    const config = await setup();
+    pullq = createPullq(config, { logger: quietLogger() });
+    const served = pullq.dashboard({ port: 0, password: '' });
+    // Served, it would have to be closed: a refusal leaves nothing to close.
+    served.then((d) => d.close(), () => undefined);
+    await expect(served).rejects.toBeInstanceOf(ConfigError);
+    await expect(served).rejects.toThrow(/dashboard password is empty/);
+  });
+
   it('pull: an array of IDs into a custom sink, shaped by transform; duplicates once; a summary to read', async () => {
     const config = await setup();
     const sink = new MemorySink();

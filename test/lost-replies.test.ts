@@ -23,8 +23,8 @@ import { queueKeys } from '../src/redis/keys.js';
 import { luaSource } from '../src/redis/scripts.js';
 
 /** What one answer means for its credential, as the pool decides and reports it. */
-async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, seq = 0): Promise<string> {
-  return (await p.answer(c, request, { status, headers }, newRetryState(), seq)).credential.verdict;
+async function say(p: CredentialPool, c: Credential, request: RequestParts, status: number | null, headers: Record<string, string>, start = ''): Promise<string> {
+  return (await p.answer(c, request, { status, headers }, newRetryState(), start)).credential.verdict;
 }
 
 // Issue #8, item 1: a connection that drops after Redis ran a command but
@@ -154,7 +154,7 @@ describe('replies lost after Redis ran the command', () => {
 
   it('a 401 whose report reply is lost counts once: one 401 does not quarantine a credential', async () => {
     const { config } = setUp('report', { auth: { type: 'header', tokens: ['report-token'] } });
-    const pool = new CredentialPool({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
+    const pool = await CredentialPool.open({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
     const credential = pool.credentials[0]!;
     const lost = proxy.loseReply((c) => isScript(c, SHA.report));
     expect(await say(pool, credential, { url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
@@ -165,7 +165,7 @@ describe('replies lost after Redis ran the command', () => {
 
   it('a take whose reply is lost reserves one start, not two', async () => {
     const { config } = setUp('take', { auth: { type: 'header', tokens: ['take-token'] }, budget: { requests: 5, perSeconds: 10 } });
-    const pool = new CredentialPool({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
+    const pool = await CredentialPool.open({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
     const lost = proxy.loseReply((c) => isScript(c, SHA.take));
     const got = await pool.acquire(new Set(), 1000);
     expect(got.kind).toBe('granted');

@@ -26,11 +26,11 @@ afterAll(async () => {
   tmp.remove();
 });
 
-function pool(extra: Record<string, unknown>) {
+async function pool(extra: Record<string, unknown>) {
   const queue = uniqueQueue('inflight');
   queues.push(queue);
   const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/items/{id}', timeoutMs: 500 }, auth: { type: 'header', tokens: ['t1'] }, ...extra });
-  return new CredentialPool({ redis, config, logger: quietLogger(), http: createHttpClient(config) });
+  return CredentialPool.open({ redis, config, logger: quietLogger(), http: createHttpClient(config) });
 }
 
 describe('budget.maxInFlight', () => {
@@ -42,7 +42,7 @@ describe('budget.maxInFlight', () => {
   });
 
   it('at the cap a take waits; an ended request frees its slot; a lost replica frees its slots when the leases expire', async () => {
-    const p = pool({ budget: { requests: 1000, perSeconds: 1, maxInFlight: 2 } });
+    const p = await pool({ budget: { requests: 1000, perSeconds: 1, maxInFlight: 2 } });
     const none = new Set<string>();
     const a = await p.acquire(none, 0);
     const b = await p.acquire(none, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guessWindowMs, isRateLimited, parseList, parseNumericDictionary, parseRateLimitHeaders, resetInMsFrom, restFor } from '../src/http/rate-limit-headers.js';
+import { boundLimits, guessWindowMs, isRateLimited, MAX_POLICIES, parseList, parseNumericDictionary, parseRateLimitHeaders, resetInMsFrom, restFor } from '../src/http/rate-limit-headers.js';
 
 const now = Date.parse('2026-01-01T00:00:00Z');
 const epoch = (s: number) => String(now / 1000 + s);
@@ -141,5 +141,51 @@ describe('every header form', () => {
     expect(parseList('10, 10;w=5, "b";q=3;w=1;qu="requests"')).toEqual([{ value: 10, params: {} }, { value: 10, params: { w: 5 } }, { value: 'b', params: { q: 3, w: 1 } }]);
     expect(parseNumericDictionary('limit=100, remaining=25, reset=5')).toEqual({ limit: 100, remaining: 25, reset: 5 });
     expect(parseNumericDictionary('limit=100, "x"')).toBeUndefined();
+  });
+});
+
+// Hostile or broken headers: a number that is not an integer, too many policies, a window of a year.
+// Whatever they say, the budget read from them is never looser than what they state, and it stays small.
+describe('hostile rate-limit headers', () => {
+  const DAY = 86_400_000;
+  const table: [string, Record<string, string>, Record<string, unknown>][] = [
+    // The quota and window of the draft are Integers: a decimal is malformed, and a malformed member is ignored.
+    ['a fractional quota is malformed: that member is ignored', { 'ratelimit-policy': '"half";q=0.5;w=1, "ok";q=20;w=60' }, { limits: [{ requests: 20, windowMs: 60_000 }] }],
+    ['a fractional window is malformed too', { 'ratelimit-policy': '"p";q=10;w=0.5' }, { limits: [], seen: false }],
+    ['a fractional bare-number policy (drafts 6-7) is ignored', { 'ratelimit-policy': '2.5;w=1' }, { limits: [], seen: false }],
+    ['a fractional limit of a triple guesses no limit', { 'x-ratelimit-limit': '0.5', 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '1' }, { limits: [], remaining: 3 }],
+    ['a fractional limit of the draft 7 dictionary guesses no limit', { ratelimit: 'limit=0.5, remaining=3, reset=1' }, { limits: [], remaining: 3 }],
+    ['a fractional remaining of draft 8+ reads down', { 'ratelimit-policy': '"p";q=10;w=1', ratelimit: '"p";r=0.5;t=1' }, { remaining: 0 }],
+    // A window over a day is read as a day with the quota scaled down (never up): q per 7 days allows
+    // at most floor(q / 7) per day, so any 7 days hold at most q.
+    ['a week-long window: a day, with a seventh of the quota', { 'ratelimit-policy': '"week";q=1000;w=604800' }, { limits: [{ requests: 142, windowMs: DAY }] }],
+    ['a year-long window with a small quota: one a day at least', { 'ratelimit-policy': '"year";q=10;w=31536000' }, { limits: [{ requests: 1, windowMs: DAY }] }],
+    ['a huge quota is capped', { 'ratelimit-policy': '"p";q=99999999999999999999;w=60' }, { limits: [{ requests: 1_000_000_000, windowMs: 60_000 }] }],
+  ];
+  it.each(table)('%s', (_, headers, expected) => {
+    expect(parseRateLimitHeaders(headers, now)).toMatchObject(expected);
+  });
+
+  it('a 16 KB policy header keeps at most 8 limits: the 7 most restrictive, and one stricter than all the others', () => {
+    const members = Array.from({ length: 2000 }, (_, i) => `"p${i}";q=${1000 + i};w=${1 + (i % 50)}`);
+    members.push('"tight";q=3;w=1');
+    const header = members.join(', ');
+    expect(header.length).toBeGreaterThan(16_000);
+    const { limits } = parseRateLimitHeaders({ 'ratelimit-policy': header }, now);
+    expect(limits).toHaveLength(MAX_POLICIES);
+    expect(limits[0]).toEqual({ requests: 3, windowMs: 1000 });
+    // Every stated policy is implied by a kept one: at most as many requests, in at least as long a window.
+    const stated = parseList(header).map((m) => ({ requests: m.params['q']!, windowMs: m.params['w']! * 1000 }));
+    for (const s of stated) expect(limits.some((l) => l.requests <= s.requests && l.windowMs >= s.windowMs)).toBe(true);
+  });
+
+  it.each([
+    ['kept as they are when few and in range', [{ requests: 5, windowMs: 1000 }, { requests: 50, windowMs: 60_000 }], [{ requests: 5, windowMs: 1000 }, { requests: 50, windowMs: 60_000 }]],
+    ['a window in fractional ms rounds up (longer is stricter)', [{ requests: 5, windowMs: 999.2 }], [{ requests: 5, windowMs: 1000 }]],
+    ['a month: a day with a 31st of the quota', [{ requests: 5000, windowMs: 31 * DAY }], [{ requests: 161, windowMs: DAY }]],
+    ['a window just over a day counts as two', [{ requests: 100, windowMs: DAY + 1 }], [{ requests: 50, windowMs: DAY }]],
+    ['nonsense dropped', [{ requests: 0, windowMs: 1000 }, { requests: 1.5, windowMs: 1000 }, { requests: 5, windowMs: 0 }, { requests: Number.NaN, windowMs: 1 }], []],
+  ])('boundLimits: %s', (_, input, expected) => {
+    expect(boundLimits(input)).toEqual(expected);
   });
 });

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { tickRunName, tickTime } from '../src/runs/scheduled-pull.js';
-import { RunStore } from '../src/runs/run-store.js';
+import { RunStore, validateRunName } from '../src/runs/run-store.js';
+import { checkSchedule } from '../src/api/schedules.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { newRedis, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
@@ -26,6 +27,13 @@ describe('pullq schedule', () => {
     expect(tickTime('repeat:nightly:1767225600000', 5)).toBe(1767225600000);
     expect(tickTime('other', 5)).toBe(5);
     expect(tickRunName('nightly', Date.parse('2026-01-01T03:00:00Z'))).toBe('nightly-20260101T030000Z');
+  });
+
+  it('a schedule name whose tick runs would be over 100 characters is refused when scheduled; 83 is the longest', async () => {
+    const file = path.join(tmp.dir, 'nightly.txt');
+    await expect(checkSchedule(file, { cron: '0 3 * * *', name: 'n'.repeat(84) })).rejects.toThrow(/at most 83/);
+    const longest = await checkSchedule(file, { cron: '0 3 * * *', name: 'n'.repeat(83) });
+    expect(validateRunName(tickRunName(longest, Date.parse('2026-01-01T03:00:00Z')))).toHaveLength(100);
   });
 
   it('two workers fire each tick once; each tick is a complete run; --list and --remove', async () => {
@@ -72,6 +80,7 @@ describe('pullq schedule', () => {
     [['schedule', 'missing.txt', '--cron', '0 3 * * *'], /IDs file not found: missing\.txt/],
     [['schedule', '--remove', 'nope'], /no schedule named "nope"/],
     [['schedule'], /give an IDs file with --cron, or --list, or --remove NAME/],
+    [['schedule', 'nightly.txt', '--cron', '0 3 * * *', '--name', 'n'.repeat(84)], /schedule name .* is 84 characters: at most 83/],
   ])('%j fails with one clear line', async (args, message) => {
     const r = await runCli(args, { cwd: tmp.dir, env: env() });
     expect(r.code).toBe(1);

@@ -5,6 +5,7 @@ import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.
 import { readThroughput } from '../src/auth/read-throughput.js';
 import { THROUGHPUT_BUCKET_MS, ThroughputRecorder } from '../src/auth/throughput-recorder.js';
 import { fingerprint } from '../src/auth/credential.js';
+import { credentialKey } from '../src/auth/credential-key.js';
 import { queueKeys } from '../src/redis/keys.js';
 import { runCli } from './helpers/cli.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
@@ -60,7 +61,7 @@ describe('throughput buckets', () => {
     expect(res.stderr).not.toContain('tp-token-1');
     expect(res.code).toBe(0);
     const points = await readThroughput(redis, queue, 300_000);
-    const id = `fp-${fingerprint('tp-token-1')}`;
+    const id = `fp-${fingerprint('tp-token-1', '', await credentialKey(redis, queue))}`;
     const sum = { accepted: 0, rejected: 0 };
     for (const p of points) {
       expect(Object.keys(p.byCredential).every((k) => k === id)).toBe(true);

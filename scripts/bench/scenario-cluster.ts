@@ -49,7 +49,7 @@ async function memoryOf(url: string, cluster: boolean): Promise<number> {
 /** p50/p99 of one credential take (takeCredential-n.lua through the pool), 4 credentials, µs. */
 async function takeLatency(redis: RedisClient, queue: string, n: number): Promise<{ p50: number; p99: number }> {
   const config = parseConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth: { type: 'header', tokens: ['lat-1', 'lat-2', 'lat-3', 'lat-4'] }, budget: { requests: 1_000_000, perSeconds: 1, burst: 1_000_000 } }, { file: null, env: { vars: {} } });
-  const pool = new CredentialPool({ redis, config, logger: createLogger('silent'), http: createHttpClient(config) });
+  const pool = await CredentialPool.open({ redis, config, logger: createLogger('silent'), http: createHttpClient(config) });
   const none = new Set<string>();
   for (let i = 0; i < 200; i++) await pool.acquire(none, 1000);
   const us: number[] = [];

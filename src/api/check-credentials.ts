@@ -36,7 +36,7 @@ export interface CheckReport {
  */
 export async function checkCredentials(c: Connected, config: Config, logger: Logger, id: string | undefined): Promise<CheckReport> {
   const http = createHttpClient(config);
-  const pool = new CredentialPool({ redis: c.redis, config, logger, http });
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http });
   // The probe ID stands for every column the templates name (a multi-column IDs file's row).
   const probeId = id ?? PROBE_ID;
   const template = requestTemplateOf(config);
@@ -63,7 +63,7 @@ export async function checkCredentials(c: Connected, config: Config, logger: Log
         continue;
       }
       const res = await fetchId(http, { ...request, body: placed.body, maxBodyBytes: config.request.maxBodyBytes, credential });
-      const decision = await pool.answer(credential, request, res, newRetryState(), got.seq);
+      const decision = await pool.answer(credential, request, res, newRetryState(), got.start);
       probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode, decision));
     } finally {
       await pool.endRequest(credential, got.lease);

@@ -77,7 +77,7 @@ export async function planRun(config: Config, logger: Logger, ids: IdsInput, lat
   try {
     const redis = await connectRedis(config.redis.url, { longLived: false, connectTimeoutMs: 2000, cluster: config.redis.cluster });
     try {
-      health = await new CredentialPool({ redis, config, logger, http: createHttpClient(config) }).health();
+      health = await (await CredentialPool.open({ redis, config, logger, http: createHttpClient(config) })).health();
     } finally {
       redis.disconnect();
     }

@@ -79,7 +79,7 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
     }
     // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
     // with workers: 0 (the other replicas do the work) notices when none of them can.
-    const pool = new CredentialPool({ redis, config, logger: ctx.logger, http: createHttpClient(config) });
+    const pool = await CredentialPool.open({ redis, config, logger: ctx.logger, http: createHttpClient(config) });
     const before = await pool.usage();
     const startedAt = Date.now();
     let fatal: string | undefined;

@@ -4,7 +4,7 @@ import { checkIdsSource } from '../ids/read-ids.js';
 import type { BatchJobData } from '../runs/batch-job-data.js';
 import { runLabel } from '../runs/run-name.js';
 import { validateRunName } from '../runs/run-store.js';
-import { SCHEDULED_PULL, type ScheduledPullData } from '../runs/scheduled-pull.js';
+import { MAX_SCHEDULE_NAME, SCHEDULED_PULL, type ScheduledPullData } from '../runs/scheduled-pull.js';
 import type { Connected } from './pullq-context.js';
 
 /** A cron-triggered pull as the queue keeps it. */
@@ -34,7 +34,11 @@ export async function checkSchedule(source: string, o: ScheduleOptions): Promise
   if (source === '-') throw new InputError('a schedule needs an IDs file, not stdin');
   await checkIdsSource(source);
   if (o.tz !== undefined && !isTimeZone(o.tz)) throw new InputError(`--tz: unknown time zone ${JSON.stringify(o.tz)}`);
-  return validateRunName(o.name ?? runLabel(source, 'schedule'));
+  const name = validateRunName(o.name ?? runLabel(source, 'schedule'));
+  if (name.length > MAX_SCHEDULE_NAME) {
+    throw new InputError(`schedule name ${JSON.stringify(name)} is ${name.length} characters: at most ${MAX_SCHEDULE_NAME}, so that its runs (<name>-<UTC time>) are valid run names; give a shorter name (--name)`);
+  }
+  return name;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { CredentialPool } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
-import { isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
+import { checkDashboardPassword, isLoopback, startDashboard } from '../dashboard/start-dashboard.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import type { Logger } from '../logger.js';
 import { serveProbes } from '../metrics/metrics-server.js';
@@ -16,7 +16,7 @@ export interface DashboardOptions {
   host?: string;
   /** Default 3000; 0 picks a free port (the result names it). */
   port?: number;
-  /** Basic auth (any user name) on every route but /healthz and /readyz. */
+  /** Basic auth (any user name) on every route but /healthz and /readyz; not empty (a ConfigError). */
   password?: string;
 }
 
@@ -33,10 +33,11 @@ export interface DashboardHandle {
  * /queues, read from Redis, with /metrics, /healthz and /readyz.
  */
 export async function serveDashboard(c: Connected, config: Config, logger: Logger, o: DashboardOptions): Promise<DashboardHandle> {
+  checkDashboardPassword(o.password);
   const host = o.host ?? DASHBOARD_DEFAULTS.host;
   const port = o.port ?? DASHBOARD_DEFAULTS.port;
   // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
-  const pool = new CredentialPool({ redis: c.redis, config, logger, http: createHttpClient(config) });
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config) });
   let draining = false;
   const probes = fleetProbes(c, () => pool, () => draining);
   const only = (paths: string[]): RequestHandler => (req, res, next) => {

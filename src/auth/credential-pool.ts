@@ -7,9 +7,10 @@ import { queueKeys } from '../redis/keys.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { CredentialScripts } from '../redis/credential-scripts.js';
 import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
+import { credentialKey } from './credential-key.js';
 import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
-import type { Limit } from '../http/rate-limit-headers.js';
+import { readLimitString, toLimitString } from './limit-string.js';
 import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
@@ -30,8 +31,8 @@ export type Acquired =
       credential: Credential;
       /** ms to wait before starting: the reserved slot. */
       waitMs: number;
-      /** the logged start, to confirm with the response (0: none). */
-      seq: number;
+      /** The start's entry in the credential's window log, to confirm with the response ('': not logged). */
+      start: string;
       /** The in-flight lease taken (budget.maxInFlight): give it back with endRequest once the request is over. */
       lease?: string;
       /** The pacing interval this start took (µs, 0: none): given back with the start if it is not sent. */
@@ -82,7 +83,15 @@ export interface CredentialEvents {
   quarantine(e: { credential: Credential; reason: string }): void;
 }
 
-const toLimitString = (limits: Limit[]) => limits.map((l) => `${l.requests}:${Math.round(l.windowMs)}`).join(';');
+
+/** What a pool needs: the queue's Redis (its state and fingerprint key), the config, a logger, an HTTP client (OAuth2). */
+export interface PoolDeps {
+  redis: RedisClient;
+  config: Config;
+  logger: Logger;
+  http: Got;
+  events?: CredentialEvents;
+}
 
 /**
  * The credentials of a fleet: every replica takes one per request through one
@@ -119,7 +128,15 @@ export class CredentialPool {
   private readonly cappedLogged = new Set<string>();
   private readonly events: CredentialEvents | undefined;
 
-  constructor(deps: { redis: RedisClient; config: Config; logger: Logger; http: Got; events?: CredentialEvents }) {
+  /**
+   * The pool of a config's credentials, named under the deployment's fingerprint key (credential-key.ts:
+   * read from Redis, created by the first process): every replica gets the same credential ids.
+   */
+  static async open(deps: PoolDeps): Promise<CredentialPool> {
+    return new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
+  }
+
+  private constructor(deps: PoolDeps, fingerprintKey: Buffer) {
     const { redis, config, logger } = deps;
     this.events = deps.events;
     this.redis = redis;
@@ -128,7 +145,7 @@ export class CredentialPool {
     this.scripts = new CredentialScripts(redis, config.queue);
     this.keys = queueKeys(config.queue);
     this.tokenSources = [];
-    this.credentials = buildCredentials(config, (c) => {
+    this.credentials = buildCredentials(config, fingerprintKey, (c) => {
       const source = new OAuth2TokenSource(c, { redis, queue: config.queue, http: deps.http, logger });
       this.tokenSources.push(source);
       return source;
@@ -178,7 +195,7 @@ export class CredentialPool {
     if (r.kind === 'quarantined') return { kind: 'exhausted', allQuarantined: exclude.size === 0 ? true : await this.allQuarantined() };
     if (r.kind === 'wait') return { kind: 'wait', waitMs: Math.max(1, r.retryAt - r.now) };
     const credential = candidates[r.index]!;
-    return { kind: 'granted', credential, waitMs: Math.max(0, r.startAt - r.now), seq: r.seq, lease: this.inFlightCaps.has(credential.id) ? opId : undefined, paceUs: r.paceUs };
+    return { kind: 'granted', credential, waitMs: Math.max(0, r.startAt - r.now), start: r.start, lease: this.inFlightCaps.has(credential.id) ? opId : undefined, paceUs: r.paceUs };
   }
 
   /** Gives back an in-flight lease (budget.maxInFlight) once its request is over, answered or not. Idempotent. */
@@ -203,9 +220,9 @@ export class CredentialPool {
    * Gives back a reserved start that was not sent, so its slot (and its pacing interval) can be used
    * again and it does not count as a request. Call it once per start taken and not sent.
    */
-  async release(credential: Credential, seq: number, paceUs = 0): Promise<void> {
+  async release(credential: Credential, start: string, paceUs = 0): Promise<void> {
     const opId = newOpId();
-    await retryRedis(() => this.scripts.release(credential.id, seq, paceUs, opId));
+    await retryRedis(() => this.scripts.release(credential.id, start, paceUs, opId));
   }
 
   /** True when no credential of the pool can be used: the run cannot go on. */
@@ -221,12 +238,12 @@ export class CredentialPool {
    * on. A 401 first asks an OAuth2 credential whether its token was already
    * replaced (then the 401 is 'stale', not the credential's fault).
    */
-  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, seq = 0, paceUs = 0): Promise<Decision> {
+  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, start = '', paceUs = 0): Promise<Decision> {
     const tokenReplaced = exchange.status === 401 && credential.onUnauthorized ? !(await credential.onUnauthorized(request)) : false;
     const state = { id: credential.id, tokenReplaced, window: this.windows.get(credential.id), free304: this.free304.has(credential.id) };
     const decision = decide(exchange, id, state, { retry: this.retry }, Date.now());
     if (decision.credential.window) this.windows.set(credential.id, decision.credential.window);
-    await this.report(credential, decision.credential, seq, paceUs);
+    await this.report(credential, decision.credential, start, paceUs);
     return decision;
   }
 
@@ -235,15 +252,15 @@ export class CredentialPool {
    * Sends nothing for a plain success that changes nothing (the common case),
    * so most requests cost one Redis call, the take.
    */
-  async report(credential: Credential, d: CredentialDecision, seq = 0, paceUs = 0): Promise<void> {
+  async report(credential: Credential, d: CredentialDecision, start = '', paceUs = 0): Promise<void> {
     if (!d.answered) {
       if (!this.reportedLimits.has(credential.id)) {
         // Nothing to learn from a failed exchange: end the slow start anyway, or a dead API is crawled at 4/s.
         this.reportedLimits.set(credential.id, '-');
-        await this.send(credential, d.verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', seq);
-      } else if (seq > 0) {
+        await this.send(credential, d.verdict, undefined, '-', UNAUTHORIZED_CONFIRM, 'unauthorized', start);
+      } else if (start !== '') {
         // It may have reached the server: its start counts from now.
-        await this.confirm(credential, seq);
+        await this.confirm(credential, start);
       }
       return;
     }
@@ -251,26 +268,26 @@ export class CredentialPool {
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
     if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
     if ((d.verdict === 'ok' && !newLimits && d.restMs === undefined && !this.dirty.has(credential.id)) || d.verdict === 'stale') {
-      if (d.free) await this.refund(credential, seq, paceUs);
-      else if (seq > 0) await this.confirm(credential, seq);
+      if (d.free) await this.refund(credential, start, paceUs);
+      else if (start !== '') await this.confirm(credential, start);
       return;
     }
     if (d.verdict === 'ok') this.dirty.delete(credential.id);
     else this.dirty.add(credential.id);
     if (newLimits) this.reportedLimits.set(credential.id, limits);
-    await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', seq, d.soft, d.askedMs);
-    if (d.free) await this.refund(credential, seq, paceUs);
+    await this.send(credential, d.verdict, d.restMs, newLimits ? limits : '', UNAUTHORIZED_CONFIRM, 'unauthorized', start, d.soft, d.askedMs);
+    if (d.free) await this.refund(credential, start, paceUs);
   }
 
   /** Gives back the budget of an answer the API did not count (refundStart-3.lua: a replay gives nothing back twice). */
-  private async refund(credential: Credential, seq: number, paceUs: number): Promise<void> {
+  private async refund(credential: Credential, start: string, paceUs: number): Promise<void> {
     const opId = newOpId();
-    await retryRedis(() => this.scripts.refund(credential.id, seq, paceUs, opId));
+    await retryRedis(() => this.scripts.refund(credential.id, start, paceUs, opId));
   }
 
   /** Moves a logged start to now (confirmStart-0.lua: idempotent, safe to replay). */
-  private async confirm(credential: Credential, seq: number): Promise<void> {
-    await retryRedis(() => this.scripts.confirm(credential.id, seq));
+  private async confirm(credential: Credential, start: string): Promise<void> {
+    await retryRedis(() => this.scripts.confirm(credential.id, start));
   }
 
   private logCapped(credential: Credential, askedMs: number): void {
@@ -285,13 +302,13 @@ export class CredentialPool {
   /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
   async quarantine(credential: Credential, reason: string): Promise<void> {
     this.dirty.add(credential.id);
-    await this.send(credential, 'unauthorized', undefined, '', 1, reason, 0);
+    await this.send(credential, 'unauthorized', undefined, '', 1, reason, '');
   }
 
-  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, seq: number, soft = false, askedMs?: number): Promise<void> {
+  private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, start: string, soft = false, askedMs?: number): Promise<void> {
     const input = {
       id: credential.id, outcome: verdict, restMs, limits, backoffBaseMs: this.retry.baseDelayMs, backoffMaxMs: this.retry.maxDelayMs,
-      jitter: Math.random(), confirm401: confirm, quarantineMs: QUARANTINE_MS, reason, seq, soft, configured: this.configured.get(credential.id) ?? '',
+      jitter: Math.random(), confirm401: confirm, quarantineMs: QUARANTINE_MS, reason, start, soft, configured: this.configured.get(credential.id) ?? '',
       opId: newOpId(), askedMs,
     };
     const r = await retryRedis(() => this.scripts.report(input));
@@ -313,11 +330,12 @@ export class CredentialPool {
     return Promise.all(
       this.credentials.map(async (c) => {
         const h = await retryRedis(() => this.redis.hgetall(this.keys.cred(c.id)));
-        const limits = this.configured.get(c.id) || h['limits'] || '';
+        // A stored budget the scripts do not trust counts as none known (they go at the slow start).
+        const limits = this.configured.get(c.id) || (readLimitString(h['limits'] ?? '') ? h['limits'] : '') || '';
         let remaining: number | null = null;
-        for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
-          const used = await this.redis.zcount(this.keys.credLog(c.id), now - Number(m[2]), '+inf');
-          remaining = Math.min(remaining ?? Infinity, Math.max(0, Number(m[1]) - used));
+        for (const l of readLimitString(limits) ?? []) {
+          const used = await this.redis.zcount(this.keys.credLog(c.id), now - l.windowMs, '+inf');
+          remaining = Math.min(remaining ?? Infinity, Math.max(0, l.requests - used));
         }
         const qUntil = Number(h['qUntil'] ?? 0);
         const restUntil = Number(h['restUntil'] ?? 0);
@@ -386,14 +404,14 @@ function describeLimits(limits: string, configured: boolean, observed: boolean):
 }
 
 /** Builds the pool's credentials from the config; auth "none" is one anonymous credential. */
-function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
+function buildCredentials(config: Config, key: Buffer, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
   const auth = config.auth;
   switch (auth.type) {
     case 'none':
       return [{ id: 'anonymous', label: 'anonymous', budget: undefined, apply: (p) => p, headerNames: [], secrets: [] }];
     case 'oauth2':
       return config.credentials.map((c) => {
-        const id = `fp-${fingerprint(c.secret, c.user)}`;
+        const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
         const source = tokenSource({ id, tokenUrl: auth.tokenUrl, clientId: c.user!, clientSecret: c.secret, scope: auth.scope, audience: auth.audience, authMethod: auth.authMethod });
         const credential: Credential = {
           id,
@@ -413,7 +431,7 @@ function buildCredentials(config: Config, tokenSource: (c: ConstructorParameters
       });
     default: {
       const shape = auth.type === 'header' ? { type: auth.type, header: auth.header, scheme: auth.scheme } : auth.type === 'query' ? { type: auth.type, param: auth.param } : { type: auth.type };
-      return config.credentials.map((c) => createCredential(c, shape));
+      return config.credentials.map((c) => createCredential(c, shape, key));
     }
   }
 }

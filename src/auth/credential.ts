@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Budget, CredentialConfig } from '../config.js';
 
 /** How a request looks before and after a credential is put on it. */
@@ -12,7 +12,7 @@ export interface RequestParts {
  * Redis (a name or a hash prefix); the secret stays inside `apply`.
  */
 export interface Credential {
-  /** Stable, secret-free key of the fleet-wide state: "fp-<12 hex of sha256>" of the secret. */
+  /** Stable, secret-free key of the fleet-wide state: "fp-<12 hex>" of an HMAC of the secret (fingerprint). */
   readonly id: string;
   /** What people see: the configured name, else the id. */
   readonly label: string;
@@ -32,9 +32,13 @@ export interface Credential {
   readonly secrets: readonly string[];
 }
 
-/** A short fingerprint of a secret: enough to tell credentials apart, useless to an attacker. */
-export function fingerprint(secret: string, user = ''): string {
-  return createHash('sha256').update(user).update('\0').update(secret).digest('hex').slice(0, 12);
+/**
+ * A short fingerprint of a secret: enough to tell credentials apart, useless to an attacker. An HMAC-SHA-256
+ * under the deployment's key (credential-key.ts), so a fingerprint seen in a log or a metric cannot be
+ * checked against guessed passwords without that key; the same key gives every replica the same id.
+ */
+export function fingerprint(secret: string, user: string, key: Buffer): string {
+  return createHmac('sha256', key).update(user).update('\0').update(secret).digest('hex').slice(0, 12);
 }
 
 /** A credential whose request decoration needs no I/O (header, query, basic). */
@@ -49,9 +53,9 @@ export interface AuthShape {
   param?: string;
 }
 
-/** Builds the request decoration for one configured static credential. */
-export function createCredential(c: CredentialConfig, shape: AuthShape): StaticCredential {
-  const id = `fp-${fingerprint(c.secret, c.user)}`;
+/** Builds the request decoration for one configured static credential; `key` names it (fingerprint). */
+export function createCredential(c: CredentialConfig, shape: AuthShape, key: Buffer): StaticCredential {
+  const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
   const base = { id, label: c.name ?? id, budget: c.budget, secrets: [c.secret] };
   switch (shape.type) {
     case 'header': {

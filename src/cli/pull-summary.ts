@@ -1,4 +1,5 @@
 import type { CredentialUsage } from '../auth/credential-pool.js';
+import { readLimitString } from '../auth/limit-string.js';
 import { formatDuration } from './progress.js';
 
 /**
@@ -10,10 +11,7 @@ import { formatDuration } from './progress.js';
 export function budgetShare(requests: number, limits: string, elapsedMs: number): number | null {
   if (!(elapsedMs > 0)) return null;
   let allowed: number | null = null;
-  for (const m of limits.matchAll(/(\d+):(\d+)/g)) {
-    const q = Number(m[1]);
-    const w = Number(m[2]);
-    if (!(w > 0)) continue;
+  for (const { requests: q, windowMs: w } of readLimitString(limits) ?? []) {
     const a = (q * elapsedMs) / w;
     allowed = allowed === null ? a : Math.min(allowed, a);
   }

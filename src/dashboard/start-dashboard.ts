@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
 import type { CredentialPool } from '../auth/credential-pool.js';
 import type { Config } from '../config.js';
-import { ListenError } from '../errors.js';
+import { ConfigError, ListenError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/connect-redis.js';
 import type { RunStore } from '../runs/run-store.js';
@@ -44,8 +44,17 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
+/**
+ * Refuses an empty password: basic auth with "" lets anyone in who sends an empty one, and a password given
+ * turns the loopback host check off, so "" would serve the fleet to any page a browser opens.
+ */
+export function checkDashboardPassword(password: string | undefined): void {
+  if (password === '') throw new ConfigError('the dashboard password is empty: give a non-empty password, or none (no basic auth; on loopback only localhost names are answered)');
+}
+
 /** Starts the dashboard's HTTP server; throws a ListenError with one clear line when it cannot listen. */
 export async function startDashboard(o: DashboardOptions): Promise<RunningDashboard> {
+  checkDashboardPassword(o.password);
   const pool = o.pool;
   const secrets = () => pool.secrets();
   const reader = new DashboardStateReader({ queueName: o.config.queue, redis: o.redis, store: o.store, queue: o.queue, pool });

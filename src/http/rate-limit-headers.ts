@@ -117,15 +117,61 @@ export function parseNumericDictionary(value: string): Record<string, number> | 
   return out;
 }
 
-/** Quotas stated as policies: `q` (draft 8+) or a bare number (drafts 6–7), each with its window `w` in seconds. */
+/** A quota count as the drafts define it: an Integer (RFC 8941 §3.3.1), here at least 1. */
+const isCount = (n: number | undefined): n is number => n !== undefined && Number.isInteger(n) && n > 0;
+
+/**
+ * Quotas stated as policies: `q` (draft 8+) or a bare number (drafts 6–7), each with its window `w` in seconds.
+ * Both are Integers in the drafts: a member with a decimal (`q=0.5`) or a zero is malformed and ignored, as the
+ * drafts say malformed fields are. Guessing what `q=0.5` meant would be pullq making up a budget; without one the
+ * credential still rests on `remaining` 0, Retry-After and 429s.
+ */
 function policiesOf(members: ListMember[]): Limit[] {
   const limits: Limit[] = [];
   for (const m of members) {
     const q = m.params['q'] ?? (typeof m.value === 'number' ? m.value : undefined);
     const w = m.params['w'];
-    if (q !== undefined && w !== undefined && q > 0 && w > 0) limits.push({ requests: q, windowMs: w * 1000 });
+    if (isCount(q) && isCount(w)) limits.push({ requests: q, windowMs: w * 1000 });
   }
   return limits;
+}
+
+/** Limits kept per credential: each costs Redis commands on every take (takeCredential-n.lua reads the same bound). */
+export const MAX_POLICIES = 8;
+/** The longest window kept, ms (a day): a window's starts stay in the credential's log for as long. */
+export const MAX_WINDOW_MS = 86_400_000;
+/** The largest quota kept: more is no limit in practice, and a smaller quota is only stricter. */
+export const MAX_QUOTA = 1_000_000_000;
+
+/**
+ * Bounds the limits an API announced so a hostile header cannot make them costly, never looser than stated
+ * (except below one request a day, the slowest budget pullq paces):
+ * - a window is whole ms, rounded up (a longer window is stricter);
+ * - a window over a day becomes a day with the quota divided by the number of days it spans, rounded down:
+ *   q per n days allows at most floor(q / n) per day, and n such days hold at most q. At least 1 a day;
+ * - a quota over MAX_QUOTA is MAX_QUOTA;
+ * - over MAX_POLICIES limits, the MAX_POLICIES - 1 lowest rates are kept and the others merged into one with
+ *   the smallest of their quotas and the longest of their windows, which implies each of them.
+ * Anything that is not a positive integer quota and a positive window is dropped. Pure.
+ */
+export function boundLimits(limits: readonly Limit[]): Limit[] {
+  const out: Limit[] = [];
+  for (const l of limits) {
+    if (!isCount(l.requests) || !(l.windowMs > 0) || !Number.isFinite(l.windowMs)) continue;
+    let requests = Math.min(l.requests, MAX_QUOTA);
+    let windowMs = Math.ceil(l.windowMs);
+    if (windowMs > MAX_WINDOW_MS) {
+      requests = Math.max(1, Math.floor(requests / Math.ceil(windowMs / MAX_WINDOW_MS)));
+      windowMs = MAX_WINDOW_MS;
+    }
+    out.push({ requests, windowMs });
+  }
+  if (out.length <= MAX_POLICIES) return out;
+  const byRate = [...out].sort((a, b) => a.requests / a.windowMs - b.requests / b.windowMs);
+  const kept = byRate.slice(0, MAX_POLICIES - 1);
+  const rest = byRate.slice(MAX_POLICIES - 1);
+  kept.push({ requests: Math.min(...rest.map((l) => l.requests)), windowMs: Math.max(...rest.map((l) => l.windowMs)) });
+  return kept;
 }
 
 /**
@@ -169,14 +215,14 @@ export function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimi
     const dict = /\bremaining\s*=/.test(current) ? parseNumericDictionary(current) : undefined;
     if (dict?.['remaining'] !== undefined) {
       // Draft 7: one dictionary for the current window.
-      signal.remaining = dict['remaining'];
+      signal.remaining = Math.floor(dict['remaining']);
       if (dict['reset'] !== undefined) signal.resetInMs = dict['reset'] * 1000;
       if (signal.limits.length === 0 && dict['limit'] !== undefined) addGuessedLimit(signal, dict['limit']);
       signal.seen = true;
     } else if (/\br\s*=/.test(current)) {
       // Draft 8+: one member per policy; the scarcest binds.
       for (const m of parseList(current)) {
-        const r = m.params['r'];
+        const r = m.params['r'] === undefined ? undefined : Math.floor(m.params['r']);
         if (r === undefined) continue;
         if (signal.remaining === undefined || r < signal.remaining) {
           signal.remaining = r;
@@ -191,6 +237,7 @@ export function parseRateLimitHeaders(headers: Headers, nowMs: number): RateLimi
   if (signal.remaining === undefined) readLimitTriple(signal, headers, 'x-ratelimit-', nowMs, serverNow);
   if (signal.remaining === undefined) readLimitTriple(signal, headers, 'x-rate-limit-', nowMs, serverNow);
   if (signal.resetInMs === undefined) delete signal.resetInMs;
+  signal.limits = boundLimits(signal.limits);
   return signal;
 }
 
@@ -226,7 +273,7 @@ function readLimitTriple(signal: RateLimitSignal, headers: Headers, prefix: stri
 
 /** A quota no header gives a window for: guessed from the reset (else 1 minute), to be learned (learn-window.ts). */
 function addGuessedLimit(signal: RateLimitSignal, requests: number): void {
-  if (requests <= 0) return;
+  if (!isCount(requests)) return;
   signal.limits.push({ requests, windowMs: guessWindowMs(signal.resetInMs ?? 60_000, signal.resetIsEpochSeconds) });
   signal.windowGuessed = true;
 }

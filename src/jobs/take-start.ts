@@ -50,7 +50,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   if (startAt > Date.now()) await sleep(startAt - Date.now());
   // A rest that began while this start waited (Retry-After on another request, any replica) wins.
   if (await pool.isResting(credential, got.waitMs > RECHECK_AFTER_WAIT_MS)) {
-    await pool.release(credential, got.seq, got.paceUs);
+    await pool.release(credential, got.start, got.paceUs);
     return { kind: 'resting' };
   }
   let request;
@@ -58,23 +58,23 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
     // The templated headers first: the credential's header always wins over a template's.
     request = await credential.apply({ url: req.url, headers: req.headers });
   } catch (err) {
-    await pool.release(credential, got.seq, got.paceUs);
+    await pool.release(credential, got.start, got.paceUs);
     return { kind: 'credential-error', credential, err };
   }
   // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
   // within the window of a later reservation: give the slot back unused and take a new one.
   // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
-  const lateMs = got.seq > 0 && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
+  const lateMs = got.start !== '' && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
   const sentAt = performance.now();
   const res = await fetchId(ctx.http, { ...request, body: req.body, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
   if (res.late) {
-    await pool.release(credential, got.seq, got.paceUs);
+    await pool.release(credential, got.start, got.paceUs);
     return { kind: 'late' };
   }
   const seconds = (performance.now() - sentAt) / 1000;
   // Validators sent (request.conditional): a 304 means unchanged, and with budget.free304 gives its start back.
   const exchange = 'if-none-match' in req.headers || 'if-modified-since' in req.headers ? { ...res, conditional: true } : res;
-  const decision = await pool.answer(credential, request, exchange, state, got.seq, got.paceUs);
+  const decision = await pool.answer(credential, request, exchange, state, got.start, got.paceUs);
   ctx.events.request({ credential, status: res.status, errorCode: res.errorCode, seconds, rejected: decision.credential.verdict === 'limited' });
   return { kind: 'response', credential, res, decision };
 }

@@ -18,7 +18,7 @@ export interface TakeCandidate {
 }
 
 export type TakeResult =
-  | { kind: 'granted'; /** 0-based index into the candidates. */ index: number; startAt: number; now: number; seq: number; paceUs: number }
+  | { kind: 'granted'; /** 0-based index into the candidates. */ index: number; startAt: number; now: number; /** Its window log entry ('': none). */ start: string; paceUs: number }
   | { kind: 'wait'; index: number; retryAt: number; now: number }
   | { kind: 'quarantined'; now: number };
 
@@ -36,8 +36,8 @@ export interface ReportInput {
   confirm401: number;
   quarantineMs: number;
   reason: string;
-  /** The logged start to confirm (0: none). */
-  seq: number;
+  /** The logged start to confirm ('': none). */
+  start: string;
   /** The rest only comes from "remaining 0" on an answer that was not refused. */
   soft: boolean;
   /** The credential's configured limits, or "". */
@@ -72,10 +72,11 @@ export class CredentialScripts {
       keys.push(k.cred(c.id), k.credLog(c.id), k.credInFlight(c.id));
       args.push(c.limits, c.maxInFlight ?? '', c.burst ?? '');
     }
-    const [status, index, at, now, seq, paceUs] = (await this.scripts.takeCredential(keys.length, ...keys, ...args)) as number[];
-    if (status === 1) return { kind: 'granted', index: index! - 1, startAt: at!, now: now!, seq: seq ?? 0, paceUs: paceUs ?? 0 };
-    if (status === 0) return { kind: 'wait', index: index! - 1, retryAt: at!, now: now! };
-    return { kind: 'quarantined', now: now! };
+    const [status, index, at, now, start, paceUs] = (await this.scripts.takeCredential(keys.length, ...keys, ...args)) as [number, number, number, number, string | number | undefined, number | undefined];
+    // A take remembered from before starts were named by their take (a number, 0: none) names its entry so.
+    if (status === 1) return { kind: 'granted', index: index - 1, startAt: at, now, start: typeof start === 'string' ? start : start ? String(start) : '', paceUs: paceUs ?? 0 };
+    if (status === 0) return { kind: 'wait', index: index - 1, retryAt: at, now };
+    return { kind: 'quarantined', now };
   }
 
   /** reportResponse-3.lua: what one answer said about a credential. */
@@ -84,7 +85,7 @@ export class CredentialScripts {
     const [event, until] = (await this.scripts.reportResponse(
       k.cred(r.id), k.credLog(r.id), k.op(r.opId),
       r.outcome, r.restMs === undefined ? '' : Math.ceil(r.restMs), r.limits, r.backoffBaseMs, r.backoffMaxMs, r.jitter,
-      r.confirm401, r.quarantineMs, r.reason, r.seq, r.soft ? '1' : '0', r.configured, r.askedMs === undefined ? '' : Math.ceil(r.askedMs),
+      r.confirm401, r.quarantineMs, r.reason, r.start, r.soft ? '1' : '0', r.configured, r.askedMs === undefined ? '' : Math.ceil(r.askedMs),
     )) as number[];
     if (event === 1) return { kind: 'resting', until: until! };
     if (event === 2) return { kind: 'quarantined', until: until! };
@@ -92,17 +93,18 @@ export class CredentialScripts {
   }
 
   /** confirmStart-1.lua: moves a logged start to now (idempotent). */
-  async confirm(id: string, seq: number): Promise<void> {
-    await this.scripts.confirmStart(this.keys.credLog(id), seq);
+  async confirm(id: string, start: string): Promise<void> {
+    if (start === '') return;
+    await this.scripts.confirmStart(this.keys.credLog(id), start);
   }
 
   /** releaseStart-3.lua: gives back a start that was not sent: its slot, its pacing interval, its count. `opId` unique per call. */
-  async release(id: string, seq: number, paceUs: number, opId: string): Promise<void> {
-    await this.scripts.releaseStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), seq, paceUs);
+  async release(id: string, start: string, paceUs: number, opId: string): Promise<void> {
+    await this.scripts.releaseStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), start, paceUs);
   }
 
   /** refundStart-3.lua: gives back the budget of a start the API did not count (budget.free304). `opId` unique per call. */
-  async refund(id: string, seq: number, paceUs: number, opId: string): Promise<void> {
-    await this.scripts.refundStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), seq, paceUs);
+  async refund(id: string, start: string, paceUs: number, opId: string): Promise<void> {
+    await this.scripts.refundStart(this.keys.cred(id), this.keys.credLog(id), this.keys.op(opId), start, paceUs);
   }
 }

@@ -42,6 +42,8 @@ export function queueKeys(queue: string) {
     credInFlight: (id: string) => `${base}cred:${id}:inflight`,
     /** The pool's take counter (credentials take turns). */
     takeTurn: `${base}cred-turn`,
+    /** The deployment's random key of credential fingerprints (string, base64; written once, never expires). */
+    credKey: `${base}cred-key`,
     /** Take reservations of one 20 s bucket, by operation id (a replayed take answers from it). */
     takes: (bucket: number) => `${base}cred-takes:${bucket}`,
     /** The operation record of a credential report, release or refund (a replayed call answers from it). */

@@ -16,6 +16,9 @@ export interface ScheduledPullData {
   source: string;
 }
 
+/** The longest schedule name: its ticks' run names (`<name>-<UTC time>`, 17 more characters) must stay valid run names (at most 100). */
+export const MAX_SCHEDULE_NAME = 100 - `-${utcStamp(0)}`.length;
+
 /** Run name of a tick: the schedule's name and the tick's UTC time, the same on every retry of that tick. */
 export function tickRunName(schedule: string, tickMs: number): string {
   return `${schedule}-${utcStamp(tickMs)}`;

@@ -13,12 +13,17 @@ const STAMP_SUFFIX = /-\d{8}T\d{6}Z$/;
 
 /**
  * The series of a run: the queue and the run's name without the trailing UTC
- * stamp (`<queue>.<name>`), or null when its name has no stamp. The queue is
- * part of it: two configs sharing a sink directory or table never send each
- * other's validators to their APIs.
+ * stamp, or null when its name has no stamp. The queue is part of it: two
+ * configs sharing a sink directory or table never send each other's
+ * validators to their APIs. Queue and run names are letters, digits, `. _ -`,
+ * so the encoding is one-to-one: `<queue>.<name>` for a queue without a dot
+ * (split at its first dot; the form series always had, so their validators
+ * stay readable), `<queue>~<name>` for a queue with one (`~` is in neither
+ * name), so queue `a` with run `b.c-…` and queue `a.b` with run `c-…` differ.
  */
 export function seriesOf(run: string, queue: string): string | null {
   if (!STAMP_SUFFIX.test(run)) return null;
   const series = run.replace(STAMP_SUFFIX, '');
-  return series === '' ? null : `${queue}.${series}`;
+  if (series === '') return null;
+  return queue.includes('.') ? `${queue}~${series}` : `${queue}.${series}`;
 }

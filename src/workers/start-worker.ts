@@ -96,7 +96,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     config,
     store,
     sink,
-    pool: new CredentialPool({ redis: connection, config, logger, http, events: options.events }),
+    pool: await CredentialPool.open({ redis: connection, config, logger, http, events: options.events }),
     http,
     limit: pLimit(concurrency),
     stopping: () => stopping || fatalReason !== undefined,

@@ -5,7 +5,7 @@
 
   Input:
     KEYS[1] the credential's start log (zset)
-    ARGV[1] seq of the start (as takeCredential returned it)
+    ARGV[1] the start's log entry (as takeCredential returned it)
 
   Output:
     1 moved, 0 the entry is gone (trimmed) or already later

@@ -11,8 +11,8 @@
     KEYS[2] its start log (zset)
     KEYS[3] this call's operation record: a replayed call (ioredis resends a command whose reply a
             dropped connection lost) gives nothing back twice (kept 10 min)
-    ARGV[1] seq of the start (as takeCredential returned it; "0": a start that was not logged,
-            of a credential with no known limits: only its count is given back)
+    ARGV[1] the start's log entry (as takeCredential returned it; "" or "0": a start that was not
+            logged, of a credential with no known limits: only its count is given back)
     ARGV[2] the emission interval the take moved "tat" by, µs ("0" or absent: none)
 
   Output:
@@ -23,7 +23,7 @@ if not redis.call("SET", KEYS[3], "1", "NX", "PX", 600000) then
   return 0
 end
 local removed = 1
-if ARGV[1] ~= "0" then
+if ARGV[1] ~= "" and ARGV[1] ~= "0" then
   removed = redis.call("ZREM", KEYS[2], ARGV[1])
 end
 if removed == 0 then

@@ -16,14 +16,16 @@
     ARGV[1] outcome: ok | limited | unauthorized | forbidden | other
     ARGV[2] rest ms the response asked for ("" = none)
     ARGV[3] limits the response announced ("q:wMs;..."), "-" = no rate-limit headers, "" = keep;
-            new limits also reset the credential's pacing ("tat")
+            new limits also reset the credential's pacing ("tat"); limits read-limits.lua does not
+            trust are not stored (as "")
     ARGV[4] bare-429 backoff base ms
     ARGV[5] bare-429 backoff max ms
     ARGV[6] jitter draw in [0, 1)
     ARGV[7] consecutive 401s that quarantine
     ARGV[8] quarantine length ms
     ARGV[9] quarantine reason (default "unauthorized")
-    ARGV[10] seq of the request's logged start, "0" if none: moved to now (see confirmStart-1.lua)
+    ARGV[10] the request's logged start (its entry, as takeCredential returned it), "" or "0" if none:
+             moved to now (see confirmStart-1.lua)
     ARGV[11] "1" when the rest comes only from an answer that said remaining 0 but was not refused:
              skipped when the credential's own log already holds a full window for one of its limits
              (its pacing keeps the next start past the reset anyway; resting too would idle it)
@@ -38,6 +40,7 @@
 ]]
 local rcall = redis.call
 --@include now-ms
+--@include read-limits
 local now = nowMs()
 local key = KEYS[1]
 local outcome = ARGV[1]
@@ -50,12 +53,20 @@ local function answer(r)
   rcall("SET", opKey, cjson.encode(r), "PX", 600000)
   return r
 end
-if ARGV[10] and ARGV[10] ~= "0" then
+if ARGV[10] and ARGV[10] ~= "" and ARGV[10] ~= "0" then
   rcall("ZADD", KEYS[2], "XX", "GT", now, ARGV[10])
 end
 local restMs = ARGV[2]
 local limits = ARGV[3]
 
+-- Limits a take would not trust (read-limits.lua) are not stored: kept as if the answer said nothing new.
+if limits ~= "-" and limits ~= "" and readLimits(limits) == nil then limits = "" end
+if limits == "-" or limits == "" then
+  -- A stored budget no take trusts (written before budgets were checked) goes: takes go at the slow
+  -- start (or unpaced, once observed) until the API announces a budget again.
+  local stored = rcall("HGET", key, "limits")
+  if stored and readLimits(stored) == nil then rcall("HDEL", key, "limits") end
+end
 if limits == "-" then
   rcall("HSET", key, "observed", "1")
 elseif limits ~= "" then
@@ -96,8 +107,9 @@ end
 if rest ~= nil and rest > 0 and ARGV[11] == "1" then
   local limits = ARGV[12]
   if limits == nil or limits == "" then limits = rcall("HGET", key, "limits") or "" end
-  for q, w in string.gmatch(limits, "(%d+):(%d+)") do
-    if rcall("ZCOUNT", KEYS[2], now - tonumber(w), "+inf") >= tonumber(q) then
+  -- An untrusted budget holds no window: the rest stands.
+  for _, l in ipairs(readLimits(limits) or {}) do
+    if rcall("ZCOUNT", KEYS[2], now - l[2], "+inf") >= l[1] then
       rest = nil
       break
     end

@@ -53,13 +53,16 @@
     ARGV[2] slow-start limits for a credential with no budget that has seen no response yet ("q:wMs")
     ARGV[3] operation id, unique per call; also the name of the in-flight lease it takes
     ARGV[4] lease length, ms, for credentials with an in-flight cap (how long a request may take at most)
-    ARGV[5..] triples per candidate: configured limits ("q:wMs;q:wMs" or "" to use what was learned),
+    ARGV[5..] triples per candidate: configured limits ("q:wMs;q:wMs" or "" to use what was learned;
+            either is read by read-limits.lua, and one it does not trust means the slow start),
             in-flight cap ("" = none): budget.maxInFlight, burst ("" = the default): budget.burst
 
   Output:
-    {1, index, startAtMs, nowMs, seq, paceUs}
+    {1, index, startAtMs, nowMs, start, paceUs}
                                        reserved: start at startAtMs (Redis clock); index is 1-based;
-                                       seq names the log entry (0 when the credential has no limit);
+                                       start names the log entry: the operation id, unique per take, so
+                                       no later take can name the same entry, whatever happened to the
+                                       credential's hash ("" when the credential has no limit);
                                        paceUs is the emission interval T it moved tat by, in µs (0: none),
                                        to give back with the start if it is not sent (releaseStart-3.lua)
     {0, index, retryAtMs, nowMs}       nothing can be reserved now; ask again at retryAtMs
@@ -68,6 +71,7 @@
 ]]
 local rcall = redis.call
 --@include now-ms
+--@include read-limits
 local now = nowMs()
 local horizon = tonumber(ARGV[1])
 local slowStart = ARGV[2]
@@ -116,15 +120,22 @@ for i = 5, #ARGV, 3 do
     if limits == "" then
       if st[3] then limits = st[3] elseif st[4] then limits = "" else limits = slowStart end
     end
+    -- A budget that is not one (a decimal, more than 8 limits, a window over a day) is not trusted: it would
+    -- be misread, or cost a command per limit on every take. Until a response teaches a valid one, the
+    -- credential goes at the slow start.
+    local parsed = readLimits(limits)
+    if parsed == nil then
+      limits = slowStart
+      parsed = readLimits(slowStart) or {{1, 250}}
+    end
     local start = now
     if st[2] and tonumber(st[2]) > start then start = tonumber(st[2]) end
     local headroom = 1
     local maxW, minW = 0, nil
     local size = nil
     local pace, minQ = 0, nil
-    for q, w in string.gmatch(limits, "(%d+):(%d+)") do
-      q = tonumber(q)
-      w = tonumber(w)
+    for _, l in ipairs(parsed) do
+      local q, w = l[1], l[2]
       if w / q > pace then pace = w / q end
       if minQ == nil or q < minQ then minQ = q end
       local margin = math.min(1000, math.max(10, math.floor(w / 100)))
@@ -178,12 +189,12 @@ end
 local key = KEYS[3 * best + 1]
 rcall("HINCRBY", key, "requests", 1)
 rcall("HSET", key, "turn", rcall("INCR", KEYS[1]))
-local seq = 0
+local entry = ""
 if bestMaxW > 0 then
   local log = KEYS[3 * best + 2]
   rcall("ZREMRANGEBYSCORE", log, "-inf", now - bestMaxW)
-  seq = rcall("HINCRBY", key, "seq", 1)
-  rcall("ZADD", log, bestStart, seq)
+  entry = opId
+  rcall("ZADD", log, bestStart, entry)
   -- Long enough for a late confirmation too.
   rcall("PEXPIRE", log, bestStart - now + bestMaxW + 600000)
 end
@@ -199,7 +210,7 @@ if bestCap then
   rcall("PEXPIRE", inflight, bestStart - now + leaseMs + 60000)
 end
 if bestMaxW > 0 or bestCap then
-  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, seq, math.floor(bestPace * 1000)}))
+  rcall("HSET", takes, opId, cjson.encode({1, best, bestStart, now, entry, math.floor(bestPace * 1000)}))
   rcall("PEXPIRE", takes, 45000)
 end
-return {1, best, bestStart, now, seq, math.floor(bestPace * 1000)}
+return {1, best, bestStart, now, entry, math.floor(bestPace * 1000)}
