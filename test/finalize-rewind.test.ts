@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { createPullq, type Pullq } from '../src/api/create-pullq.js';
-import { queuePatterns } from '../src/redis/keys.js';
+import { queuePatterns, runKeys } from '../src/redis/keys.js';
 import { FileSink } from '../src/sinks/file-sink.js';
 import { PostgresSink } from '../src/sinks/postgres-sink.js';
 import type { FailedLine, FinalizeFence, ResultLine, Sink, Summary } from '../src/sinks/sink.js';
@@ -155,8 +155,11 @@ for (const kind of kinds) {
           pullq = undefined;
 
           await rewind(queue, lost === 'the finalized mark' ? sink.beforeFinalize! : sink.beforeLastCommit!);
+          // A finalizer that died holding the lock: the refused batches must wait for it, not complete their jobs
+          // (pull's own repair is put out of reach, so only the jobs can bring the run to its end).
+          if (lost !== 'the finalized mark') await redis.set(runKeys(queue, 'r1').finalizeLock, 'a-dead-finalizer', 'PX', 3000);
           pullq = createPullq(config, { sink, logger: quietLogger() });
-          const again = await pullq.pull(IDS, { run: 'r1' });
+          const again = await pullq.pull(IDS, { run: 'r1', repairAfterMs: 600_000, signal: AbortSignal.timeout(40_000) });
           expect({ complete: again.complete, reason: again.reason }).toEqual({ complete: true, reason: undefined });
           expect(again.status).toMatchObject({ complete: true, total: 38, succeeded: 36, failed: 2, aborted: null });
           const out = await made.output('r1');

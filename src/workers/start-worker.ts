@@ -28,6 +28,8 @@ import { closeBullWorker } from './close-bull-worker.js';
 
 /** A stalled batch job (its worker died) is retried this many times before BullMQ fails it. */
 export const MAX_STALLED = 20;
+/** How soon a batch refused by this run's own published output tries again to complete the run, when another process holds its finalize lock. */
+const ADOPT_RETRY_MS = 5_000;
 /** How long a forced close of the BullMQ worker may take before the replica stops without it. */
 const FORCED_CLOSE_MS = 5_000;
 
@@ -166,10 +168,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         }
         // The output is this very run's (Redis rewound past its finalize, and the batch is being redone): complete the run from it.
         if (err.published !== undefined && err.published.startedAt === status.createdAt) {
-          if (await adoptPublishedRun(store, sink, run, err.published, log)) options.onRunComplete?.(run);
-          // Another process holds the finalize lock: a later repair brings the batch back here.
-          else await store.markJobPending(run, batch);
-          return;
+          if (await adoptPublishedRun(store, sink, run, err.published, log)) {
+            options.onRunComplete?.(run);
+            return;
+          }
+          // Another process holds the finalize lock: keep the job and come back once it may have finished (or its lock
+          // expired), without spending an attempt. Completing the job here would leave the run to the next repair.
+          await job.moveToDelayed(Date.now() + ADOPT_RETRY_MS, token);
+          throw new DelayedError();
         }
         // IDs still to do, yet the sink holds final output under this name: an earlier run's (Redis was reset,
         // or another queue writes to the same place). Every batch would be refused: stop with the reason instead.
