@@ -196,11 +196,13 @@ export async function buildValidatorsFile(target: string, sources: string[]): Pr
               const text = Buffer.from(JSON.stringify(h.d ?? null), 'utf8');
               head.o = data.at;
               head.n = text.length;
-              await data.add(text);
+              await writing(() => data.add(text));
             }
-            await writers[partitionOf(fnv1a32(h.id) % buckets)]!.add(JSON.stringify(head));
+            await writing(() => writers[partitionOf(fnv1a32(h.id) % buckets)]!.add(JSON.stringify(head)));
           }
         } catch (err) {
+          // Only a failure to read or parse the source names it; a failed write (a full disk) goes through as it is.
+          if (err instanceof WriteFailure) throw err.cause;
           throw new ValidatorsUnreadableError(file, err);
         }
       }
@@ -340,5 +342,20 @@ export class ValidatorsFile {
 
   async close(): Promise<void> {
     await this.fh.close();
+  }
+}
+
+/** A write of the build that failed: told apart from a source that cannot be read. */
+class WriteFailure extends Error {
+  constructor(cause: unknown) {
+    super('write failed', { cause });
+  }
+}
+
+async function writing(write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    throw new WriteFailure(err);
   }
 }
