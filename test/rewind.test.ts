@@ -175,27 +175,14 @@ describe('acknowledged writes that Redis lost', () => {
     expectExactlyOnce(s.dir, 'r', ids);
   });
 
-  it('a lost enqueue chunk of full batches: enqueue fails loudly, enqueuing again adds what was lost', async () => {
-    const s = setUp('full');
-    // A generator (it cannot be read again): chunks of 1,000 IDs, 20 whole batches each.
-    const ids = Array.from({ length: 3000 }, (_, i) => `f-${i}`);
-    const lost = proxy.rewind((c) => c.script === SHA.enqueue && enqueueP0(c) === 1000);
-    const producer = proxied();
-    const err = await enqueueThrough(producer, s, once(ids)).then(() => null, (e: unknown) => e);
-    expect(lost.fired()).toBe(1);
-    expect(err).toMatchObject({ code: 'enqueue_lost' });
-    const again = await enqueueThrough(producer, s, once(ids));
-    expect(again.total).toBe(3000);
-    const worker = await startWorker({ config: s.config, connection: direct, logger: quietLogger() });
-    cleanup.push(() => worker.close(5000));
-    const st = await untilComplete(s.store, 'r', 30_000);
-    expect(st).toMatchObject({ complete: true, total: 3000, succeeded: 3000 });
-    expectExactlyOnce(s.dir, 'r', ids);
-  });
-
-  it('a lost enqueue chunk that straddles batches: enqueue fails loudly, enqueuing again completes the run', async () => {
-    const s = setUp('straddle', 300);
-    const ids = Array.from({ length: 3000 }, (_, i) => `t-${i}`);
+  // Chunks of 1,000 IDs: 20 whole batches each (batch size 50), or batches of 300 that a chunk's edges cut.
+  it.each([
+    { kind: 'of full batches', label: 'full', batchSize: undefined, prefix: 'f', then: 'enqueuing again adds what was lost' },
+    { kind: 'that straddles batches', label: 'straddle', batchSize: 300, prefix: 't', then: 'enqueuing again completes the run' },
+  ])('a lost enqueue chunk $kind: enqueue fails loudly, $then', async ({ label, batchSize, prefix }) => {
+    const s = setUp(label, batchSize);
+    // A generator (it cannot be read again).
+    const ids = Array.from({ length: 3000 }, (_, i) => `${prefix}-${i}`);
     const lost = proxy.rewind((c) => c.script === SHA.enqueue && enqueueP0(c) === 1000);
     const producer = proxied();
     const err = await enqueueThrough(producer, s, once(ids)).then(() => null, (e: unknown) => e);
