@@ -47,7 +47,62 @@ const tokensFields = {
   tokensFile: nonEmpty.optional(),
 };
 
+/** A dot path into a JSON body: `next_cursor`, `meta.next`, `data.items`. */
+const dotPath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path into the JSON body, e.g. "meta.next_cursor"');
+
 const credentialName = z.string().regex(NAME_RE, 'must be letters, digits, . _ -').optional();
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** A private key for JWTs (private_key_jwt, the JWT-bearer grant): PEM or JWK text (`${VAR}`), or a file holding one. */
+const privateKeyFields = {
+  /** PEM ("-----BEGIN PRIVATE KEY-----…") or a JWK's JSON; usually "${VAR}". */
+  privateKey: nonEmpty.optional(),
+  /** A file holding the PEM or the JWK (relative to the config file). */
+  privateKeyFile: nonEmpty.optional(),
+  /** The key's id (JWT header `kid`), when the server wants one. */
+  keyId: nonEmpty.optional(),
+  /** JWS algorithm; default RS256 for RSA keys, ES256 for P-256 keys (or the JWK's `alg`). */
+  algorithm: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']).optional(),
+};
+
+/** One OAuth2 client. clientSecret is optional: a public client (PKCE), or one that signs with a private key. */
+export const oauth2ClientSchema = z.strictObject({
+  clientId: nonEmpty,
+  clientSecret: nonEmpty.optional(),
+  /** Grant refresh_token: the starting refresh token (the fleet keeps the rotated ones in Redis). */
+  refreshToken: nonEmpty.optional(),
+  /** Grant jwt_bearer: the assertion's `sub` (a user to act for, Google's domain-wide delegation). */
+  subject: nonEmpty.optional(),
+  ...privateKeyFields,
+  name: credentialName,
+  budget: budgetSchema.optional(),
+});
+
+/** One account of a login endpoint. */
+export const loginAccountSchema = z.strictObject({ username: z.string(), password: z.string(), name: credentialName, budget: budgetSchema.optional() });
+
+/** One OAuth 1.0a credential: the consumer (the app) and, for three-legged access, the token. */
+export const oauth1CredentialSchema = z.strictObject({
+  consumerKey: nonEmpty,
+  consumerSecret: z.string(),
+  token: nonEmpty.optional(),
+  tokenSecret: z.string().optional(),
+  name: credentialName,
+  budget: budgetSchema.optional(),
+});
+
+/** One basic-auth pair. */
+export const basicCredentialSchema = z.strictObject({ username: z.string(), password: z.string(), name: credentialName, budget: budgetSchema.optional() });
+
+/**
+ * The library's own signer (auth type "custom"): gets the whole request and the credential object
+ * as configured, returns the request to send (or changes it in place and returns nothing).
+ */
+export type CustomSigner = (
+  request: { method: string; url: string; headers: Record<string, string>; body?: string },
+  credential: Readonly<Record<string, unknown>>,
+) => { method?: string; url?: string; headers?: Record<string, string>; body?: string } | void | Promise<{ method?: string; url?: string; headers?: Record<string, string>; body?: string } | void>;
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
@@ -60,15 +115,61 @@ const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('query'), param: nonEmpty, ...tokensFields }),
   z.strictObject({
     type: z.literal('basic'),
-    credentials: z.array(z.strictObject({ username: z.string(), password: z.string(), name: credentialName, budget: budgetSchema.optional() })).min(1, 'must list at least one credential'),
+    credentials: z.array(basicCredentialSchema).min(1, 'must list at least one credential'),
   }),
   z.strictObject({
     type: z.literal('oauth2'),
-    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-    clients: z.array(z.strictObject({ clientId: nonEmpty, clientSecret: nonEmpty, name: credentialName, budget: budgetSchema.optional() })).min(1, 'must list at least one client'),
+    /** client_credentials (default), refresh_token, authorization_code (`pullq login`), jwt_bearer (RFC 7523 §2.1; the URN too). */
+    grant: z
+      .enum(['client_credentials', 'refresh_token', 'authorization_code', 'jwt_bearer', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])
+      .default('client_credentials')
+      .transform((g) => (g === 'urn:ietf:params:oauth:grant-type:jwt-bearer' ? 'jwt_bearer' : g)),
+    tokenUrl: httpUrl,
+    /** authorization_code: where `pullq login` sends the browser. */
+    authorizeUrl: httpUrl.optional(),
+    /** authorization_code: `pullq login` takes the redirect on http://127.0.0.1:<redirectPort>/callback (RFC 8252). */
+    redirectPort: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(8976),
+    clients: z.array(oauth2ClientSchema).min(1, 'must list at least one client'),
     scope: z.string().optional(),
     audience: z.string().optional(),
-    authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    /** How the client authenticates at the token endpoint; default: private_key_jwt with a key, client_secret_basic with a secret, none without. */
+    authMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).optional(),
+    /**
+     * Key material the refresh tokens of clients without a secret are sealed with in Redis (a public client):
+     * usually "${VAR}". Without it they are sealed under the deployment key kept in Redis itself.
+     */
+    sealKey: nonEmpty.optional(),
+  }),
+  z.strictObject({
+    type: z.literal('login'),
+    loginUrl: httpUrl,
+    /** JSON template of the login body; {username} and {password} are put in as JSON strings. */
+    body: z.json().default({ username: '{username}', password: '{password}' }),
+    /** true: send the body as application/x-www-form-urlencoded (its top-level fields) instead of JSON. */
+    form: z.boolean().default(false),
+    /** Dot path to the token in the login answer. */
+    tokenPath: dotPath.default('token'),
+    /** Dot path to the token's lifetime in seconds; else the JWT `exp`; else until a 401. */
+    expiresInPath: dotPath.optional(),
+    header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name').default('Authorization'),
+    scheme: z.string().regex(/^[A-Za-z0-9._~+/-]*$/, 'must be one word, or "" for the raw token').default('Bearer'),
+    accounts: z.array(loginAccountSchema).min(1, 'must list at least one account'),
+  }),
+  z.strictObject({
+    type: z.literal('oauth1'),
+    signatureMethod: z.enum(['HMAC-SHA256', 'HMAC-SHA1', 'PLAINTEXT']).default('HMAC-SHA256'),
+    /** The Authorization header's realm (NetSuite: the account id); none when unset. */
+    realm: z.string().optional(),
+    credentials: z.array(oauth1CredentialSchema).min(1, 'must list at least one credential'),
+  }),
+  z.strictObject({
+    type: z.literal('custom'),
+    sign: z.custom<CustomSigner>((v) => typeof v === 'function', 'must be a function: auth type "custom" is for the library (createPullq), not a JSON config'),
+    /** Each credential object is given to sign() as it is; `name` and `budget` are pullq's, the rest is yours. */
+    credentials: z
+      .array(z.looseObject({ name: credentialName, budget: budgetSchema.optional() }))
+      .min(1, 'must list at least one credential')
+      .default([{}]),
   }),
 ]);
 
@@ -101,8 +202,6 @@ const requestUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
-/** A dot path into a JSON body: `next_cursor`, `meta.next`, `data.items`. */
-const dotPath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a dot path into the JSON body, e.g. "meta.next_cursor"');
 const maxPages = positiveInt.max(100_000, 'must be <= 100000').default(100);
 
 /**
@@ -236,13 +335,33 @@ export type ConfigInput = z.input<typeof configSchema>;
 
 /** A credential as the config names it, before it becomes a request decoration. */
 export interface CredentialConfig {
-  kind: 'header' | 'query' | 'basic' | 'oauth2';
-  /** The secret itself; never logged, never stored in Redis. */
+  kind: 'header' | 'query' | 'basic' | 'oauth2' | 'login' | 'oauth1' | 'custom';
+  /**
+   * What names it (its fingerprint is an HMAC of `user` and this): the token, password, client secret
+   * ("" for a public client), consumer secret, or the custom credential's JSON. Never logged, never in Redis.
+   */
   secret: string;
-  /** basic: the username; oauth2: the client id. */
+  /** basic, login: the username; oauth2: the client id; oauth1: the consumer key. */
   user?: string;
   name?: string;
   budget?: Budget;
+  /** Where it came from: `pullq credentials` says. */
+  source?: 'config' | 'tokensFile' | 'credentialsFile' | 'library';
+  /** oauth2: how the client authenticates at the token endpoint (resolved from auth.authMethod and what the client has). */
+  authMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** oauth2: the refresh token to start from (grant refresh_token). */
+  refreshToken?: string;
+  /** oauth2: the private key's text (PEM or JWK), read from privateKeyFile when given so. */
+  privateKey?: string;
+  keyId?: string;
+  algorithm?: string;
+  /** oauth2 jwt_bearer: the assertion's subject. */
+  subject?: string;
+  /** oauth1: the token and its secret (three-legged). */
+  token?: string;
+  tokenSecret?: string;
+  /** custom: the credential object as configured, handed to sign(). */
+  entry?: Readonly<Record<string, unknown>>;
 }
 
 export type Config = Omit<RawConfig, 'auth'> & {
@@ -325,18 +444,62 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'query': {
       if (auth.tokens && auth.tokensFile) throw new ConfigError(`${where}auth: give either tokens or tokensFile, not both`);
       if (!auth.tokens && !auth.tokensFile) throw new ConfigError(`${where}auth.tokens: required for auth type "${auth.type}" (or tokensFile)`);
+      const source = auth.tokens ? 'config' : 'tokensFile';
       const entries = auth.tokens ?? readTokensFile(path.resolve(baseDir, auth.tokensFile!), where);
       return entries.map((entry) =>
         typeof entry === 'string'
-          ? { kind: auth.type, secret: entry }
-          : { kind: auth.type, secret: entry.token, name: entry.name, budget: entry.budget },
+          ? { kind: auth.type, secret: entry, source }
+          : { kind: auth.type, secret: entry.token, name: entry.name, budget: entry.budget, source },
       );
     }
     case 'basic':
-      return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget }));
+      return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source: 'config' }));
     case 'oauth2':
-      return auth.clients.map((c) => ({ kind: 'oauth2', user: c.clientId, secret: c.clientSecret, name: c.name, budget: c.budget }));
+      return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
+    case 'login':
+      return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));
+    case 'oauth1':
+      return auth.credentials.map((c) => ({
+        kind: 'oauth1', user: c.consumerKey, secret: `${c.consumerSecret}&${c.tokenSecret ?? ''}`, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config',
+      }));
+    case 'custom':
+      return auth.credentials.map((c) => {
+        const { name, budget, ...rest } = c as { name?: string; budget?: Budget } & Record<string, unknown>;
+        return { kind: 'custom', secret: JSON.stringify(rest), name, budget, entry: c, source: 'library' };
+      });
   }
+}
+
+type OAuth2Auth = Extract<RawConfig['auth'], { type: 'oauth2' }>;
+
+/** One OAuth2 client as a credential, its grant's needs checked (a ConfigError names the key). */
+function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], at: string, baseDir: string): CredentialConfig {
+  if (c.privateKey && c.privateKeyFile) throw new ConfigError(`${at}: give either privateKey or privateKeyFile, not both`);
+  let privateKey = c.privateKey;
+  if (c.privateKeyFile) {
+    const file = path.resolve(baseDir, c.privateKeyFile);
+    try {
+      privateKey = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${at}.privateKeyFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    }
+  }
+  const method = auth.authMethod ?? (privateKey && auth.grant !== 'jwt_bearer' ? 'private_key_jwt' : c.clientSecret ? 'client_secret_basic' : 'none');
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && !c.clientSecret) throw new ConfigError(`${at}.clientSecret: required with authMethod ${method}`);
+  if (method === 'private_key_jwt' && !privateKey) throw new ConfigError(`${at}.privateKey: required with authMethod private_key_jwt (or privateKeyFile)`);
+  if (auth.grant === 'jwt_bearer' && !privateKey) throw new ConfigError(`${at}.privateKey: required with grant jwt_bearer (or privateKeyFile)`);
+  if (auth.grant === 'client_credentials' && method === 'none') throw new ConfigError(`${at}.clientSecret: required with grant client_credentials (or privateKey)`);
+  if (auth.grant === 'refresh_token' && !c.refreshToken) throw new ConfigError(`${at}.refreshToken: required with grant refresh_token`);
+  if (auth.grant === 'authorization_code' && !auth.authorizeUrl) throw new ConfigError(`${where(at)}auth.authorizeUrl: required with grant authorization_code`);
+  return {
+    kind: 'oauth2', user: c.clientId, secret: c.clientSecret ?? '', name: c.name, budget: c.budget, source: 'config', authMethod: method,
+    refreshToken: c.refreshToken, privateKey, keyId: c.keyId, algorithm: c.algorithm, subject: c.subject,
+  };
+}
+
+/** The "file: " part of a path like "file: auth.clients.0". */
+function where(at: string): string {
+  return at.slice(0, at.indexOf('auth.'));
 }
 
 function readTokensFile(file: string, where: string): string[] {

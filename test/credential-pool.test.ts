@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialPool } from '../src/auth/credential-pool.js';
-import type { Credential, RequestParts } from '../src/auth/credential.js';
+import type { Credential, OutgoingRequest as RequestParts } from '../src/auth/credential.js';
 import { newRetryState } from '../src/runs/run-store.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
@@ -36,7 +36,7 @@ async function pool(auth: Record<string, unknown>, extra: Record<string, unknown
   return CredentialPool.open({ redis: connection, config, logger: quietLogger(), http: createHttpClient(config) });
 }
 const none = new Set<string>();
-const req = { url: 'http://x/1', headers: {} };
+const req = { method: 'GET', url: 'http://x/1', headers: {} };
 
 describe('CredentialPool budgets', () => {
   it('two replicas share one budget: at most `requests` starts in any window; later starts are reserved at most half a window ahead', async () => {

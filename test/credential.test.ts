@@ -1,10 +1,11 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createCredential, fingerprint } from '../src/auth/credential.js';
+import { fingerprint } from '../src/auth/credential.js';
+import { createCredential } from '../src/auth/kinds/static-credential.js';
 
 /** A deployment's fingerprint key (credential-key.ts keeps one per queue in Redis). */
 const KEY = Buffer.alloc(32, 7);
-const base = { url: 'http://api.test/items/1?x=1', headers: { accept: 'application/json' } };
+const base = { method: 'GET', url: 'http://api.test/items/1?x=1', headers: { accept: 'application/json' } };
 
 describe('static credentials', () => {
   it('header with a scheme, a custom name, or the raw token', () => {
@@ -18,8 +19,8 @@ describe('static credentials', () => {
 
   it('query parameter appended without re-encoding the URL', () => {
     const c = createCredential({ kind: 'query', secret: 'a b&c' }, { type: 'query', param: 'api_key' }, KEY);
-    expect(c.apply({ url: 'http://api.test/items/x%20y?x=1#frag', headers: {} }).url).toBe('http://api.test/items/x%20y?x=1&api_key=a%20b%26c');
-    expect(c.apply({ url: 'http://api.test/items/1', headers: {} }).url).toBe('http://api.test/items/1?api_key=a%20b%26c');
+    expect(c.apply({ method: 'GET', url: 'http://api.test/items/x%20y?x=1#frag', headers: {} }).url).toBe('http://api.test/items/x%20y?x=1&api_key=a%20b%26c');
+    expect(c.apply({ method: 'GET', url: 'http://api.test/items/1', headers: {} }).url).toBe('http://api.test/items/1?api_key=a%20b%26c');
   });
 
   it('basic', () => {

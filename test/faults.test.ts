@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { NormalizedOptions } from 'got';
 import { startExampleApi, type ExampleApi, type ExampleApiOptions } from '../scripts/example-api-server.js';
-import { createCredential } from '../src/auth/credential.js';
+import { createCredential } from '../src/auth/kinds/static-credential.js';
 import { stripCredentialOffOrigin } from '../src/jobs/strip-credential-off-origin.js';
 import { pullInProcess } from './helpers/pull-in-process.js';
 import { tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { CredentialPool } from '../src/auth/credential-pool.js';
-import type { Credential, RequestParts } from '../src/auth/credential.js';
+import type { Credential, OutgoingRequest as RequestParts } from '../src/auth/credential.js';
 import { newRetryState } from '../src/runs/run-store.js';
 import { compileIdUrl } from '../src/ids/id-url.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
@@ -157,7 +157,7 @@ describe('replies lost after Redis ran the command', () => {
     const pool = await CredentialPool.open({ redis: proxied(), config, logger: quietLogger(), http: createHttpClient(config) });
     const credential = pool.credentials[0]!;
     const lost = proxy.loseReply((c) => isScript(c, SHA.report));
-    expect(await say(pool, credential, { url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
+    expect(await say(pool, credential, { method: 'GET', url: 'http://x/items/a', headers: {} }, 401, {})).toBe('unauthorized');
     expect(lost.fired()).toBe(1);
     const h = await direct.hgetall(`${queueKeys(config.queue).credPrefix}${credential.id}`);
     expect({ n401: h['n401'], u401: h['u401'], quarantined: h['qUntil'] !== undefined }).toEqual({ n401: '1', u401: '1', quarantined: false });

@@ -1,5 +1,6 @@
 import { CredentialPool } from '../auth/credential-pool.js';
-import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
+import { CredentialRefusedError } from '../auth/credential-errors.js';
+import { outgoingRequest } from '../jobs/outgoing-request.js';
 import type { Config } from '../config.js';
 import { InputError } from '../errors.js';
 import { parseRateLimitHeaders } from '../http/rate-limit-headers.js';
@@ -56,13 +57,13 @@ export async function checkCredentials(c: Connected, config: Config, logger: Log
       if (got.waitMs > 0) await new Promise((r) => setTimeout(r, got.waitMs));
       let request;
       try {
-        request = await credential.apply({ url: placed.url, headers: placed.headers });
+        request = await credential.apply(outgoingRequest(http, placed));
       } catch (err) {
-        if (err instanceof OAuth2RefusedError) await pool.quarantine(credential, 'token endpoint refused the client');
-        probes.push({ credential: credential.label, verdict: err instanceof OAuth2RefusedError ? 'rejected' : 'error', status: null, detail: scrubSecrets((err as Error).message, pool.secrets()) });
+        if (err instanceof CredentialRefusedError) await pool.quarantine(credential, err.reason);
+        probes.push({ credential: credential.label, verdict: err instanceof CredentialRefusedError ? 'rejected' : 'error', status: null, detail: scrubSecrets((err as Error).message, pool.secrets()) });
         continue;
       }
-      const res = await fetchId(http, { ...request, body: placed.body, maxBodyBytes: config.request.maxBodyBytes, credential });
+      const res = await fetchId(http, { ...request, maxBodyBytes: config.request.maxBodyBytes, credential });
       const decision = await pool.answer(credential, request, res, newRetryState(), got.start);
       probes.push(describe(credential.label, res.status, res.headers ?? {}, res.errorCode, decision));
     } finally {

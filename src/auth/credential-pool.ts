@@ -6,9 +6,9 @@ import type { Logger } from '../logger.js';
 import { queueKeys } from '../redis/keys.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
 import { CredentialScripts } from '../redis/credential-scripts.js';
-import { createCredential, fingerprint, type Credential, type RequestParts } from './credential.js';
+import type { Credential, OutgoingRequest } from './credential.js';
+import { buildCredentials } from './build-credentials.js';
 import { credentialKey } from './credential-key.js';
-import { OAuth2TokenSource } from './oauth2-token-source.js';
 import type { WindowObservation } from '../http/learn-window.js';
 import { readLimitString, toLimitString } from './limit-string.js';
 import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
@@ -115,7 +115,6 @@ export class CredentialPool {
   private readonly keys: ReturnType<typeof queueKeys>;
   private readonly logger: Logger;
   private readonly retry: Config['retry'];
-  private readonly tokenSources: OAuth2TokenSource[];
   /** Last limits this process reported per credential: only changes are sent. */
   private readonly reportedLimits = new Map<string, string>();
   /** Credentials this process saw in a non-ok state: the next ok is reported to reset their counters. */
@@ -144,12 +143,7 @@ export class CredentialPool {
     this.retry = config.retry;
     this.scripts = new CredentialScripts(redis, config.queue);
     this.keys = queueKeys(config.queue);
-    this.tokenSources = [];
-    this.credentials = buildCredentials(config, fingerprintKey, (c) => {
-      const source = new OAuth2TokenSource(c, { redis, queue: config.queue, http: deps.http, logger });
-      this.tokenSources.push(source);
-      return source;
-    });
+    this.credentials = buildCredentials({ config, key: fingerprintKey, redis, queue: config.queue, http: deps.http, logger });
     const seen = new Set<string>();
     for (const c of this.credentials) {
       if (seen.has(c.id)) throw new ConfigError(`auth: two credentials have the same secret (${c.label})`);
@@ -238,7 +232,7 @@ export class CredentialPool {
    * on. A 401 first asks an OAuth2 credential whether its token was already
    * replaced (then the 401 is 'stale', not the credential's fault).
    */
-  async answer(credential: Credential, request: RequestParts, exchange: Exchange, id: IdState, start = '', paceUs = 0): Promise<Decision> {
+  async answer(credential: Credential, request: OutgoingRequest, exchange: Exchange, id: IdState, start = '', paceUs = 0): Promise<Decision> {
     const tokenReplaced = exchange.status === 401 && credential.onUnauthorized ? !(await credential.onUnauthorized(request)) : false;
     const state = { id: credential.id, tokenReplaced, window: this.windows.get(credential.id), free304: this.free304.has(credential.id) };
     const decision = decide(exchange, id, state, { retry: this.retry }, Date.now());
@@ -379,12 +373,12 @@ export class CredentialPool {
 
   /** Every secret the pool knows (client secrets, tokens, OAuth2 access tokens seen), for scrubbing text. */
   secrets(): string[] {
-    return [...this.credentials.flatMap((c) => c.secrets), ...this.tokenSources.flatMap((s) => [...s.seenTokens])];
+    return this.credentials.flatMap((c) => [...c.secrets, ...(c.seenSecrets?.() ?? [])]);
   }
 
-  /** Token-endpoint calls this process made (OAuth2), for tests and benchmarks. */
+  /** Token- and login-endpoint calls this process made (oauth2, login), for tests and benchmarks. */
   tokenEndpointCalls(): number {
-    return this.tokenSources.reduce((n, s) => n + s.endpointCalls, 0);
+    return this.credentials.reduce((n, c) => n + (c.endpointCalls?.() ?? 0), 0);
   }
 }
 
@@ -401,37 +395,4 @@ function describeLimits(limits: string, configured: boolean, observed: boolean):
   if (!limits) return observed ? 'none announced' : 'not yet known';
   const text = [...limits.matchAll(/(\d+):(\d+)/g)].map((m) => `${m[1]}/${Number(m[2]) / 1000}s`).join(' + ');
   return configured ? text : `${text} (learned)`;
-}
-
-/** Builds the pool's credentials from the config; auth "none" is one anonymous credential. */
-function buildCredentials(config: Config, key: Buffer, tokenSource: (c: ConstructorParameters<typeof OAuth2TokenSource>[0]) => OAuth2TokenSource): Credential[] {
-  const auth = config.auth;
-  switch (auth.type) {
-    case 'none':
-      return [{ id: 'anonymous', label: 'anonymous', budget: undefined, apply: (p) => p, headerNames: [], secrets: [] }];
-    case 'oauth2':
-      return config.credentials.map((c) => {
-        const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
-        const source = tokenSource({ id, tokenUrl: auth.tokenUrl, clientId: c.user!, clientSecret: c.secret, scope: auth.scope, audience: auth.audience, authMethod: auth.authMethod });
-        const credential: Credential = {
-          id,
-          label: c.name ?? id,
-          budget: c.budget,
-          headerNames: ['authorization'],
-          secrets: [c.secret],
-          async apply(p: RequestParts): Promise<RequestParts> {
-            return { url: p.url, headers: { ...p.headers, authorization: `Bearer ${await source.token()}` } };
-          },
-          async onUnauthorized(p: RequestParts): Promise<boolean> {
-            const used = p.headers['authorization']?.replace(/^Bearer /, '');
-            return used ? source.invalidate(used) : true;
-          },
-        };
-        return credential;
-      });
-    default: {
-      const shape = auth.type === 'header' ? { type: auth.type, header: auth.header, scheme: auth.scheme } : auth.type === 'query' ? { type: auth.type, param: auth.param } : { type: auth.type };
-      return config.credentials.map((c) => createCredential(c, shape, key));
-    }
-  }
 }

@@ -5,9 +5,11 @@ import type { Exchange } from '../policy/decide.js';
 import { RedirectRefusedError } from '../errors.js';
 
 export interface FetchRequest {
+  /** The method when not the client's (a credential's signer may set it). */
+  method?: string;
   url: string;
   headers: Record<string, string>;
-  /** JSON text sent as the body (request.body; the method is the client's, POST). */
+  /** The body text (request.body's JSON, or what a signer made of it). */
   body?: string;
   maxBodyBytes: number;
   /** The credential on the request, so a cross-origin redirect can take it off. */
@@ -45,6 +47,7 @@ export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResu
   const headers = req.body !== undefined && !hasHeader(client, req.headers, 'content-type') ? { ...req.headers, 'content-type': 'application/json' } : req.headers;
   const request = client(req.url, {
     headers,
+    ...(req.method !== undefined ? { method: req.method as 'GET' } : {}),
     ...(req.body !== undefined ? { body: req.body } : {}),
     hooks: {
       beforeRedirect: [(options: NormalizedOptions) => stripCredentialOffOrigin(options, origin, req.credential)],

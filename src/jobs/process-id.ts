@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatMs } from '../auth/credential-pool.js';
-import { OAuth2RefusedError } from '../auth/oauth2-token-source.js';
+import { CredentialRefusedError } from '../auth/credential-errors.js';
 import { decodeKey, type IdKey } from '../ids/id-key.js';
 import { requestTemplateOf, type RenderedRequest } from '../ids/request-template.js';
 import { backoffDelay } from '../policy/backoff-delay.js';
@@ -160,7 +160,7 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
       return fail(state.lastStatus, error, pageMessage(state, `HTTP ${state.lastStatus ?? ''}${by}`.trim()), state.attempts);
     }
     if (step.kind === 'credential-error') {
-      if (step.err instanceof OAuth2RefusedError) await pool.quarantine(step.credential, 'token endpoint refused the client');
+      if (step.err instanceof CredentialRefusedError) await pool.quarantine(step.credential, step.err.reason);
       else ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message: scrubSecrets((step.err as Error).message, pool.secrets()) } }, 'could not get a token');
       state.limited++;
       if (state.limited > MAX_RATE_LIMITED) return fail(null, 'unauthorized', 'no credential could get a token', state.attempts);

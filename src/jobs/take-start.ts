@@ -5,6 +5,7 @@ import type { RenderedRequest } from '../ids/request-template.js';
 import type { Decision, IdState } from '../policy/decide.js';
 import type { BatchContext } from './batch-context.js';
 import { fetchId, type FetchResult } from './fetch-id.js';
+import { outgoingRequest } from './outgoing-request.js';
 
 /** A credential's start is reserved only this far ahead; a later one makes the ID wait (or the batch defer) instead. */
 export const RESERVE_HORIZON_MS = 1000;
@@ -55,8 +56,8 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   }
   let request;
   try {
-    // The templated headers first: the credential's header always wins over a template's.
-    request = await credential.apply({ url: req.url, headers: req.headers });
+    // The whole request (method, fixed and templated headers, body): the credential's header always wins over a template's.
+    request = await credential.apply(outgoingRequest(ctx.http, req));
   } catch (err) {
     await pool.release(credential, got.start, got.paceUs);
     return { kind: 'credential-error', credential, err };
@@ -66,7 +67,7 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
   // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.
   const lateMs = got.start !== '' && lateDrops < MAX_LATE_DROPS ? LATE_START_MS : undefined;
   const sentAt = performance.now();
-  const res = await fetchId(ctx.http, { ...request, body: req.body, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
+  const res = await fetchId(ctx.http, { ...request, maxBodyBytes: ctx.config.request.maxBodyBytes, credential, startAt, lateMs });
   if (res.late) {
     await pool.release(credential, got.start, got.paceUs);
     return { kind: 'late' };

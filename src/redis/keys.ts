@@ -54,8 +54,10 @@ export function queueKeys(queue: string) {
      * expires an hour and a minute after its bucket, so a queue keeps at most ~366 of them.
      */
     throughput: (bucket: number) => `${base}tp:${bucket}`,
-    /** An OAuth2 client's sealed token, and its refresh lock (`…:lock`). */
+    /** A token credential's (oauth2, login) sealed access token, and its refresh lock (`…:lock`). */
     oauth: (id: string) => `${base}oauth:${id}`,
+    /** An OAuth2 client's sealed refresh token (grants refresh_token, authorization_code): no TTL, replaced on rotation. */
+    refreshToken: (id: string) => `${base}oauth:${id}:rt`,
     run: (run: string) => runKeys(queue, run),
   };
 }

@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RedisClient } from '../redis/connect-redis.js';
+import type { Logger } from '../logger.js';
+import { openToken, sealToken } from './token-cache-crypto.js';
+import { queueKeys } from '../redis/keys.js';
+import { LockScripts } from '../redis/lock-scripts.js';
+import { CredentialUnavailableError } from './credential-errors.js';
+
+/** What an issuer (a token endpoint, a login endpoint) handed out. */
+export interface FetchedToken {
+  token: string;
+  /** Lifetime in seconds as the issuer said it (expires_in; a string or a number), else undefined. */
+  expiresIn?: unknown;
+}
+
+export interface FleetTokenOptions {
+  /** Safe id of the credential (fingerprint or name) for keys and logs. */
+  id: string;
+  /** How messages name it: "OAuth2 client crm-sync", "login account acct-a". */
+  what: string;
+  /** Key material the cached token is sealed with (a client secret, a password), and its salt (a client id, a username). */
+  sealSecret: string;
+  sealSalt: string;
+  /** Asks the issuer for a token: throws CredentialRefusedError (quarantine) or CredentialUnavailableError (later). */
+  fetch: () => Promise<FetchedToken>;
+  /** Lifetime assumed when the issuer gives neither expires_in nor a JWT exp (ms); default an hour. */
+  defaultLifetimeMs?: number;
+}
+
+interface CachedToken {
+  token: string;
+  /** Epoch ms: the token stops working. */
+  expiresAt: number;
+  /** Epoch ms: get a new one from here on (before it expires). */
+  refreshAt: number;
+}
+
+/** Share of a token's lifetime after which it is refreshed. */
+export const REFRESH_AT = 0.8;
+/** Lifetime assumed when the endpoint gives neither expires_in nor a JWT exp (s). */
+const DEFAULT_LIFETIME_S = 3600;
+const LOCK_MS = 15_000;
+
+/**
+ * Tokens of one credential (an OAuth2 client, a login account), shared by the fleet: one fetch per
+ * credential per token lifetime (a Redis lock), the token cached in Redis sealed with a key derived from
+ * the credential's secret, refreshed at 80% of its lifetime (expires_in, else the JWT `exp`) while the
+ * old one still works, and dropped after a 401.
+ */
+export class FleetTokenSource {
+  readonly options: FleetTokenOptions;
+  private readonly redis: RedisClient;
+  private readonly key: string;
+  private readonly logger: Logger;
+  private local: CachedToken | undefined;
+  private inflight: Promise<string> | undefined;
+  /** Tokens this process has held, so they can be scrubbed from any text. */
+  readonly seenTokens = new Set<string>();
+  /** Issuer calls made by this process. */
+  endpointCalls = 0;
+
+  constructor(options: FleetTokenOptions, deps: { redis: RedisClient; queue: string; logger: Logger }) {
+    this.options = options;
+    this.redis = deps.redis;
+    this.logger = deps.logger;
+    this.key = queueKeys(deps.queue).oauth(options.id);
+  }
+
+  /** A valid token, from this process, the fleet's cache, or the issuer. */
+  async token(): Promise<string> {
+    if (this.local && Date.now() < this.local.refreshAt) return this.local.token;
+    this.inflight ??= this.obtain().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  /**
+   * After a 401: forgets `token` (here and in the fleet cache) if it is still
+   * the current one, and says whether it was (false: already replaced).
+   */
+  async invalidate(token: string): Promise<boolean> {
+    let current = false;
+    if (this.local?.token === token) {
+      this.local = undefined;
+      current = true;
+    }
+    const cached = await this.readCache();
+    if (cached?.token === token) {
+      await this.redis.del(this.key);
+      current = true;
+    }
+    return current;
+  }
+
+  private async obtain(): Promise<string> {
+    const deadline = Date.now() + LOCK_MS;
+    const owner = randomUUID();
+    for (;;) {
+      const cached = await this.readCache();
+      if (cached && Date.now() < cached.refreshAt) return this.keep(cached);
+      // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
+      if ((await this.redis.set(`${this.key}:lock`, owner, 'PX', LOCK_MS, 'NX')) === 'OK' || (await this.redis.get(`${this.key}:lock`)) === owner) {
+        try {
+          const again = await this.readCache();
+          if (again && Date.now() < again.refreshAt) return this.keep(again);
+          const started = Date.now();
+          this.endpointCalls++;
+          const got = await this.options.fetch();
+          const lifetimeMs = tokenLifetimeMs(got.token, got.expiresIn, started, this.options.defaultLifetimeMs);
+          const fresh = { token: got.token, expiresAt: started + lifetimeMs, refreshAt: started + Math.floor(lifetimeMs * REFRESH_AT) };
+          this.logger.debug({ credential: this.options.id, lifetimeMs }, 'token refreshed');
+          await this.redis.set(this.key, sealToken(JSON.stringify(fresh), this.options.sealSecret, this.options.sealSalt), 'PX', Math.max(1, fresh.expiresAt - Date.now()));
+          return this.keep(fresh);
+        } finally {
+          // One atomic compare-and-delete (releaseLock-1.lua): a lock that expired and was taken by another replica stays.
+          await new LockScripts(this.redis).release(`${this.key}:lock`, owner);
+        }
+      }
+      // Another replica is refreshing: the current token still works until it expires, so use it meanwhile.
+      if (cached && Date.now() < cached.expiresAt - 1000) return this.keep(cached);
+      if (Date.now() > deadline) throw new CredentialUnavailableError('token_unavailable', `${this.options.what}: no token after ${LOCK_MS} ms`);
+      await sleep(50);
+    }
+  }
+
+  private keep(t: CachedToken): string {
+    this.local = t;
+    this.seenTokens.add(t.token);
+    return t.token;
+  }
+
+  private async readCache(): Promise<CachedToken | undefined> {
+    const sealed = await this.redis.get(this.key);
+    if (!sealed) return undefined;
+    const text = openToken(sealed, this.options.sealSecret, this.options.sealSalt);
+    if (!text) return undefined;
+    return JSON.parse(text) as CachedToken;
+  }
+}
+
+/** Lifetime from expires_in (s), else the JWT `exp` claim, else `fallbackMs` (an hour). */
+export function tokenLifetimeMs(token: string, expiresIn: unknown, nowMs: number, fallbackMs = DEFAULT_LIFETIME_S * 1000): number {
+  const n = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
+  if (typeof n === 'number' && Number.isFinite(n) && n > 0) return n * 1000;
+  const exp = jwtExp(token);
+  if (exp !== undefined && exp * 1000 > nowMs) return exp * 1000 - nowMs;
+  return fallbackMs;
+}
+
+function jwtExp(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
