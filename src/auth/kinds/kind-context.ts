@@ -1,4 +1,5 @@
 import type { Got } from 'got';
+import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { RedisClient } from '../../redis/connect-redis.js';
 
@@ -12,3 +13,6 @@ export interface KindContext {
   http: Got;
   logger: Logger;
 }
+
+/** auth of type oauth2, as the grant files take it. */
+export type OAuth2Auth = Extract<Config['auth'], { type: 'oauth2' }>;

@@ -1,11 +1,9 @@
-import type { Got } from 'got';
-import type { Config, CredentialConfig } from '../../config.js';
+import type { CredentialConfig } from '../../config.js';
 import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
-import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors.js';
 import { FleetTokenSource, type FetchedToken } from '../fleet-token-source.js';
-import type { KindContext } from './kind-context.js';
+import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
+import type { KindContext, OAuth2Auth } from './kind-context.js';
 
-type OAuth2Auth = Extract<Config['auth'], { type: 'oauth2' }>;
 
 /** The pool's OAuth2 clients: each a bearer token from the token endpoint, one fetch per client for the fleet. */
 export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly CredentialConfig[], ctx: KindContext): Credential[] {
@@ -13,7 +11,7 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
     const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
     const label = c.name ?? id;
     const source = new FleetTokenSource(
-      { id, what: `OAuth2 client ${label}`, sealSecret: c.secret, sealSalt: c.user!, fetch: () => clientCredentialsGrant(ctx.http, auth, c, label) },
+      { id, what: `OAuth2 client ${label}`, sealSecret: c.secret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx) },
       ctx,
     );
     return {
@@ -37,35 +35,14 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
   });
 }
 
-/** RFC 6749 §4.4: the client-credentials grant, the client authenticated by Basic or in the form. */
-async function clientCredentialsGrant(http: Got, auth: OAuth2Auth, c: CredentialConfig, label: string): Promise<FetchedToken> {
-  const form: Record<string, string> = { grant_type: 'client_credentials' };
-  if (auth.scope) form['scope'] = auth.scope;
-  if (auth.audience) form['audience'] = auth.audience;
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (c.authMethod !== 'client_secret_post') {
-    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-    headers['authorization'] = `Basic ${Buffer.from(`${enc(c.user!)}:${enc(c.secret)}`).toString('base64')}`;
-  } else {
-    form['client_id'] = c.user!;
-    form['client_secret'] = c.secret;
+/** The issuer call of a client's grant (auth.grant): each grant in its own file. */
+function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: KindContext): () => Promise<FetchedToken> {
+  switch (auth.grant) {
+    case 'client_credentials':
+      return () => clientCredentialsGrant(ctx.http, auth, c, label);
+    case 'jwt_bearer':
+    case 'refresh_token':
+    case 'authorization_code':
+      throw new Error(`oauth2 grant ${auth.grant}: being built (issue #20)`);
   }
-  let res;
-  try {
-    res = await http.post(auth.tokenUrl, { form, headers, responseType: 'text', followRedirect: false, throwHttpErrors: false });
-  } catch (err) {
-    // The got error carries the request (and the secret): keep only its code.
-    throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint unreachable (${(err as { code?: string }).code ?? 'error'})`);
-  }
-  if (res.statusCode >= 500 || res.statusCode === 429) throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint answered ${res.statusCode}`);
-  if (res.statusCode !== 200) throw new OAuth2RefusedError(`OAuth2 client ${label}: token endpoint refused the client (HTTP ${res.statusCode})`);
-  let body: { access_token?: unknown; expires_in?: unknown };
-  try {
-    body = JSON.parse(res.body as string) as typeof body;
-  } catch {
-    throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint answered non-JSON`);
-  }
-  if (typeof body.access_token !== 'string' || body.access_token === '') throw new OAuth2RefusedError(`OAuth2 client ${label}: token response has no access_token`);
-  return { token: body.access_token, expiresIn: body.expires_in };
 }
