@@ -15,6 +15,13 @@ export type LoginAuth = Extract<Config['auth'], { type: 'login' }>;
 export const LOGIN_DEFAULT_LIFETIME_MS = 24 * 3600_000;
 
 /**
+ * How long a process remembers that the login endpoint refused an account: requests granted to it
+ * before its quarantine reached the fleet get the same refusal instead of each posting the password
+ * again (a fixed password is a new credential: its fingerprint changes).
+ */
+export const LOGIN_REFUSAL_MEMORY_MS = 60_000;
+
+/**
  * The pool's login accounts: each a token from POST loginUrl, fetched once per account for the whole
  * fleet (FleetTokenSource), refreshed at 80 % of its lifetime and after a 401, sent as header/scheme.
  */
@@ -24,8 +31,18 @@ export function loginCredentials(auth: LoginAuth, credentials: readonly Credenti
   return credentials.map((c) => {
     const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
     const label = c.name ?? id;
+    let refusal: { err: CredentialRefusedError; until: number } | undefined;
+    const fetch = async (): Promise<FetchedToken> => {
+      if (refusal && Date.now() < refusal.until) throw refusal.err;
+      try {
+        return await logIn(auth, c, label, ctx);
+      } catch (err) {
+        if (err instanceof CredentialRefusedError) refusal = { err, until: Date.now() + LOGIN_REFUSAL_MEMORY_MS };
+        throw err;
+      }
+    };
     const source = new FleetTokenSource(
-      { id, what: `login account ${label}`, sealSecret: c.secret, sealSalt: c.user ?? '', fetch: () => logIn(auth, c, label, ctx), defaultLifetimeMs: LOGIN_DEFAULT_LIFETIME_MS },
+      { id, what: `login account ${label}`, sealSecret: c.secret, sealSalt: c.user ?? '', fetch, defaultLifetimeMs: LOGIN_DEFAULT_LIFETIME_MS },
       ctx,
     );
     return {
