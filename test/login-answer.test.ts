@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { classifyLoginAnswer, loginForm, renderLoginBody, type LoginVerdict } from '../src/policy/login-answer.js';
 
 // The login kind's policy (src/policy/login-answer.ts): what body is posted, what an answer means.
@@ -64,5 +66,32 @@ describe('classifyLoginAnswer', () => {
     for (const [status, body] of [[200, '{"tok":"SECRET-1"}'], [401, '{"password":"SECRET-1"}'], [500, 'SECRET-1'], [200, 'SECRET-1']] as const) {
       expect(JSON.stringify(classifyLoginAnswer(status, body, { tokenPath: 'token' }))).not.toContain('SECRET-1');
     }
+  });
+});
+
+describe('config of auth type login', () => {
+  const request = { url: 'https://api.example.com/items/{id}' };
+  const accounts = [{ username: 'ann', password: '${PW}', name: 'acct-a' }];
+  const parse = (auth: Record<string, unknown>) => parseConfig({ request, auth: { type: 'login', loginUrl: 'https://api.example.com/login', accounts, ...auth } }, { env: { vars: { PW: 'pw-1' } } });
+
+  it('defaults, and each account a credential of kind login (the password is what names it)', () => {
+    const c = parse({});
+    expect(c.auth).toMatchObject({ body: { username: '{username}', password: '{password}' }, form: false, tokenPath: 'token', header: 'Authorization', scheme: 'Bearer' });
+    expect(c.credentials).toEqual([{ kind: 'login', user: 'ann', secret: 'pw-1', name: 'acct-a', budget: undefined, source: 'config' }]);
+  });
+
+  it.each<[Record<string, unknown>, string]>([
+    [{ loginUrl: 'ftp://x/login' }, 'auth.loginUrl: must be an http(s) URL'],
+    [{ tokenPath: 'a..b' }, 'auth.tokenPath: must be a dot path'],
+    [{ expiresInPath: '' }, 'auth.expiresInPath: must be a dot path'],
+    [{ accounts: [] }, 'auth.accounts: must list at least one account'],
+    [{ accounts: [{ username: 'ann' }] }, 'auth.accounts.0.password: required'],
+    [{ accounts: [{ username: 'ann', password: 'x', token: 'y' }] }, 'auth.accounts.0.token: unknown key'],
+    [{ scheme: 'Bearer token' }, 'auth.scheme: must be one word'],
+    [{ form: true, body: ['{username}'] }, 'auth.body: must be an object of form fields with form: true'],
+    [{ form: true, body: '{username}:{password}' }, 'auth.body: must be an object of form fields with form: true'],
+  ])('%j → %s', (auth, message) => {
+    expect(() => parse(auth)).toThrow(ConfigError);
+    expect(() => parse(auth)).toThrow(message);
   });
 });
