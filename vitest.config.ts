@@ -26,6 +26,7 @@ export const UNIT_TESTS = [
   'learn-window',
   'library-api',
   'login-answer',
+  'login-token-fleet',
   'pipeline',
   'pull-summary',
   'rate-limit-headers',
