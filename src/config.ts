@@ -457,6 +457,8 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'oauth2':
       return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
     case 'login':
+      // A form has fields: the body must be an object (JSON mode sends any JSON as it is).
+      if (auth.form && (auth.body === null || typeof auth.body !== 'object' || Array.isArray(auth.body))) throw new ConfigError(`${where}auth.body: must be an object of form fields with form: true, e.g. { "username": "{username}", "password": "{password}" }`);
       return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));
     case 'oauth1':
       return auth.credentials.map((c) => ({

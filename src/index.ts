@@ -5,6 +5,8 @@ export { createPullq, type Pullq, type PullqOptions, type PullqWorker, type Enqu
 export type { PullOptions, PullResult } from './api/pull-run.js';
 export type { RunReport } from './api/run-report.js';
 export type { CheckReport, Probe } from './api/check-credentials.js';
+export type { CredentialInfo } from './api/list-credentials.js';
+export type { CredentialSource } from './auth/credential.js';
 export type { Plan } from './api/plan-run.js';
 export type { ScheduleInfo, ScheduleOptions } from './api/schedules.js';
 export type { DashboardHandle, DashboardOptions } from './api/serve-dashboard.js';

@@ -112,3 +112,73 @@ describe('no credential appears anywhere', () => {
     }
   });
 });
+
+describe('login accounts: no password and no issued token appears anywhere', () => {
+  it('after a pull, a worker serving /metrics, the dashboard, status, check and credentials: passwords and tokens are in no log, output, Redis key or value, metric or page', { timeout: 120_000 }, async () => {
+    const { startLoginApi } = await import('./helpers/login-api.js');
+    const { freePort } = await import('../scripts/local-redis.js');
+    const passwords = ['LOGIN-PASS-ann "q" & {username}', 'LOGIN-PASS-wrong-bob+é'];
+    // Tokens die after 25 requests: 401s, invalidations and new logins run too; bob's password is wrong.
+    const login = await startLoginApi({ accounts: { ann: passwords[0]! }, lifetime: { type: 'requests', n: 25 }, latencyMs: 2 });
+    const queue = uniqueQueue('sec-login');
+    queues.push(queue);
+    const dir = path.join(tmp.dir, 'login');
+    const cfg = path.join(tmp.dir, 'login.json');
+    writeFileSync(path.join(tmp.dir, 'login-ids.txt'), `${Array.from({ length: 120 }, (_, i) => `l-${i}`).join('\n')}\n`);
+    writeFileSync(cfg, JSON.stringify({
+      queue,
+      request: { url: `${login.url}/items/{id}`, timeoutMs: 1000 },
+      auth: { type: 'login', loginUrl: `${login.url}/login`, accounts: [{ username: 'ann', password: '${LP0}', name: 'ann' }, { username: 'bob', password: '${LP1}' }] },
+      worker: { concurrency: 4 },
+      enqueue: { batchSize: 10 },
+      sink: { type: 'file', dir },
+    }));
+    const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', LP0: passwords[0]!, LP1: passwords[1]! };
+    const [metricsPort, dashboardPort] = await Promise.all([freePort(), freePort()]);
+    const worker = spawnCli(['worker', '--config', cfg, '--verbose', '--metrics-port', String(metricsPort)], { cwd: tmp.dir, env });
+    const dashboard = spawnCli(['dashboard', '--config', cfg, '--port', String(dashboardPort)], { cwd: tmp.dir, env });
+    const outputs: CliResult[] = [];
+    const pages: string[] = [];
+    try {
+      outputs.push(await runCli(['pull', 'login-ids.txt', '--run', 'login', '--config', cfg, '--verbose'], { cwd: tmp.dir, env }));
+      expect(outputs[0]!.code, outputs[0]!.stderr).toBe(0);
+      for (const [port, paths] of [[metricsPort, ['/metrics']], [dashboardPort, ['/', '/api/state', '/metrics']]] as const) {
+        for (const p of paths) {
+          for (let i = 0; ; i++) {
+            const res = await fetch(`http://127.0.0.1:${port}${p}`).catch(() => undefined);
+            if (res?.ok) {
+              pages.push(await res.text());
+              break;
+            }
+            if (i > 100) throw new Error(`no answer from ${port}${p}`);
+            await sleep(100);
+          }
+        }
+      }
+      for (const args of [['status', '--run', 'login', '--json'], ['check', '--json'], ['credentials', '--json'], ['credentials']]) {
+        outputs.push(await runCli([...args, '--config', cfg], { cwd: tmp.dir, env }));
+      }
+    } finally {
+      worker.child.kill('SIGTERM');
+      dashboard.child.kill('SIGTERM');
+      outputs.push(await worker.done, await dashboard.done);
+      await login.close();
+    }
+    const text = outputs.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    expect(text).toContain('quarantined: login refused (HTTP 401)');
+    expect(pages.join('\n')).toContain('pullq_');
+    expect(login.issued.length).toBeGreaterThanOrEqual(4);
+    expect(login.unauthorized).toBeGreaterThan(0);
+    const fileText = filesUnder(dir).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(fileText).toContain('"id":"l-0"');
+    const dump = await redisDump(queue);
+    expect(dump.length).toBeGreaterThan(1000);
+    const forms = [...passwords, ...passwords.map(encodeURIComponent), ...passwords.map((p) => new URLSearchParams({ p }).toString().slice(2)), ...login.issued];
+    for (const form of forms) {
+      expect(text, `stdout/stderr hold ${form}`).not.toContain(form);
+      expect(pages.join('\n'), `metrics or dashboard hold ${form}`).not.toContain(form);
+      expect(fileText, `output files hold ${form}`).not.toContain(form);
+      expect(dump, `Redis holds ${form}`).not.toContain(form);
+    }
+  });
+});

@@ -17,6 +17,7 @@ import type { Sink } from '../sinks/sink.js';
 import type { WorkerHandle } from '../workers/start-worker.js';
 import type { Probes } from '../metrics/metrics-server.js';
 import type { CheckReport } from './check-credentials.js';
+import type { CredentialInfo } from './list-credentials.js';
 import type { Plan } from './plan-run.js';
 import type { PullOptions, PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
@@ -118,6 +119,8 @@ export interface Pullq {
   watch(run: string, options?: WatchOptions): AsyncIterable<RunStatus>;
   /** One probe request per credential: valid, rejected, forbidden or exhausted. */
   check(options?: { id?: string }): Promise<CheckReport>;
+  /** The pool as the fleet sees it now: each credential's name, id, kind, state (ok, resting, quarantined) and source. No requests. */
+  credentials(): Promise<CredentialInfo[]>;
   /** No requests: how long pulling `ids` takes at the budgets, and the useful replicas. */
   plan(ids: IdsInput, options?: { latencyMs?: number }): Promise<Plan>;
   /** Adds or replaces a cron-triggered pull of an IDs file (run by the worker replicas, each tick once). */
@@ -301,6 +304,12 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       open();
       const { checkCredentials } = await import('./check-credentials.js');
       return checkCredentials(await ctx.connection(), parsed, logger, o.id);
+    },
+
+    async credentials() {
+      open();
+      const { listCredentials } = await import('./list-credentials.js');
+      return listCredentials(await ctx.connection(), parsed, logger);
     },
 
     async plan(ids, o = {}) {

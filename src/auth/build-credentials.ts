@@ -3,6 +3,7 @@ import type { Credential } from './credential.js';
 import type { KindContext } from './kinds/kind-context.js';
 import { createCredential } from './kinds/static-credential.js';
 import { oauth2Credentials } from './kinds/oauth2-credential.js';
+import { loginCredentials } from './kinds/login-credential.js';
 
 export interface BuildInput extends KindContext {
   config: Config;
@@ -24,6 +25,7 @@ export function buildCredentials(input: BuildInput): Credential[] {
     case 'oauth2':
       return oauth2Credentials(auth, config.credentials, input);
     case 'login':
+      return loginCredentials(auth, config.credentials, input);
     case 'oauth1':
     case 'custom':
       throw new Error(`auth type ${auth.type}: being built (issue #20)`);

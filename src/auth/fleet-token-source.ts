@@ -77,21 +77,19 @@ export class FleetTokenSource {
   }
 
   /**
-   * After a 401: forgets `token` (here and in the fleet cache) if it is still
-   * the current one, and says whether it was (false: already replaced).
+   * After a 401: forgets `token` here, and in the fleet cache if it is still the current one there, and
+   * says whether this call was the one that dropped it (false: already replaced or dropped). The cache
+   * entry goes in one compare-and-delete (releaseLock-1.lua on its sealed value), so when every replica
+   * holds the same dead token and each gets its 401, the fleet counts one 401, not one per replica
+   * (two in a row would quarantine a credential whose only fault is an expired token).
    */
   async invalidate(token: string): Promise<boolean> {
-    let current = false;
-    if (this.local?.token === token) {
-      this.local = undefined;
-      current = true;
-    }
-    const cached = await this.readCache();
-    if (cached?.token === token) {
-      await this.redis.del(this.key);
-      current = true;
-    }
-    return current;
+    if (this.local?.token === token) this.local = undefined;
+    const sealed = await this.redis.get(this.key);
+    if (!sealed) return false;
+    const text = openToken(sealed, this.options.sealSecret, this.options.sealSalt);
+    if (!text || (JSON.parse(text) as CachedToken).token !== token) return false;
+    return new LockScripts(this.redis).release(this.key, sealed);
   }
 
   private async obtain(): Promise<string> {

@@ -12,6 +12,7 @@ const USAGE = `usage: pullq <command> [options]
   pull <ids-file|-> [--run NAME] [--workers N]      enqueue, work until complete, print a summary
   status [--run NAME] [--json | --watch]            counts, completion, ETA, credential health; --watch redraws every second
   check [--id ID] [--json]                          one probe request per credential: valid, rejected, forbidden or exhausted
+  credentials [--json]                              the pool as the fleet sees it now: each credential's name, kind, source, state
   plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
   schedule <ids-file> --cron EXPR [--name NAME] [--tz TZ] | --list | --remove NAME
                                                     cron-triggered pulls, fired once per tick by the worker replicas
@@ -93,6 +94,11 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { id: { type: 'string' }, json: { type: 'boolean' } }, 0);
       if (values.help) return help();
       return (await import('./commands/check-command.js')).checkCommand(values);
+    }
+    case 'credentials': {
+      const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+      if (values.help) return help();
+      return (await import('./commands/credentials-command.js')).credentialsCommand(values);
     }
     case 'schedule': {
       const { values, positionals } = parse(rest, { cron: { type: 'string' }, name: { type: 'string' }, tz: { type: 'string' }, list: { type: 'boolean' }, remove: { type: 'string' } }, 1);
