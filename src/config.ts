@@ -456,6 +456,10 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'basic':
       return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source: 'config' }));
     case 'oauth2':
+      // oauth4webapi sends client secrets, assertions and tokens over plain http only to a loopback host.
+      if (/^http:/i.test(auth.tokenUrl) && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i.test(new URL(auth.tokenUrl).hostname)) {
+        throw new ConfigError(`${where}auth.tokenUrl: must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1])`);
+      }
       return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
     case 'login':
       return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));

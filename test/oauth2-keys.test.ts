@@ -158,6 +158,8 @@ describe('private keys: PEM (PKCS #8, PKCS #1, SEC 1, literal \\n) and JWK, RSA 
     expect(bad('-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----')).toThrow(/auth\.clients\.0\.privateKey: not a usable private key/);
     expect(bad('{"kty":"RSA","n":"SECRET"')).toThrow(/^((?!SECRET).)*$/);
     expect(bad(JSON.stringify(rsa.publicKey.export({ format: 'jwk' })))).toThrow(/the JWK has no "d"/);
+    expect(() => testConfig({ ...base, auth: { type: 'oauth2', tokenUrl: 'http://idp.internal/token', clients: [{ clientId: 'c', clientSecret: 's' }] } })).toThrow(/auth\.tokenUrl: must be https \(plain http only for a loopback host/);
+    expect(testConfig({ ...base, auth: { type: 'oauth2', tokenUrl: 'http://localhost:8080/token', clients: [{ clientId: 'c', clientSecret: 's' }] } }).credentials).toHaveLength(1);
     // A client that signs and has no secret: its key names it (the fingerprint) and seals its tokens.
     const two = testConfig({ ...base, auth: { type: 'oauth2', tokenUrl: 'https://idp.example/token', clients: [{ clientId: 'c', privateKey: pem(rsa.privateKey, 'pkcs8') }, { clientId: 'c', privateKey: pem(ec256.privateKey, 'pkcs8') }] } });
     expect(two.credentials.map((x) => x.authMethod)).toEqual(['private_key_jwt', 'private_key_jwt']);

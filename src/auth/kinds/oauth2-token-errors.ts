@@ -68,9 +68,10 @@ export function tokenFailureOf(err: unknown, hints: Record<string, string> = {})
   }
   const name = (err as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'unavailable', detail: 'token endpoint timed out' };
-  // fetch's TypeError("fetch failed") carries the socket error as its cause.
-  const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
-  return { kind: 'unavailable', detail: `token endpoint unreachable (${codeOf(cause?.code) ?? codeOf((err as { code?: unknown } | null)?.code) ?? 'network error'})` };
+  // fetch's TypeError("fetch failed") carries the socket error as its cause (an AggregateError when several addresses failed).
+  const cause = (err as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | null)?.cause;
+  const code = codeOf(cause?.code) ?? codeOf(cause?.errors?.[0]?.code) ?? codeOf((err as { code?: unknown } | null)?.code);
+  return { kind: 'unavailable', detail: `token endpoint unreachable (${code ?? 'network error'})` };
 }
 
 /**
