@@ -77,21 +77,20 @@ export class FleetTokenSource {
   }
 
   /**
-   * After a 401: forgets `token` (here and in the fleet cache) if it is still
-   * the current one, and says whether it was (false: already replaced).
+   * After a 401: forgets `token` here, and in the fleet cache while it is the current one there, and says
+   * whether this call was the fleet's first to drop it. False (a stale 401 that says nothing about the
+   * credential) when the cache already holds a newer token, or no token because another replica dropped this
+   * one first: otherwise two replicas' 401s for the same expired token would count as two in a row and
+   * quarantine a good credential. One atomic compare-and-delete decides which replica was first.
    */
   async invalidate(token: string): Promise<boolean> {
-    let current = false;
-    if (this.local?.token === token) {
-      this.local = undefined;
-      current = true;
-    }
-    const cached = await this.readCache();
-    if (cached?.token === token) {
-      await this.redis.del(this.key);
-      current = true;
-    }
-    return current;
+    if (this.local?.token === token) this.local = undefined;
+    const sealed = await this.redis.get(this.key);
+    if (!sealed) return false;
+    const text = openToken(sealed, this.options.sealSecret, this.options.sealSalt);
+    if (!text || (JSON.parse(text) as CachedToken).token !== token) return false;
+    // releaseLock-1.lua: DEL only while the key still holds this sealed value.
+    return new LockScripts(this.redis).release(this.key, sealed);
   }
 
   private async obtain(): Promise<string> {

@@ -77,15 +77,17 @@ function algOf(type: string | undefined, curve: string | undefined): string {
  * private_key_jwt (RFC 7523 §2.2) oauth4webapi signs a fresh assertion per call (jti, iat, exp = iat + 60 s); its
  * `aud` is the token endpoint's URL (OpenID Connect Core §9, RFC 7523 §3), which servers accept whatever their issuer.
  */
-export async function clientAuthOf(c: CredentialConfig, at: string, tokenUrl?: string): Promise<oauth.ClientAuth> {
+export async function clientAuthOf(c: CredentialConfig, at: string): Promise<oauth.ClientAuth> {
   switch (c.authMethod ?? (c.secret ? 'client_secret_basic' : 'none')) {
     case 'client_secret_basic':
       return oauth.ClientSecretBasic(c.secret);
     case 'client_secret_post':
       return oauth.ClientSecretPost(c.secret);
     case 'private_key_jwt': {
-      const options: oauth.ModifyAssertionOptions = tokenUrl ? { [oauth.modifyAssertion]: (_h, payload) => void (payload.aud = tokenUrl) } : {};
-      return oauth.PrivateKeyJwt(await importPrivateKey(c.privateKey!, c.algorithm, c.keyId, at), options);
+      const key = await importPrivateKey(c.privateKey!, c.algorithm, c.keyId, at);
+      // The endpoint being called (token, and whatever another grant calls) is the audience.
+      return (as, client, body, headers) =>
+        oauth.PrivateKeyJwt(key, { [oauth.modifyAssertion]: (_header, payload) => void (payload.aud = as.token_endpoint ?? as.issuer) })(as, client, body, headers);
     }
     case 'none':
       return oauth.None();
@@ -93,7 +95,7 @@ export async function clientAuthOf(c: CredentialConfig, at: string, tokenUrl?: s
 }
 
 /** clientAuthOf once per client (the key imported once; each call still signs a fresh assertion). */
-export function clientAuthLoader(c: CredentialConfig, at: string, tokenUrl: string): () => Promise<oauth.ClientAuth> {
+export function clientAuthLoader(c: CredentialConfig, at: string): () => Promise<oauth.ClientAuth> {
   let loaded: Promise<oauth.ClientAuth> | undefined;
-  return () => (loaded ??= clientAuthOf(c, at, tokenUrl));
+  return () => (loaded ??= clientAuthOf(c, at));
 }

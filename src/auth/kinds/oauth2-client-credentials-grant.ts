@@ -13,7 +13,7 @@ import type { OAuth2Auth } from './kind-context.js';
 export function clientCredentialsGrant(auth: OAuth2Auth, c: CredentialConfig, label: string): () => Promise<FetchedToken> {
   const as = authorizationServer(auth.tokenUrl);
   const client: oauth.Client = { client_id: c.user! };
-  const clientAuth = clientAuthLoader(c, `OAuth2 client ${label}`, auth.tokenUrl);
+  const clientAuth = clientAuthLoader(c, `OAuth2 client ${label}`);
   const parameters: Record<string, string> = {};
   if (auth.scope) parameters['scope'] = auth.scope;
   if (auth.audience) parameters['audience'] = auth.audience;

@@ -35,7 +35,7 @@ export function jwtBearerGrant(auth: OAuth2Auth, c: CredentialConfig, label: str
   const what = `OAuth2 client ${label}`;
   const as = authorizationServer(auth.tokenUrl);
   const client: oauth.Client = { client_id: c.user! };
-  const clientAuth = clientAuthLoader(c, what, auth.tokenUrl);
+  const clientAuth = clientAuthLoader(c, what);
   let key: Promise<SigningKey> | undefined;
   return () =>
     callTokenEndpoint(what, async () => {
