@@ -274,7 +274,7 @@ const idsOf = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p
 const callBound = (seconds: number, ttlS: number) => 2 * Math.ceil(seconds / (0.8 * ttlS)) + 2;
 
 describe('private_key_jwt client credentials against oidc-provider', () => {
-  it('a PEM key (RSA, privateKeyFile) and a JWK key (EC P-256, ${VAR}), tokens living 2 s, pull + 1 worker: every ID once, about one token call per lifetime per client', async () => {
+  it('a PEM key (RSA, privateKeyFile) and a JWK key (EC P-256, ${VAR}), tokens living 2 s, a fleet of 3 (of 2 on the cluster): every ID once, about one token call per lifetime per client, not per replica', async () => {
     const rsa = await testKey('RS256', 'rsa-1');
     const ec = await testKey('ES256', 'ec-1');
     const provider = await startKeysProvider({ ttlS: 2, clients: [{ clientId: 'pem-client', jwks: [rsa.publicJwk], grant: 'client_credentials' }, { clientId: 'jwk-client', jwks: [ec.publicJwk], grant: 'client_credentials' }] });
@@ -283,11 +283,11 @@ describe('private_key_jwt client credentials against oidc-provider', () => {
     const { r, seconds } = await fleetPull(
       provider,
       { type: 'oauth2', tokenUrl: provider.tokenUrl, scope: 'items:read', clients: [{ clientId: 'pem-client', privateKeyFile: 'rsa.pem', keyId: 'rsa-1', name: 'pem' }, { clientId: 'jwk-client', privateKey: '${EC_JWK}', name: 'jwk' }] },
-      { ids, workers: 1, budget: 20, files: { 'rsa.pem': rsa.pem }, vars: { EC_JWK: JSON.stringify(ec.privateJwk) } },
+      { ids, workers: onCluster() ? 1 : 2, budget: 20, files: { 'rsa.pem': rsa.pem }, vars: { EC_JWK: JSON.stringify(ec.privateJwk) } },
     );
     expect(r.code, r.stderr).toBe(0);
     expect([...provider.served.values()].every((n) => n === 1)).toBe(true);
-    console.log(`private_key_jwt: ${JSON.stringify(Object.fromEntries(provider.tokens))} token calls in ${seconds.toFixed(1)} s (tokens live 2 s), ${provider.unauthorized()} 401s, refusals ${JSON.stringify(provider.refusals)}`);
+    console.log(`private_key_jwt, fleet of ${onCluster() ? 2 : 3}: ${JSON.stringify(Object.fromEntries(provider.tokens))} token calls in ${seconds.toFixed(1)} s (tokens live 2 s), ${provider.unauthorized()} 401s, refusals ${JSON.stringify(provider.refusals)}`);
     expect(provider.refusals).toEqual([]);
     for (const client of ['pem-client', 'jwk-client']) {
       expect(provider.tokens.get(client)).toBeGreaterThanOrEqual(1);
