@@ -101,6 +101,8 @@ export interface ExampleApi {
   acceptedAt: Map<string, number[]>;
   /** Token-endpoint calls per OAuth2 client id. */
   tokenRequests: Map<string, number>;
+  /** Each token-endpoint call's form, without its secrets (client_secret, client_assertion, assertion), and how the client authenticated. */
+  tokenForms: { params: Record<string, string>; basic: boolean }[];
   totalRequests(): number;
   /** 401 answers sent to item requests. */
   unauthorizedAnswers(): number;
@@ -129,6 +131,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
   const rejectedByCredential = new Map<string, number>();
   const acceptedAt = new Map<string, number[]>();
   const tokenRequests = new Map<string, number>();
+  const tokenForms: ExampleApi['tokenForms'] = [];
   const revoked = new Set(options.revoked ?? []);
   /** OAuth2: issued token → client id and expiry. */
   const issued = new Map<string, { client: string; expiresAt: number }>();
@@ -248,6 +251,9 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
         secret = decodeURIComponent(rest.join(':').replace(/\+/g, ' '));
       }
       if (client) tokenRequests.set(client, (tokenRequests.get(client) ?? 0) + 1);
+      const params = Object.fromEntries([...form].filter(([k]) => !['client_secret', 'client_assertion', 'assertion'].includes(k)));
+      tokenForms.push({ params, basic: basic?.startsWith('Basic ') ?? false });
+      if (tokenForms.length > 1000) tokenForms.shift();
       if (form.get('grant_type') !== 'client_credentials') return send(res, 400, { error: 'unsupported_grant_type' });
       if (!client || auth.clients[client] === undefined || auth.clients[client] !== secret || revoked.has(client)) return send(res, 401, { error: 'invalid_client' });
       const expiresAt = Date.now() + auth.tokenTtlS * 1000;
@@ -449,6 +455,7 @@ export async function startExampleApi(options: ExampleApiOptions = {}): Promise<
     rejectedByCredential,
     acceptedAt,
     tokenRequests,
+    tokenForms,
     totalRequests: () => total,
     unauthorizedAnswers: () => unauthorized,
     log,

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -455,6 +456,10 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'basic':
       return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source: 'config' }));
     case 'oauth2':
+      // oauth4webapi sends client secrets, assertions and tokens over plain http only to a loopback host.
+      if (/^http:/i.test(auth.tokenUrl) && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i.test(new URL(auth.tokenUrl).hostname)) {
+        throw new ConfigError(`${where}auth.tokenUrl: must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1])`);
+      }
       return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
     case 'login':
       // A form has fields: the body must be an object (JSON mode sends any JSON as it is).
@@ -486,6 +491,13 @@ function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], 
       throw new ConfigError(`${at}.privateKeyFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
     }
   }
+  let keyId = c.keyId;
+  if (privateKey !== undefined) {
+    const key = privateKeyOf(privateKey, `${at}.${c.privateKeyFile ? 'privateKeyFile' : 'privateKey'}`);
+    if (key.clientEmail !== undefined && key.clientEmail !== c.clientId) throw new ConfigError(`${at}.clientId: must be the service-account key file's client_email (${key.clientEmail})`);
+    privateKey = key.text;
+    keyId ??= key.keyId;
+  }
   const method = auth.authMethod ?? (privateKey && auth.grant !== 'jwt_bearer' ? 'private_key_jwt' : c.clientSecret ? 'client_secret_basic' : 'none');
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && !c.clientSecret) throw new ConfigError(`${at}.clientSecret: required with authMethod ${method}`);
   if (method === 'private_key_jwt' && !privateKey) throw new ConfigError(`${at}.privateKey: required with authMethod private_key_jwt (or privateKeyFile)`);
@@ -494,9 +506,48 @@ function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], 
   if (auth.grant === 'refresh_token' && !c.refreshToken) throw new ConfigError(`${at}.refreshToken: required with grant refresh_token`);
   if (auth.grant === 'authorization_code' && !auth.authorizeUrl) throw new ConfigError(`${where(at)}auth.authorizeUrl: required with grant authorization_code`);
   return {
-    kind: 'oauth2', user: c.clientId, secret: c.clientSecret ?? '', name: c.name, budget: c.budget, source: 'config', authMethod: method,
-    refreshToken: c.refreshToken, privateKey, keyId: c.keyId, algorithm: c.algorithm, subject: c.subject,
+    // A client without a secret that signs with a key: the key names it, and seals its cached tokens.
+    kind: 'oauth2', user: c.clientId, secret: c.clientSecret ?? privateKey ?? '', name: c.name, budget: c.budget, source: 'config', authMethod: method,
+    refreshToken: c.refreshToken, privateKey, keyId, algorithm: c.algorithm, subject: c.subject,
   };
+}
+
+/**
+ * A client's private key text, checked at load time so a bad key is a config error, not a quarantine: a PEM
+ * private key (literal "\\n" as in environment variables and Google key files become newlines), a JWK with its
+ * private part `d`, or a Google service-account key file (its private_key, private_key_id as the key id, and
+ * client_email, which must be the clientId). Messages never quote the text (JSON.parse's would).
+ */
+function privateKeyOf(raw: string, at: string): { text: string; keyId?: string; clientEmail?: string } {
+  const text = raw.trim();
+  if (text.startsWith('{')) {
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ConfigError(`${at}: not valid JSON (a JWK or a service-account key file); give a JWK, a PEM, or the file`);
+    }
+    if (typeof json['private_key'] === 'string' && typeof json['client_email'] === 'string') {
+      const key = privateKeyOf(json['private_key'], `${at} (private_key)`);
+      return { text: key.text, clientEmail: json['client_email'], ...(typeof json['private_key_id'] === 'string' ? { keyId: json['private_key_id'] } : {}) };
+    }
+    if (typeof json['kty'] !== 'string') throw new ConfigError(`${at}: a JSON key must be a JWK (with "kty") or a service-account key file (private_key, client_email)`);
+    if (typeof json['d'] !== 'string') throw new ConfigError(`${at}: the JWK has no "d": that is a public key; give the private one`);
+    checkKey(() => createPrivateKey({ key: json as never, format: 'jwk' }), at);
+    return { text };
+  }
+  const pem = text.replace(/\\n/g, '\n');
+  checkKey(() => createPrivateKey(pem), at);
+  return { text: pem };
+}
+
+function checkKey(create: () => unknown, at: string): void {
+  try {
+    create();
+  } catch (err) {
+    // node's message names the decoder's complaint, never the key.
+    throw new ConfigError(`${at}: not a usable private key (a PEM "BEGIN PRIVATE KEY", or a JWK): ${(err as Error).message}`);
+  }
 }
 
 /** The "file: " part of a path like "file: auth.clients.0". */

@@ -226,7 +226,8 @@ describe('OAuth2 client credentials', () => {
     );
     const r = await runCli(['pull', 'ids.txt', '--run', 'oauth-bad'], { cwd: f.dir, env: f.env });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('credential bad quarantined (token endpoint refused the client)');
+    expect(r.stderr).toContain('credential bad quarantined (token endpoint refused the client: invalid_client; check its client id and its secret or key); the others carry on');
+    expect(r.stderr.match(/credential bad quarantined/g)).toHaveLength(1);
     expect(expectEveryIdOnce(f.dir, 'oauth-bad', all).failed).toEqual([]);
     expect(r.stderr + r.stdout).not.toContain('nope');
   });

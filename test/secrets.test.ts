@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -179,6 +180,78 @@ describe('login accounts: no password and no issued token appears anywhere', () 
       expect(pages.join('\n'), `metrics or dashboard hold ${form}`).not.toContain(form);
       expect(fileText, `output files hold ${form}`).not.toContain(form);
       expect(dump, `Redis holds ${form}`).not.toContain(form);
+    }
+  });
+});
+
+// Issue #20: private_key_jwt client authentication and the JWT-bearer grant against oidc-provider. The private
+// keys (PEM and every private JWK member), a client secret and every assertion sent must reach no log line,
+// output, Redis key or metric, through refreshes, a refused key and a refused assertion.
+describe('no private key, client secret or assertion appears anywhere (private_key_jwt, JWT-bearer)', () => {
+  it('after pulls with PEM and JWK keys, a wrong key, and JWT-bearer assertions with a client secret', { timeout: 120_000 }, async () => {
+    const { startKeysProvider, testKey } = await import('./helpers/oidc-keys-provider.js');
+    const [rsa, ec, wrong, sa] = await Promise.all([testKey('RS256', 's-rsa'), testKey('ES256', 's-ec'), testKey('RS256', 's-rsa'), testKey('ES256', 's-sa')]);
+    const JB_SECRET = 'JB-CLIENT-SECRET-wumpus';
+    const provider = await startKeysProvider({
+      ttlS: 1,
+      clients: [
+        { clientId: 'pkj-pem', jwks: [rsa.publicJwk], grant: 'client_credentials' },
+        { clientId: 'pkj-jwk', jwks: [ec.publicJwk], grant: 'client_credentials' },
+        { clientId: 'pkj-wrong', jwks: [rsa.publicJwk], grant: 'client_credentials' },
+        { clientId: 'svc', secret: JB_SECRET, grant: 'jwt_bearer', assertionKey: sa.publicKey, subject: 'ann' },
+      ],
+    });
+    const vars = { K_PEM: rsa.pem.replace(/\n/g, '\\n'), K_JWK: JSON.stringify(ec.privateJwk), K_WRONG: wrong.pem, K_SA: JSON.stringify(sa.privateJwk), JB_SECRET };
+    const auths = {
+      pkj: { type: 'oauth2', tokenUrl: provider.tokenUrl, scope: 'items:read', clients: [{ clientId: 'pkj-pem', privateKey: '${K_PEM}', keyId: 's-rsa' }, { clientId: 'pkj-jwk', privateKey: '${K_JWK}' }, { clientId: 'pkj-wrong', privateKey: '${K_WRONG}', keyId: 's-rsa' }] },
+      jb: { type: 'oauth2', grant: 'jwt_bearer', authMethod: 'client_secret_basic', tokenUrl: provider.tokenUrl, scope: 'items:read', clients: [{ clientId: 'svc', clientSecret: '${JB_SECRET}', privateKey: '${K_SA}', subject: 'ann' }] },
+    };
+    const texts: string[] = [];
+    try {
+      for (const [name, auth] of Object.entries(auths)) {
+        const queue = uniqueQueue('sec-keys');
+        queues.push(queue);
+        const cfg = path.join(tmp.dir, `${name}.json`);
+        writeFileSync(cfg, JSON.stringify({ queue, request: { url: `${provider.apiUrl}/items/{id}`, timeoutMs: 1000 }, auth, budget: { requests: 40, perSeconds: 1 }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir: path.join(tmp.dir, name) } }));
+        writeFileSync(path.join(tmp.dir, `${name}.ids`), `${Array.from({ length: 100 }, (_, i) => `${name}-${i}`).join('\n')}\n`);
+        const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', ...vars };
+        const port = await new Promise<number>((resolve) => {
+          const s = createServer().listen(0, '127.0.0.1', () => {
+            const p = (s.address() as AddressInfo).port;
+            s.close(() => resolve(p));
+          });
+        });
+        const w = spawnCli(['worker', '--config', cfg, '--verbose', '--metrics-port', String(port)], { cwd: tmp.dir, env });
+        const pull = await runCli(['pull', `${name}.ids`, '--run', name, '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+        expect(pull.code, pull.stderr).toBe(0);
+        const status = await runCli(['status', '--run', name, '--config', cfg, '--json'], { cwd: tmp.dir, env });
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(metrics).toContain('pullq_');
+        texts.push(pull.stdout, pull.stderr, status.stdout, status.stderr, metrics, await redisDump(queue));
+        w.child.kill('SIGTERM');
+        const done = await w.done;
+        texts.push(done.stdout, done.stderr);
+      }
+    } finally {
+      await provider.close();
+    }
+    const text = texts.join('\n');
+    expect(text).toContain('credential fp-');
+    // Debug logs were read: the token-cache lines of both pulls are in there.
+    expect(text.match(/token refreshed/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(text).toMatch(/quarantined \(token endpoint refused the client: invalid_client/);
+    expect(provider.tokens.get('svc')).toBeGreaterThanOrEqual(1);
+    expect(provider.tokens.get('pkj-pem')).toBeGreaterThanOrEqual(1);
+    const fileText = filesUnder(tmp.dir).filter((f) => /\/(pkj|jb)\//.test(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(fileText).toContain('"id":"pkj-1"');
+    const pemLines = [rsa, wrong, sa, ec].flatMap((k) => k.pem.split('\n').filter((l) => l.length >= 40));
+    const jwkParts = [rsa, ec, wrong, sa].flatMap((k) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].map((m) => k.privateJwk[m as 'd']).filter((v): v is string => typeof v === 'string'));
+    const forms = [JB_SECRET, encodeURIComponent(JB_SECRET), Buffer.from(`svc:${JB_SECRET}`).toString('base64'), Buffer.from(`svc:${JB_SECRET.replace(/-/g, '%2D')}`).toString('base64'), ...pemLines, ...jwkParts, ...provider.assertions];
+    expect(provider.assertions.length).toBeGreaterThanOrEqual(3);
+    expect(jwkParts.length).toBeGreaterThanOrEqual(4);
+    for (const form of forms) {
+      expect(text, `logs, output, Redis or metrics hold ${form.slice(0, 12)}…`).not.toContain(form);
+      expect(fileText, `output files hold ${form.slice(0, 12)}…`).not.toContain(form);
     }
   });
 });

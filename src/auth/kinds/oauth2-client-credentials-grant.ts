@@ -1,38 +1,25 @@
-import type { Got } from 'got';
+import * as oauth from 'oauth4webapi';
 import type { CredentialConfig } from '../../config.js';
-import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors.js';
 import type { FetchedToken } from '../fleet-token-source.js';
+import { authorizationServer, clientAuthLoader, endpointOptions } from './oauth2-client-auth.js';
+import { callTokenEndpoint } from './oauth2-token-errors.js';
 import type { OAuth2Auth } from './kind-context.js';
 
-/** RFC 6749 §4.4: the client-credentials grant, the client authenticated by Basic or in the form. */
-export async function clientCredentialsGrant(http: Got, auth: OAuth2Auth, c: CredentialConfig, label: string): Promise<FetchedToken> {
-  const form: Record<string, string> = { grant_type: 'client_credentials' };
-  if (auth.scope) form['scope'] = auth.scope;
-  if (auth.audience) form['audience'] = auth.audience;
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (c.authMethod !== 'client_secret_post') {
-    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-    headers['authorization'] = `Basic ${Buffer.from(`${enc(c.user!)}:${enc(c.secret)}`).toString('base64')}`;
-  } else {
-    form['client_id'] = c.user!;
-    form['client_secret'] = c.secret;
-  }
-  let res;
-  try {
-    res = await http.post(auth.tokenUrl, { form, headers, responseType: 'text', followRedirect: false, throwHttpErrors: false });
-  } catch (err) {
-    // The got error carries the request (and the secret): keep only its code.
-    throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint unreachable (${(err as { code?: string }).code ?? 'error'})`);
-  }
-  if (res.statusCode >= 500 || res.statusCode === 429) throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint answered ${res.statusCode}`);
-  if (res.statusCode !== 200) throw new OAuth2RefusedError(`OAuth2 client ${label}: token endpoint refused the client (HTTP ${res.statusCode})`);
-  let body: { access_token?: unknown; expires_in?: unknown };
-  try {
-    body = JSON.parse(res.body as string) as typeof body;
-  } catch {
-    throw new OAuth2UnavailableError(`OAuth2 client ${label}: token endpoint answered non-JSON`);
-  }
-  if (typeof body.access_token !== 'string' || body.access_token === '') throw new OAuth2RefusedError(`OAuth2 client ${label}: token response has no access_token`);
-  return { token: body.access_token, expiresIn: body.expires_in };
+/**
+ * RFC 6749 §4.4, through oauth4webapi: the client-credentials grant with auth.scope and auth.audience (Auth0 and
+ * others want it) in the form, the client authenticated as its authMethod says (Basic, in the form, or a
+ * private_key_jwt assertion signed afresh per call). Returns the issuer call FleetTokenSource makes once per lifetime.
+ */
+export function clientCredentialsGrant(auth: OAuth2Auth, c: CredentialConfig, label: string): () => Promise<FetchedToken> {
+  const as = authorizationServer(auth.tokenUrl);
+  const client: oauth.Client = { client_id: c.user! };
+  const clientAuth = clientAuthLoader(c, `OAuth2 client ${label}`);
+  const parameters: Record<string, string> = {};
+  if (auth.scope) parameters['scope'] = auth.scope;
+  if (auth.audience) parameters['audience'] = auth.audience;
+  return () =>
+    callTokenEndpoint(`OAuth2 client ${label}`, async () => {
+      const response = await oauth.clientCredentialsGrantRequest(as, client, await clientAuth(), parameters, endpointOptions(auth.tokenUrl));
+      return oauth.processClientCredentialsResponse(as, client, response);
+    });
 }

@@ -2,6 +2,7 @@ import type { CredentialConfig } from '../../config.js';
 import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
 import { FleetTokenSource, type FetchedToken } from '../fleet-token-source.js';
 import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
+import { jwtBearerGrant } from './oauth2-jwt-bearer-grant.js';
 import type { KindContext, OAuth2Auth } from './kind-context.js';
 
 
@@ -39,8 +40,9 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
 function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: KindContext): () => Promise<FetchedToken> {
   switch (auth.grant) {
     case 'client_credentials':
-      return () => clientCredentialsGrant(ctx.http, auth, c, label);
+      return clientCredentialsGrant(auth, c, label);
     case 'jwt_bearer':
+      return jwtBearerGrant(auth, c, label);
     case 'refresh_token':
     case 'authorization_code':
       throw new Error(`oauth2 grant ${auth.grant}: being built (issue #20)`);
