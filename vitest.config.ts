@@ -26,6 +26,7 @@ export const UNIT_TESTS = [
   'learn-window',
   'library-api',
   'pipeline',
+  'oauth1-signature',
   'pull-summary',
   'rate-limit-headers',
   'read-ids',
