@@ -338,7 +338,7 @@ export interface CredentialConfig {
   kind: 'header' | 'query' | 'basic' | 'oauth2' | 'login' | 'oauth1' | 'custom';
   /**
    * What names it (its fingerprint is an HMAC of `user` and this): the token, password, client secret
-   * ("" for a public client), consumer secret, or the custom credential's JSON. Never logged, never in Redis.
+   * ("" for a public client), the consumer and token secrets (each URI-encoded, joined by &), or the custom credential's JSON. Never logged, never in Redis.
    */
   secret: string;
   /** basic, login: the username; oauth2: the client id; oauth1: the consumer key. */
@@ -357,6 +357,8 @@ export interface CredentialConfig {
   algorithm?: string;
   /** oauth2 jwt_bearer: the assertion's subject. */
   subject?: string;
+  /** oauth1: the consumer secret (`secret` holds it with the token secret, for the fingerprint). */
+  consumerSecret?: string;
   /** oauth1: the token and its secret (three-legged). */
   token?: string;
   tokenSecret?: string;
@@ -459,9 +461,14 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'login':
       return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));
     case 'oauth1':
-      return auth.credentials.map((c) => ({
-        kind: 'oauth1', user: c.consumerKey, secret: `${c.consumerSecret}&${c.tokenSecret ?? ''}`, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config',
-      }));
+      return auth.credentials.map((c, i) => {
+        if ((c.token === undefined) !== (c.tokenSecret === undefined)) {
+          throw new ConfigError(`${where}auth.credentials.${i}.${c.token === undefined ? 'token' : 'tokenSecret'}: required with ${c.token === undefined ? 'tokenSecret' : 'token'} (give both, or neither for two-legged signing)`);
+        }
+        // The fingerprint's secret: both secrets, each encoded so that an "&" in one cannot make two pairs alike.
+        const secret = `${encodeURIComponent(c.consumerSecret)}&${encodeURIComponent(c.tokenSecret ?? '')}`;
+        return { kind: 'oauth1', user: c.consumerKey, secret, consumerSecret: c.consumerSecret, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config' };
+      });
     case 'custom':
       return auth.credentials.map((c) => {
         const { name, budget, ...rest } = c as { name?: string; budget?: Budget } & Record<string, unknown>;
@@ -524,10 +531,17 @@ function substituteVars(value: unknown, vars: Record<string, string | undefined>
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteVars(v, vars, [...at, i], where));
-  if (value !== null && typeof value === 'object') {
+  // Plain objects only: a library config may hold functions (a custom signer), class instances (a KeyObject,
+  // a Buffer) in a custom credential: those are kept as they are.
+  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteVars(v, vars, [...at, k], where)]));
   }
   return value;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 function formatPath(at: readonly PropertyKey[]): string {

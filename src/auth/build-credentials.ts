@@ -3,6 +3,8 @@ import type { Credential } from './credential.js';
 import type { KindContext } from './kinds/kind-context.js';
 import { createCredential } from './kinds/static-credential.js';
 import { oauth2Credentials } from './kinds/oauth2-credential.js';
+import { oauth1Credentials } from './kinds/oauth1-credential.js';
+import { customCredentials } from './kinds/custom-credential.js';
 
 export interface BuildInput extends KindContext {
   config: Config;
@@ -23,9 +25,11 @@ export function buildCredentials(input: BuildInput): Credential[] {
       return config.credentials.map((c) => createCredential(c, { type: 'basic' }, input.key));
     case 'oauth2':
       return oauth2Credentials(auth, config.credentials, input);
-    case 'login':
     case 'oauth1':
+      return oauth1Credentials(auth, config.credentials, input.key);
     case 'custom':
+      return customCredentials(auth, config.credentials, input.key);
+    case 'login':
       throw new Error(`auth type ${auth.type}: being built (issue #20)`);
   }
 }
