@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'config',
   'credential',
   'credential-pool',
+  'custom-credential',
   'decide',
   'decode-body',
   'docker-files',

@@ -99,10 +99,19 @@ export const basicCredentialSchema = z.strictObject({ username: z.string(), pass
  * The library's own signer (auth type "custom"): gets the whole request and the credential object
  * as configured, returns the request to send (or changes it in place and returns nothing).
  */
-export type CustomSigner = (
-  request: { method: string; url: string; headers: Record<string, string>; body?: string },
-  credential: Readonly<Record<string, unknown>>,
-) => { method?: string; url?: string; headers?: Record<string, string>; body?: string } | void | Promise<{ method?: string; url?: string; headers?: Record<string, string>; body?: string } | void>;
+export type CustomSigner = (request: SignerRequest, credential: Readonly<Record<string, unknown>>) => Partial<SignerRequest> | void | Promise<Partial<SignerRequest> | void>;
+
+/**
+ * The request a custom signer gets: a copy of what is about to be sent (each try, each page), header names in
+ * lower case (the config's fixed headers, the templated ones, content-type), `body` the text sent, if any.
+ * Returned fields replace the copy's (headers: the whole set); a field not returned is the copy's.
+ */
+export interface SignerRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
