@@ -46,7 +46,21 @@ export function percentEncodeBytes(bytes: Uint8Array): string {
  * and non-ASCII are all encoded (encodeURIComponent keeps `!'()*`). A lone surrogate is U+FFFD's bytes.
  */
 export function percentEncode(text: string): string {
-  return UNRESERVED.test(text) ? text : percentEncodeBytes(Buffer.from(text, 'utf8'));
+  if (UNRESERVED.test(text)) return text;
+  // encodeURIComponent (native, fast) keeps only !'()* beyond the unreserved set; a lone surrogate makes it throw.
+  if (text.isWellFormed()) return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return percentEncodeBytes(Buffer.from(text, 'utf8'));
+}
+
+/** A form component decoded then encoded again for the base string: as text when it is UTF-8 (fast), else byte by byte. */
+function reencode(component: string): string {
+  if (!/[%+]/.test(component)) return percentEncode(component);
+  try {
+    return percentEncode(decodeURIComponent(component.replace(/\+/g, ' ')));
+  } catch {
+    // Not UTF-8 once decoded, or a "%" without two hex digits: the bytes as they are.
+    return percentEncodeBytes(formDecodeBytes(component));
+  }
 }
 
 /**
@@ -77,7 +91,7 @@ export function encodedPairsOf(form: string): [string, string][] {
     const eq = part.indexOf('=');
     const name = eq === -1 ? part : part.slice(0, eq);
     const value = eq === -1 ? '' : part.slice(eq + 1);
-    pairs.push([percentEncodeBytes(formDecodeBytes(name)), percentEncodeBytes(formDecodeBytes(value))]);
+    pairs.push([reencode(name), reencode(value)]);
   }
   return pairs;
 }
