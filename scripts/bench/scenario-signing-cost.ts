@@ -52,8 +52,9 @@ function applyMicros(credential: Credential, calls: number): number {
 /** Scenario 12: what signing every request costs on the request path, OAuth 1.0a against a bearer token, A/B in one run. */
 export async function scenarioSigningCost(ctx: BenchContext): Promise<ScenarioResult> {
   const started = Date.now();
-  const n = ctx.quick ? 800 : 10_000;
-  const rounds = ctx.quick ? 2 : 3;
+  const n = ctx.quick ? 800 : 4000;
+  // Short runs, many rounds, the order alternated: on a shared machine the load drifts within a minute.
+  const rounds = ctx.quick ? 3 : 6;
   const rates: { key: Key; round: number; apiRate: number; requests: number }[] = [];
 
   const measure = async (key: Key, round: number) => {
@@ -101,6 +102,9 @@ export async function scenarioSigningCost(ctx: BenchContext): Promise<ScenarioRe
 
   const med = (k: Key) => quantile(rates.filter((m) => m.key === k).map((m) => m.apiRate), 0.5);
   const ratio = med('oauth1') / med('bearer');
+  // Paired by round (the two ran back to back): less exposed to the machine's drift than the ratio of medians.
+  const perRound = Array.from({ length: rounds }, (_, r) => rates.find((m) => m.key === 'oauth1' && m.round === r)!.apiRate / rates.find((m) => m.key === 'bearer' && m.round === r)!.apiRate);
+  const pairedRatio = quantile(perRound, 0.5);
   const notes: string[] = [];
   const odd = rates.filter((m) => m.requests !== n);
   if (odd.length) notes.push(`Request counts other than ${n}: ${odd.map((m) => `${m.key} round ${m.round + 1}: ${m.requests}`).join(', ')}.`);
@@ -112,7 +116,8 @@ export async function scenarioSigningCost(ctx: BenchContext): Promise<ScenarioRe
       `The example API in its own process (no auth check, no latency, no budget). The same IDs pulled with \`pullq enqueue\` (untimed) then \`pullq pull\`, once with a bearer token, once with OAuth 1.0a HMAC-SHA256 (realm, token), ` +
       `${rounds} rounds, the order alternated, medians. Then the credential's apply alone, ${fmt.num(calls)} calls × 5 rounds in one process (median).`,
     targets: [
-      { figure: 'IDs/s with OAuth 1.0a, share of a bearer token', measured: `${fmt.num(med('oauth1'))} IDs/s = ${fmt.pct(ratio)}`, comparison: `bearer ${fmt.num(med('bearer'))} IDs/s`, target: '≥ 95% of the bearer token', met: ratio >= 0.95 },
+      { figure: 'IDs/s with OAuth 1.0a ÷ bearer, median of the rounds (each pair back to back)', measured: fmt.pct(pairedRatio), comparison: `rounds: ${perRound.map((x) => fmt.pct(x)).join(', ')}`, target: '≥ 95% of the bearer token', met: pairedRatio >= 0.95 },
+      { figure: 'IDs/s (medians)', measured: `OAuth 1.0a ${fmt.num(med('oauth1'))} IDs/s = ${fmt.pct(ratio)}`, comparison: `bearer ${fmt.num(med('bearer'))} IDs/s`, target: '–', met: null },
       { figure: 'µs per apply (signing alone)', measured: `${applyUs.oauth1.toFixed(2)} µs`, comparison: `bearer ${applyUs.bearer.toFixed(2)} µs`, target: '–', met: null },
     ],
     tables: [
@@ -123,7 +128,7 @@ export async function scenarioSigningCost(ctx: BenchContext): Promise<ScenarioRe
       },
     ],
     notes,
-    raw: { n, concurrency: CONCURRENCY, rounds, rates, medians: { bearer: med('bearer'), oauth1: med('oauth1') }, ratio, applyUs, applyCalls: calls },
+    raw: { n, concurrency: CONCURRENCY, rounds, rates, medians: { bearer: med('bearer'), oauth1: med('oauth1') }, ratio, perRound, pairedRatio, applyUs, applyCalls: calls },
     durationMs: Date.now() - started,
   };
 }
