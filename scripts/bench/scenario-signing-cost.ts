@@ -52,9 +52,9 @@ function applyMicros(credential: Credential, calls: number): number {
 /** Scenario 12: what signing every request costs on the request path, OAuth 1.0a against a bearer token, A/B in one run. */
 export async function scenarioSigningCost(ctx: BenchContext): Promise<ScenarioResult> {
   const started = Date.now();
-  const n = ctx.quick ? 800 : 4000;
+  const n = ctx.quick ? 600 : 4000;
   // Short runs, many rounds, the order alternated: on a shared machine the load drifts within a minute.
-  const rounds = ctx.quick ? 3 : 6;
+  const rounds = ctx.quick ? 2 : 6;
   const rates: { key: Key; round: number; apiRate: number; requests: number }[] = [];
 
   const measure = async (key: Key, round: number) => {
