@@ -7,7 +7,9 @@ import type { CustomSigner } from '../src/config.js';
 import { signOAuth1 } from '../src/policy/oauth1-signature.js';
 import { pullInProcess, type PullOutput } from './helpers/pull-in-process.js';
 import { startHmacApi, startOAuth1Api, type SigningApi } from './helpers/signing-apis.js';
-import { onCluster, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { cleanQueue, newRedis, onCluster, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { createPullq } from '../src/api/create-pullq.js';
+import { createLogger } from '../src/logger.js';
 
 // OAuth 1.0a (auth type "oauth1") and the library's custom signer, end to end: whole pulls against APIs that
 // verify every signature (oauth-1.0a recomputes them on the server side), with IDs that stress percent-encoding,
@@ -143,5 +145,49 @@ describe('auth type custom (library): an HMAC signer', () => {
     expect(api.stats.byKey.get('key-a')).toBeGreaterThan(0);
     expect(api.stats.byKey.get('key-b')).toBeGreaterThan(0);
     for (const r of out.results) expect((r.data as { body: string }[])[0]!.body).toBe(JSON.stringify({ id: r.id }));
+  });
+});
+
+describe('auth type custom (library): a signer that throws', () => {
+  it.skipIf(onCluster())('fails that try only: one line without the secret or a stack, the ID retried and pulled once; not quarantined', async () => {
+    api = await startHmacApi({ keys: { 'key-a': 'secret a' } });
+    const all = ['ok-1', 'throws-1', 'throws-2', 'ok-2', 'a b'];
+    const thrown = new Set<string>();
+    const sign: CustomSigner = (request, credential) => {
+      const id = decodeURIComponent(new URL(request.url).pathname.split('/').pop()!);
+      if (id.startsWith('throws') && !thrown.has(id)) {
+        thrown.add(id);
+        throw new Error(`signing with ${String(credential['secret'])} failed\n    at sign (signer.js:1:1)`);
+      }
+      hmacSigner(request, credential);
+    };
+    const queue = uniqueQueue('hmac-throw');
+    mkdirSync(path.join(tmp.dir, queue));
+    const lines: string[] = [];
+    const cfg = testConfig({
+      queue,
+      request: { url: `${api.url}/items/{id}` },
+      auth: { type: 'custom', sign, credentials: [{ keyId: 'key-a', secret: 'secret a', name: 'a' }] },
+      retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 100 },
+      sink: { type: 'file', dir: path.join(tmp.dir, queue) },
+    });
+    const pullq = createPullq(cfg, { logger: createLogger('info', 'human', { write: (l) => lines.push(l) }) });
+    try {
+      const r = await pullq.pull(all, { run: 'throws' });
+      expect(r.complete).toBe(true);
+      expect(r.status).toMatchObject({ total: 5, succeeded: 5, failed: 0 });
+    } finally {
+      await pullq.close();
+      const redis = newRedis();
+      await cleanQueue(redis, queue);
+      redis.disconnect();
+    }
+    expect(thrown.size).toBe(2);
+    expect(lines.join('')).not.toContain('quarantined');
+    expect(api.stats.rejected).toEqual(new Map());
+    const text = lines.join('');
+    expect(text.match(/the custom signer threw \(signing with \[redacted\] failed\) for credential a; the try is retried/g)).toHaveLength(2);
+    expect(text).not.toContain('secret a');
+    expect(text).not.toContain('signer.js');
   });
 });
