@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -481,9 +482,15 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
     case 'custom':
       return auth.credentials.map((c) => {
         const { name, budget, ...rest } = c as { name?: string; budget?: Budget } & Record<string, unknown>;
-        return { kind: 'custom', secret: JSON.stringify(rest), name, budget, entry: c, source: 'library' };
+        return { kind: 'custom', secret: JSON.stringify(rest, keyMaterial), name, budget, entry: c, source: 'library' };
       });
   }
+}
+
+/** JSON.stringify's replacer for a custom credential's fingerprint: a KeyObject (JSON "{}") by its key material. */
+function keyMaterial(_key: string, value: unknown): unknown {
+  if (!(value instanceof KeyObject)) return value;
+  return value.type === 'secret' ? value.export().toString('base64') : value.export({ format: 'jwk' });
 }
 
 type OAuth2Auth = Extract<RawConfig['auth'], { type: 'oauth2' }>;

@@ -72,6 +72,11 @@ describe('auth type custom', () => {
     await expect(garbage.apply(request)).rejects.toThrow(/returned no http\(s\) URL/);
   });
 
+  it('credentials that differ only in a KeyObject have different ids', () => {
+    const [a, b] = build({ type: 'custom', sign: () => undefined, credentials: [{ key: createSecretKey(Buffer.alloc(32, 1)) }, { key: createSecretKey(Buffer.alloc(32, 2)) }] });
+    expect(a!.id).not.toBe(b!.id);
+  });
+
   it('a JSON config cannot use it', () => {
     expect(() => parseConfig({ request: { url: 'http://api.test/items/{id}' }, auth: { type: 'custom', sign: 'x' } })).toThrow(/auth.sign: must be a function/);
   });
