@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'config',
   'credential',
   'credential-pool',
+  'custom-credential',
   'decide',
   'decode-body',
   'docker-files',
@@ -28,6 +29,7 @@ export const UNIT_TESTS = [
   'login-answer',
   'login-token-fleet',
   'pipeline',
+  'oauth1-signature',
   'pull-summary',
   'rate-limit-headers',
   'read-ids',
@@ -51,9 +53,9 @@ export default defineConfig({
       { test: { ...shared, name: 'unit', include: UNIT_TESTS, globalSetup: ['test/helpers/global-redis.ts'] } },
       { test: { ...shared, name: 'redis', include: ['test/**/*.test.ts'], exclude: UNIT_TESTS, globalSetup: ['test/helpers/global-redis.ts'] } },
       {
-        // The exactly-once, worker crash and close, fleet-budget, quarantine and OAuth2 tests again, on a real 3-master
+        // The exactly-once, worker crash and close, fleet-budget, quarantine, OAuth2 and OAuth 1.0a tests again, on a real 3-master
         // Redis Cluster (issue #10); tests there that only repeat what another one covers are marked skipIf(onCluster()).
-        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/login-auth.test.ts', 'test/oauth2-keys.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
+        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/login-auth.test.ts', 'test/oauth2-keys.test.ts', 'test/oauth1-auth.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
       },
     ],
   },

@@ -19,6 +19,7 @@ import { scenarioTokenBucket } from './bench/scenario-token-bucket.js';
 import { scenarioCluster } from './bench/scenario-cluster.js';
 import { scenarioMetricsCost } from './bench/scenario-metrics-cost.js';
 import { scenarioConditional } from './bench/scenario-conditional.js';
+import { scenarioSigningCost } from './bench/scenario-signing-cost.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -37,6 +38,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'cluster', title: '9. one Redis and a 3-master Redis Cluster', run: scenarioCluster },
   { id: 'metrics-cost', title: '10. what metrics cost', run: scenarioMetricsCost },
   { id: 'conditional', title: '11. conditional re-pulls (304s free)', run: scenarioConditional },
+  { id: 'signing-cost', title: '12. request-path cost of signing (OAuth 1.0a vs a bearer token)', run: scenarioSigningCost },
 ];
 
 async function main(): Promise<number> {

@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -100,10 +101,19 @@ export const basicCredentialSchema = z.strictObject({ username: z.string(), pass
  * The library's own signer (auth type "custom"): gets the whole request and the credential object
  * as configured, returns the request to send (or changes it in place and returns nothing).
  */
-export type CustomSigner = (
-  request: { method: string; url: string; headers: Record<string, string>; body?: string },
-  credential: Readonly<Record<string, unknown>>,
-) => { method?: string; url?: string; headers?: Record<string, string>; body?: string } | void | Promise<{ method?: string; url?: string; headers?: Record<string, string>; body?: string } | void>;
+export type CustomSigner = (request: SignerRequest, credential: Readonly<Record<string, unknown>>) => Partial<SignerRequest> | void | Promise<Partial<SignerRequest> | void>;
+
+/**
+ * The request a custom signer gets: a copy of what is about to be sent (each try, each page), header names in
+ * lower case (the config's fixed headers, the templated ones, content-type), `body` the text sent, if any.
+ * Returned fields replace the copy's (headers: the whole set); a field not returned is the copy's.
+ */
+export interface SignerRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
@@ -339,7 +349,7 @@ export interface CredentialConfig {
   kind: 'header' | 'query' | 'basic' | 'oauth2' | 'login' | 'oauth1' | 'custom';
   /**
    * What names it (its fingerprint is an HMAC of `user` and this): the token, password, client secret
-   * ("" for a public client), consumer secret, or the custom credential's JSON. Never logged, never in Redis.
+   * ("" for a public client), the consumer and token secrets (each URI-encoded, joined by &), or the custom credential's JSON. Never logged, never in Redis.
    */
   secret: string;
   /** basic, login: the username; oauth2: the client id; oauth1: the consumer key. */
@@ -358,6 +368,8 @@ export interface CredentialConfig {
   algorithm?: string;
   /** oauth2 jwt_bearer: the assertion's subject. */
   subject?: string;
+  /** oauth1: the consumer secret (`secret` holds it with the token secret, for the fingerprint). */
+  consumerSecret?: string;
   /** oauth1: the token and its secret (three-legged). */
   token?: string;
   tokenSecret?: string;
@@ -466,15 +478,26 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
       if (auth.form && (auth.body === null || typeof auth.body !== 'object' || Array.isArray(auth.body))) throw new ConfigError(`${where}auth.body: must be an object of form fields with form: true, e.g. { "username": "{username}", "password": "{password}" }`);
       return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));
     case 'oauth1':
-      return auth.credentials.map((c) => ({
-        kind: 'oauth1', user: c.consumerKey, secret: `${c.consumerSecret}&${c.tokenSecret ?? ''}`, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config',
-      }));
+      return auth.credentials.map((c, i) => {
+        if ((c.token === undefined) !== (c.tokenSecret === undefined)) {
+          throw new ConfigError(`${where}auth.credentials.${i}.${c.token === undefined ? 'token' : 'tokenSecret'}: required with ${c.token === undefined ? 'tokenSecret' : 'token'} (give both, or neither for two-legged signing)`);
+        }
+        // The fingerprint's secret: both secrets, each encoded so that an "&" in one cannot make two pairs alike.
+        const secret = `${encodeURIComponent(c.consumerSecret)}&${encodeURIComponent(c.tokenSecret ?? '')}`;
+        return { kind: 'oauth1', user: c.consumerKey, secret, consumerSecret: c.consumerSecret, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config' };
+      });
     case 'custom':
       return auth.credentials.map((c) => {
         const { name, budget, ...rest } = c as { name?: string; budget?: Budget } & Record<string, unknown>;
-        return { kind: 'custom', secret: JSON.stringify(rest), name, budget, entry: c, source: 'library' };
+        return { kind: 'custom', secret: JSON.stringify(rest, keyMaterial), name, budget, entry: c, source: 'library' };
       });
   }
+}
+
+/** JSON.stringify's replacer for a custom credential's fingerprint: a KeyObject (JSON "{}") by its key material. */
+function keyMaterial(_key: string, value: unknown): unknown {
+  if (!(value instanceof KeyObject)) return value;
+  return value.type === 'secret' ? value.export().toString('base64') : value.export({ format: 'jwk' });
 }
 
 type OAuth2Auth = Extract<RawConfig['auth'], { type: 'oauth2' }>;
@@ -577,10 +600,17 @@ function substituteVars(value: unknown, vars: Record<string, string | undefined>
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteVars(v, vars, [...at, i], where));
-  if (value !== null && typeof value === 'object') {
+  // Plain objects only: a library config may hold functions (a custom signer), class instances (a KeyObject,
+  // a Buffer) in a custom credential: those are kept as they are.
+  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteVars(v, vars, [...at, k], where)]));
   }
   return value;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 function formatPath(at: readonly PropertyKey[]): string {

@@ -16,7 +16,9 @@ export type { CredentialHealth, CredentialUsage } from './auth/credential-pool.j
 export type { IdsInput } from './ids/ids-input.js';
 export type { Transform, PullqResponse } from './jobs/shape-result.js';
 
-export { parseConfig, loadConfig, configSchema, type Config, type ConfigInput, type Budget, type CredentialConfig } from './config.js';
+export { parseConfig, loadConfig, configSchema, type Config, type ConfigInput, type Budget, type CredentialConfig, type CustomSigner, type SignerRequest } from './config.js';
+export { CredentialRefusedError, CredentialUnavailableError } from './auth/credential-errors.js';
+export { CustomSignerError } from './auth/kinds/custom-credential.js';
 export { PullqError, ConfigError, InputError, RedisUnavailableError, RunAbortedError, CommitUnknownError, ListenError } from './errors.js';
 export { ERROR_CODES, type ErrorCode } from './policy/error-codes.js';
 export { FinalizeLostError } from './runs/finalize-run.js';

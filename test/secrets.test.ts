@@ -255,3 +255,81 @@ describe('no private key, client secret or assertion appears anywhere (private_k
     }
   });
 });
+
+// Issue #20, auth type oauth1: the consumer and token secrets (and the signing key made of them, which PLAINTEXT
+// sends as its signature) never reach logs, Redis, output files or a worker's /metrics. The signature of an HMAC
+// method is not a secret; nothing derived from the secrets beyond it may appear.
+describe('oauth1: no consumer or token secret appears anywhere', () => {
+  it('PLAINTEXT and HMAC-SHA1 pulls, a wrong consumer secret quarantined, a worker with /metrics', { timeout: 120_000 }, async () => {
+    const { startOAuth1Api } = await import('./helpers/signing-apis.js');
+    const { percentEncode, signingKey } = await import('../src/policy/oauth1-signature.js');
+    const { createServer } = await import('node:net');
+    const OA1 = { consumer: 'CONSUMER-SECRET-oa1 x*', token: "TOKEN-SECRET-oa1'y", wrong: 'WRONG-CONSUMER-oa1&z' };
+    const forms = [OA1.consumer, OA1.token, OA1.wrong].flatMap((s) => [s, encodeURIComponent(s), percentEncode(s), percentEncode(percentEncode(s))]);
+    for (const cs of [OA1.consumer, OA1.wrong]) {
+      const key = signingKey({ consumerSecret: cs, tokenSecret: OA1.token });
+      forms.push(key, percentEncode(key));
+    }
+    const freePort = () => new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const texts: string[] = [];
+    const metrics: string[] = [];
+    for (const signatureMethod of ['PLAINTEXT', 'HMAC-SHA1']) {
+      const api = await startOAuth1Api({ consumers: { 'ck-good': OA1.consumer, 'ck-bad': OA1.consumer }, tokens: { 'tok-1': OA1.token }, realm: 'r1', failOnce: ['n-3'] });
+      apis.push({ ...api, url: api.url } as unknown as ExampleApi);
+      const queue = uniqueQueue('sec-oa1');
+      queues.push(queue);
+      const name = `oa1-${signatureMethod.toLowerCase()}`;
+      const cfg = path.join(tmp.dir, `${name}.json`);
+      writeFileSync(cfg, JSON.stringify({
+        queue,
+        request: { url: `${api.url}/items/{id}?q={id}`, timeoutMs: 2000 },
+        auth: {
+          type: 'oauth1', signatureMethod, realm: 'r1',
+          credentials: [
+            { consumerKey: 'ck-good', consumerSecret: '${CS}', token: 'tok-1', tokenSecret: '${TS}', name: 'good' },
+            { consumerKey: 'ck-bad', consumerSecret: '${WRONG}', token: 'tok-1', tokenSecret: '${TS}', name: 'bad' },
+          ],
+        },
+        retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+        worker: { concurrency: 4 },
+        enqueue: { batchSize: 10 },
+        sink: { type: 'file', dir: path.join(tmp.dir, name) },
+      }));
+      writeFileSync(path.join(tmp.dir, `${name}.ids`), `${Array.from({ length: 40 }, (_, i) => `n-${i}`).join('\n')}\na b\nit's (x)\n`);
+      const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', CS: OA1.consumer, TS: OA1.token, WRONG: OA1.wrong };
+      const port = await freePort();
+      const worker = spawnCli(['worker', '--config', cfg, '--verbose', '--metrics-port', String(port)], { cwd: tmp.dir, env });
+      try {
+        for (let i = 0; i < 200 && !(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)); i++) await sleep(50);
+        const pull = await runCli(['pull', `${name}.ids`, '--run', name, '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+        expect(pull.code, pull.stderr.split("\n").filter((l) => !l.includes("\"level\":20")).slice(-15).join("\n")).toBe(0);
+        const status = await runCli(['status', '--run', name, '--config', cfg, '--json'], { cwd: tmp.dir, env });
+        texts.push(pull.stdout, pull.stderr, status.stdout, status.stderr);
+        metrics.push(await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()));
+        expect(api.stats.rejected.get('bad_signature')).toBeGreaterThan(0);
+      } finally {
+        worker.child.kill('SIGTERM');
+        const w = await worker.done;
+        texts.push(w.stdout, w.stderr);
+      }
+    }
+    const text = texts.join('\n');
+    expect(text).toContain('credential bad quarantined (unauthorized)');
+    expect(metrics.join('\n')).toContain('pullq_');
+    const fileText = filesUnder(tmp.dir).filter((f) => /oa1-/.test(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(fileText).toContain('"id":"a b"');
+    const dumps = (await Promise.all(queues.slice(-2).map(redisDump))).join('\n');
+    expect(dumps.length).toBeGreaterThan(1000);
+    for (const form of forms) {
+      expect(text, `stdout/stderr hold ${form}`).not.toContain(form);
+      expect(metrics.join('\n'), `metrics hold ${form}`).not.toContain(form);
+      expect(fileText, `output files hold ${form}`).not.toContain(form);
+      expect(dumps, `Redis holds ${form}`).not.toContain(form);
+    }
+  });
+});

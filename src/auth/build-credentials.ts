@@ -4,6 +4,8 @@ import type { KindContext } from './kinds/kind-context.js';
 import { createCredential } from './kinds/static-credential.js';
 import { oauth2Credentials } from './kinds/oauth2-credential.js';
 import { loginCredentials } from './kinds/login-credential.js';
+import { oauth1Credentials } from './kinds/oauth1-credential.js';
+import { customCredentials } from './kinds/custom-credential.js';
 
 export interface BuildInput extends KindContext {
   config: Config;
@@ -27,7 +29,8 @@ export function buildCredentials(input: BuildInput): Credential[] {
     case 'login':
       return loginCredentials(auth, config.credentials, input);
     case 'oauth1':
+      return oauth1Credentials(auth, config.credentials, input.key);
     case 'custom':
-      throw new Error(`auth type ${auth.type}: being built (issue #20)`);
+      return customCredentials(auth, config.credentials, input.key);
   }
 }

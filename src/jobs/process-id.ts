@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatMs } from '../auth/credential-pool.js';
 import { CredentialRefusedError } from '../auth/credential-errors.js';
+import { CustomSignerError } from '../auth/kinds/custom-credential.js';
 import { decodeKey, type IdKey } from '../ids/id-key.js';
 import { requestTemplateOf, type RenderedRequest } from '../ids/request-template.js';
 import { backoffDelay } from '../policy/backoff-delay.js';
@@ -161,7 +162,11 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
     }
     if (step.kind === 'credential-error') {
       if (step.err instanceof CredentialRefusedError) await pool.quarantine(step.credential, step.err.reason);
-      else ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message: scrubSecrets((step.err as Error).message, pool.secrets()) } }, 'could not get a token');
+      else {
+        const message = scrubSecrets((step.err as Error).message, pool.secrets());
+        // A library signer's failure says itself what happened (the terminal shows a warning's message only).
+        ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message } }, step.err instanceof CustomSignerError ? message : 'could not get a token');
+      }
       state.limited++;
       if (state.limited > MAX_RATE_LIMITED) return fail(null, 'unauthorized', 'no credential could get a token', state.attempts);
       state.dueAt = Date.now() + backoffDelay(state.limited, ctx.config.retry.baseDelayMs, ctx.config.retry.maxDelayMs);
