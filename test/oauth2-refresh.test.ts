@@ -9,6 +9,7 @@ import { buildCredentials } from '../src/auth/build-credentials.js';
 import type { Credential, OutgoingRequest } from '../src/auth/credential.js';
 import { credentialKey } from '../src/auth/credential-key.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../src/auth/credential-errors.js';
+import { RefreshTokenStore } from '../src/auth/refresh-token-store.js';
 import { createLogger } from '../src/logger.js';
 import { queueKeys } from '../src/redis/keys.js';
 import { runCli, spawnCli } from './helpers/cli.js';
@@ -174,6 +175,13 @@ describe.skipIf(onCluster())('refresh grants in one process', () => {
     expect(s.counters.tokenCalls['refresh_token']).toBe(2);
     expect(s.counters.refreshReused).toBe(1);
     expect(s.counters.invalidGrants).toBe(1);
+    // A new refresh token stored for the fleet (what `pullq login` does): the refusal and the quarantine lifted, refreshes resume.
+    const k = queueKeys(p.queue);
+    await p.redis.hset(k.cred(c.id), 'qUntil', Date.now() + 3_600_000, 'qReason', 'refused');
+    await new RefreshTokenStore(p.redis, p.queue, c.id, 'crm-secret', 'crm').write(await s.mintRefreshToken('crm'));
+    expect(await p.redis.hget(k.cred(c.id), 'qUntil')).toBeNull();
+    expect(await apiStatus(s, await tokenOf(c))).toBe(200);
+    expect(s.counters.tokenCalls['refresh_token']).toBe(3);
   });
 
   it('a request the server never got (held by the proxy, the client gave up): the same token works on the second attempt', async () => {

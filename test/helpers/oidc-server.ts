@@ -122,7 +122,18 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     // Test keys are generated per run; cookies signed with a throwaway key.
     cookies: { keys: ['pullq-test-cookie-key'] },
   };
-  const provider = new Provider(url, configuration);
+  // Its start-up warnings about the in-memory adapter, development keys and devInteractions are what a
+  // test server wants: not printed (the "Unsupported runtime" warning at import stays).
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!String(args[0]).includes('quick start development-only')) warn(...args);
+  };
+  let provider: Provider;
+  try {
+    provider = new Provider(url, configuration);
+  } finally {
+    console.warn = warn;
+  }
   // Plain http on loopback: the provider must not insist on https for its own cookies.
   provider.proxy = true;
 
