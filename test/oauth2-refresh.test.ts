@@ -239,6 +239,19 @@ describe.skipIf(onCluster())('refresh grants in one process', () => {
     expect(s.counters.tokenCalls['refresh_token']).toBe(1);
     expect(s.counters.refreshReused).toBe(0);
   }, 40_000);
+
+  it('a 503 from the token endpoint: unavailable, retried later with the same token as a first attempt (nothing was rotated)', async () => {
+    const s = await oidc({ clients: [{ clientId: 'crm', clientSecret: 'crm-secret' }] });
+    const proxy = await proxyTo(s.url, ({ n }) => (n === 0 ? { status: 503 } : 'pass'));
+    const p = await inProcess({ type: 'oauth2', grant: 'refresh_token', tokenUrl: `${proxy.url}/token`, clients: [{ clientId: 'crm', clientSecret: 'crm-secret', refreshToken: await s.mintRefreshToken('crm'), name: 'crm' }] });
+    const c = p.creds[0]!;
+    const err = await Promise.resolve(c.apply(request('http://x/items/1'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CredentialUnavailableError);
+    expect((err as Error).message).toContain('token endpoint answered (HTTP 503); trying again later');
+    expect(await apiStatus(s, await tokenOf(c))).toBe(200);
+    expect(p.lines.join('\n')).not.toContain('once more');
+    expect(s.counters.refreshReused).toBe(0);
+  });
 });
 
 // ---- Whole fleets: pull + worker processes (the built CLI), as test/fleet.test.ts runs them.
@@ -376,6 +389,59 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
     // Found by the replica that took the lock after the dead one's expired: said once, sent once more.
     expect(logs.match(/the last token-endpoint answer was lost; sending the same refresh token once more/g)).toHaveLength(1);
     expect(logs).not.toContain('quarantined');
+  }, 120_000);
+
+  it.skipIf(onCluster())('a worker SIGKILLed after the server rotated (its answer held at the proxy): another replica finds the mark, sends the token once more, invalid_grant: the one quarantine line, the other client carries the run', async () => {
+    const s = await oidc({ clients: [{ clientId: 'crm-a', clientSecret: 'secret-a' }, { clientId: 'crm-b', clientSecret: 'secret-b' }], accessTokenTtlS: 3 });
+    let workerPids: number[] = [];
+    let killed: number | undefined;
+    let aPosts = 0;
+    const proxy = await proxyTo(s.url, async (post) => {
+      if (clientIdOf(post.headers) !== 'crm-a') return 'pass';
+      aPosts++;
+      if (killed !== undefined || post.n === 0) return 'pass';
+      const pid = await pidOfPort(post.remotePort, workerPids);
+      if (pid === undefined) return 'pass';
+      killed = pid;
+      return { holdAnswer: 4000 };
+    });
+    const all = ids(240);
+    const f = await fleetOf(
+      {
+        request: { url: `${s.url}/items/{id}` },
+        auth: {
+          type: 'oauth2', grant: 'refresh_token', tokenUrl: `${proxy.url}/token`,
+          clients: [
+            { clientId: 'crm-a', clientSecret: 'secret-a', refreshToken: await s.mintRefreshToken('crm-a'), name: 'crm-a' },
+            { clientId: 'crm-b', clientSecret: 'secret-b', refreshToken: await s.mintRefreshToken('crm-b'), name: 'crm-b' },
+          ],
+        },
+        budget: { requests: 15, perSeconds: 1 },
+        worker: { concurrency: 8, lockDurationMs: 3000 },
+        enqueue: { batchSize: 20 },
+      },
+      all,
+    );
+    const ws = f.workers(2);
+    workerPids = ws.map((w) => w.child.pid!);
+    const pull = spawnCli(['pull', 'ids.txt', '--run', 'rt-kill-rotated'], { cwd: f.dir, env: f.env });
+    const first = await Promise.race([proxy.held().then(() => 'held' as const), pull.done.then(() => 'pull ended' as const)]);
+    expect(first).toBe('held');
+    const victim = ws.find((w) => w.child.pid === killed)!;
+    victim.child.kill('SIGKILL');
+    const r = await pull.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(expectEveryIdOnce(f.dir, 'rt-kill-rotated', all).failed).toEqual([]);
+    for (const w of ws) if (w !== victim) w.child.kill('SIGTERM');
+    const logs = [r.stderr, ...(await Promise.all(ws.map((w) => w.done))).map((d) => d.stderr)].join('\n');
+    expect(proxy.dropped).toBe(1);
+    expect(logs.match(/the last token-endpoint answer was lost; sending the same refresh token once more/g)).toHaveLength(1);
+    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\) after a lost token-endpoint answer \(the server had rotated it\): run pullq login --client crm-a\); the others carry on/g)).toHaveLength(1);
+    expect(logs).not.toContain('credential crm-b quarantined');
+    // crm-a: the first token, the rotated-but-lost one, the one retry; never a fourth.
+    expect(aPosts).toBe(3);
+    expect(s.counters.refreshReused).toBe(1);
+    expect(s.counters.invalidGrants).toBe(1);
   }, 120_000);
 
   it.skipIf(onCluster())('a lost token-endpoint reply (the server rotated, the proxy cut the answer): the one quarantine line, the other client carries the run, no loop', async () => {

@@ -7,10 +7,13 @@ import type { AddressInfo } from 'node:net';
 // - { hold: ms }: held ms BEFORE forwarding; forwarded only if the client is still there (a client
 //   killed meanwhile: the server never sees the request);
 // - 'cut': forwarded, the server answers (and rotates), then the client's connection is destroyed
-//   before a byte of the answer reaches it.
+//   before a byte of the answer reaches it;
+// - { holdAnswer: ms }: forwarded at once, the answer held ms, then passed on if the client is still
+//   there (a client killed meanwhile: the server rotated, the answer is lost);
+// - { status }: answered by the proxy with that status and an OAuth2 error body, never forwarded.
 // Everything else (GETs) passes.
 
-export type ProxyAction = 'pass' | 'cut' | { hold: number };
+export type ProxyAction = 'pass' | 'cut' | { hold: number } | { holdAnswer: number } | { status: number };
 
 /** What a plan sees of a POST: its count, headers, body and the client's port (to find its process). */
 export interface ProxiedPost {
@@ -26,7 +29,7 @@ export interface TokenProxy {
   posts: number;
   forwarded: number;
   cut: number;
-  /** POSTs whose client went away while held (never forwarded). */
+  /** POSTs whose client went away while held (before forwarding, or the answer held). */
   dropped: number;
   /** Resolves when the next held request starts being held. */
   held(): Promise<void>;
@@ -61,7 +64,12 @@ export async function startTokenProxy(upstream: string, plan: TokenProxy['plan']
       void (async () => {
         const body = Buffer.concat(chunks);
         const action: ProxyAction = req.method === 'POST' ? await proxy.plan({ n: proxy.posts++, headers: req.headers, body: body.toString('utf8'), remotePort: req.socket.remotePort }) : 'pass';
-        if (typeof action === 'object') {
+        if (typeof action === 'object' && 'status' in action) {
+          res.writeHead(action.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: action.status >= 500 ? 'temporarily_unavailable' : 'invalid_request' }));
+          return;
+        }
+        if (typeof action === 'object' && 'hold' in action) {
           for (const w of waiters.splice(0)) w();
           await new Promise((r) => setTimeout(r, action.hold));
           if (clientGone || req.socket.destroyed) {
@@ -77,6 +85,22 @@ export async function startTokenProxy(upstream: string, plan: TokenProxy['plan']
             answer.on('end', () => {
               proxy.cut++;
               req.socket.destroy();
+            });
+            return;
+          }
+          if (typeof action === 'object' && 'holdAnswer' in action) {
+            const parts: Buffer[] = [];
+            answer.on('data', (c: Buffer) => parts.push(c));
+            answer.on('end', () => {
+              for (const w of waiters.splice(0)) w();
+              setTimeout(() => {
+                if (clientGone || req.socket.destroyed) {
+                  proxy.dropped++;
+                  return;
+                }
+                res.writeHead(answer.statusCode ?? 502, answer.headers);
+                res.end(Buffer.concat(parts));
+              }, action.holdAnswer);
             });
             return;
           }
