@@ -101,7 +101,8 @@ export class FleetTokenSource {
 
   /**
    * After a 401: forgets `token` (here and in the fleet cache) if it is still
-   * the current one, and says whether it was (false: already replaced).
+   * the current one, and says whether the 401 is the credential's (false: the
+   * token was already replaced, or it was in its last second: it ran out).
    */
   async invalidate(token: string): Promise<boolean> {
     let current = false;
