@@ -10,6 +10,7 @@ import type { Credential, OutgoingRequest } from '../src/auth/credential.js';
 import { credentialKey } from '../src/auth/credential-key.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../src/auth/credential-errors.js';
 import { RefreshTokenStore } from '../src/auth/refresh-token-store.js';
+import { refreshTokenStoreOf } from '../src/auth/kinds/oauth2-credential.js';
 import { createLogger } from '../src/logger.js';
 import { queueKeys } from '../src/redis/keys.js';
 import { RefreshScripts } from '../src/redis/refresh-scripts.js';
@@ -56,7 +57,8 @@ async function inProcess(auth: Record<string, unknown>, extra: Record<string, un
   const config = testConfig({ queue, request: { url: 'http://127.0.0.1:1/items/{id}' }, sink: { type: 'file', dir: '/tmp/unused' }, auth, ...extra });
   const key = await credentialKey(redis, queue);
   const build = () => buildCredentials({ config, key, redis, queue, http: got, logger });
-  return { queue, redis, lines, build, creds: build() };
+  const kindContext = { key, redis, queue, http: got, logger };
+  return { queue, redis, lines, build, config, kindContext, creds: build() };
 }
 
 async function tokenOf(c: Credential): Promise<string> {
@@ -180,6 +182,11 @@ describe.skipIf(onCluster())('refresh grants in one process', () => {
     expect(err).toBeInstanceOf(CredentialRefusedError);
     expect((err as CredentialRefusedError).reason).toBe('no refresh token yet: run pullq login --client web');
     expect(s.counters.tokenCalls).toEqual({});
+    // What `pullq login` does once it has exchanged the code: the store of that client, then refreshes work.
+    const auth = p.config.auth as Extract<typeof p.config.auth, { type: 'oauth2' }>;
+    await refreshTokenStoreOf(auth, p.config.credentials[0]!, p.kindContext).write(await s.mintRefreshToken('web'));
+    expect(await apiStatus(s, await tokenOf(p.creds[0]!))).toBe(200);
+    expect(s.counters.tokenCalls['refresh_token']).toBe(1);
   });
 
   it('a public client without auth.sealKey: sealed under the deployment key, said once', async () => {

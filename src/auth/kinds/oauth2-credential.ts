@@ -68,6 +68,15 @@ function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: Kind
   }
 }
 
+/**
+ * The fleet's refresh-token store of one configured client, keyed and sealed as its credential is
+ * (`pullq login` writes the refresh token it got here).
+ */
+export function refreshTokenStoreOf(auth: OAuth2Auth, c: CredentialConfig, ctx: KindContext): RefreshTokenStore {
+  const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
+  return new RefreshTokenStore(ctx.redis, ctx.queue, id, sealSecretOf(auth, c, c.name ?? id, ctx), c.user!);
+}
+
 /** Queues already warned that a public client's tokens are sealed under the deployment key (once per process). */
 const warnedDeploymentSeal = new Set<string>();
 
