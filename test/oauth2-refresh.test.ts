@@ -305,13 +305,41 @@ function expectEveryIdOnce(dir: string, run: string, all: string[]) {
   return out;
 }
 
-/** The pid of the local process whose TCP socket has local port `port` (ss -tnp), among `pids`. */
+/** The pid, among `pids`, of the local process whose TCP socket has local port `port` (Linux /proc, no tool needed). */
 async function pidOfPort(port: number | undefined, pids: number[]): Promise<number | undefined> {
   if (port === undefined) return undefined;
-  const { execFileSync } = await import('node:child_process');
-  const out = execFileSync('ss', ['-tnpH', `sport = :${port}`], { encoding: 'utf8' });
-  const found = [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
-  return found.find((p) => pids.includes(p));
+  const { readFileSync, readdirSync, readlinkSync } = await import('node:fs');
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hexPort}`)) inodes.add(f[9]!);
+    }
+  }
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
 }
 
 const clientIdOf = (headers: Record<string, string | string[] | undefined>): string => {
