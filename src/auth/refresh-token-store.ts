@@ -1,7 +1,24 @@
+import { createHmac } from 'node:crypto';
 import type { RedisClient } from '../redis/connect-redis.js';
 import { queueKeys } from '../redis/keys.js';
 import { retryRedis } from '../redis/redis-retry.js';
 import { openToken, sealToken } from './token-cache-crypto.js';
+
+/** The fleet's refresh state of one client, as read (sealed values compare as strings; never a plain token in Redis). */
+export interface RefreshState {
+  /** The stored sealed refresh token ('' none). */
+  sealed: string;
+  /** It, opened; undefined when none is stored or it was sealed under another key. */
+  token: string | undefined;
+  /** The sealed refresh token of a request whose answer is not resolved yet, and its attempt. */
+  inflight?: string;
+  tries: number;
+  /** A sealed refresh token the server refused, and the quarantine line's reason. */
+  dead?: string;
+  deadReason?: string;
+  /** seedOf() of the config's starting refresh token the fleet adopted. */
+  seed?: string;
+}
 
 /**
  * An OAuth2 client's refresh token as the fleet keeps it (grants refresh_token, authorization_code):
@@ -11,6 +28,9 @@ import { openToken, sealToken } from './token-cache-crypto.js';
  */
 export class RefreshTokenStore {
   readonly key: string;
+  readonly stateKey: string;
+  /** The client's pool state (quarantine): a new refresh token lifts it. */
+  private readonly credKey: string;
   constructor(
     private readonly redis: RedisClient,
     queue: string,
@@ -20,6 +40,8 @@ export class RefreshTokenStore {
     private readonly sealSalt: string,
   ) {
     this.key = queueKeys(queue).refreshToken(id);
+    this.stateKey = queueKeys(queue).refreshState(id);
+    this.credKey = queueKeys(queue).cred(id);
   }
 
   /** The current refresh token; undefined when none is stored (or it was sealed under another key). */
@@ -28,14 +50,39 @@ export class RefreshTokenStore {
     return sealed ? openToken(sealed, this.sealSecret, this.sealSalt) : undefined;
   }
 
+  /** The refresh token and its state (refreshState key: in flight, refused, adopted seed). */
+  async state(): Promise<RefreshState> {
+    const [sealed, h] = await retryRedis(() => Promise.all([this.redis.get(this.key), this.redis.hgetall(this.stateKey)]));
+    return {
+      sealed: sealed ?? '',
+      token: sealed ? openToken(sealed, this.sealSecret, this.sealSalt) : undefined,
+      inflight: h['inflight'] || undefined,
+      tries: Number(h['tries'] ?? 0) || 0,
+      dead: h['dead'] || undefined,
+      deadReason: h['deadReason'] || undefined,
+      seed: h['seed'] || undefined,
+    };
+  }
+
+  /** A keyed hash of a starting refresh token (grant refresh_token), to tell whether the fleet already started from it. */
+  seedOf(refreshToken: string): string {
+    return createHmac('sha256', `pullq refresh seed:${this.sealSalt}:${this.sealSecret}`).update(refreshToken).digest('base64url');
+  }
+
   /** What write() stores, for a caller that writes it in a script or a MULTI together with other keys. */
   seal(refreshToken: string): string {
     return sealToken(refreshToken, this.sealSecret, this.sealSalt);
   }
 
-  /** Stores a refresh token for the fleet (`pullq login`): replaces any other. */
+  /**
+   * Stores a refresh token for the fleet (`pullq login`): replaces any other, and in the same MULTI
+   * clears what the old one left (an in-flight mark, a refusal) and lifts the client's quarantine, so
+   * the fleet uses the new token at its next refresh.
+   */
   async write(refreshToken: string): Promise<void> {
     const sealed = this.seal(refreshToken);
-    await retryRedis(() => this.redis.set(this.key, sealed));
+    await retryRedis(() =>
+      this.redis.multi().set(this.key, sealed).hdel(this.stateKey, 'inflight', 'tries', 'owner', 'dead', 'deadReason').hdel(this.credKey, 'qUntil', 'qReason', 'u401').exec(),
+    );
   }
 }
