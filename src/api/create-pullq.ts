@@ -17,6 +17,7 @@ import type { Sink } from '../sinks/sink.js';
 import type { WorkerHandle } from '../workers/start-worker.js';
 import type { Probes } from '../metrics/metrics-server.js';
 import type { CheckReport } from './check-credentials.js';
+import type { LoginOptions, LoginResult } from './login-client.js';
 import type { Plan } from './plan-run.js';
 import type { PullOptions, PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
@@ -118,6 +119,12 @@ export interface Pullq {
   watch(run: string, options?: WatchOptions): AsyncIterable<RunStatus>;
   /** One probe request per credential: valid, rejected, forbidden or exhausted. */
   check(options?: { id?: string }): Promise<CheckReport>;
+  /**
+   * OAuth2 authorization code with PKCE for one client (grant authorization_code): calls `onUrl` with the URL to
+   * open, takes the redirect on 127.0.0.1:<redirectPort>/callback, stores the refresh token for the fleet.
+   * Throws LoginError (refused, state mismatch, exchange refused) or LoginTimeoutError (no answer in time).
+   */
+  login(options?: LoginOptions): Promise<LoginResult>;
   /** No requests: how long pulling `ids` takes at the budgets, and the useful replicas. */
   plan(ids: IdsInput, options?: { latencyMs?: number }): Promise<Plan>;
   /** Adds or replaces a cron-triggered pull of an IDs file (run by the worker replicas, each tick once). */
@@ -301,6 +308,12 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       open();
       const { checkCredentials } = await import('./check-credentials.js');
       return checkCredentials(await ctx.connection(), parsed, logger, o.id);
+    },
+
+    async login(o = {}) {
+      open();
+      const { loginClient } = await import('./login-client.js');
+      return loginClient(await ctx.connection(), parsed, logger, o);
     },
 
     async plan(ids, o = {}) {
