@@ -51,7 +51,7 @@ export function loginClientIndex(credentials: readonly Pick<CredentialConfig, 'n
 /**
  * The scope asked for at the authorize endpoint: auth.scope as written, plus `offline_access` when it
  * names `openid` and not that already. An OpenID Connect provider issues a refresh token only for
- * offline_access (OIDC Core §11), and pullq needs one; a plain OAuth2 server may not know that scope,
+ * offline_access (OIDC Core §11: asked with prompt=consent), and pullq needs one; a plain OAuth2 server may not know that scope,
  * so it is not added there (such servers hand out refresh tokens by their own client settings).
  */
 export function authorizeScope(scope: string | undefined): string | undefined {
@@ -84,6 +84,8 @@ export async function authorizationRequest(auth: OAuth2Auth, clientId: string, r
   url.searchParams.set('redirect_uri', redirectUri);
   const scope = authorizeScope(auth.scope);
   if (scope) url.searchParams.set('scope', scope);
+  // OIDC Core §11: offline access is asked with prompt=consent (providers drop offline_access without it).
+  if (scope && /(^| )openid( |$)/.test(scope) && /(^| )offline_access( |$)/.test(scope)) url.searchParams.set('prompt', 'consent');
   if (auth.audience) url.searchParams.set('audience', auth.audience);
   url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
   url.searchParams.set('code_challenge_method', 'S256');
