@@ -11,6 +11,7 @@ const shared = {
  * image's runtime). `npm test` runs it too, as its own project: every file runs once.
  */
 export const UNIT_TESTS = [
+  'authorization-code',
   'config',
   'credential',
   'credential-pool',
