@@ -26,6 +26,7 @@ export const UNIT_TESTS = [
   'layers',
   'learn-window',
   'library-api',
+  'oauth2-refresh-policy',
   'pipeline',
   'pull-summary',
   'rate-limit-headers',

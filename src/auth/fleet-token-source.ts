@@ -12,6 +12,21 @@ export interface FetchedToken {
   token: string;
   /** Lifetime in seconds as the issuer said it (expires_in; a string or a number), else undefined. */
   expiresIn?: unknown;
+  /**
+   * Stores the sealed access token for the fleet (for `ttlMs`) together with whatever else the answer
+   * changed (a rotated refresh token), in one step fenced by the lock; false when fenced out. Without
+   * it the source stores the access token itself.
+   */
+  commit?: (sealedAccess: string, ttlMs: number) => Promise<boolean>;
+}
+
+/** The fleet's refresh lock of a credential, as its fetch holds it. */
+export interface HeldLock {
+  key: string;
+  /** The holder's random value: scripts fence their writes with it. */
+  owner: string;
+  /** Extends the lock to `ms` from now; false when it is no longer the holder's. */
+  extend(ms: number): Promise<boolean>;
 }
 
 export interface FleetTokenOptions {
@@ -22,8 +37,11 @@ export interface FleetTokenOptions {
   /** Key material the cached token is sealed with (a client secret, a password), and its salt (a client id, a username). */
   sealSecret: string;
   sealSalt: string;
-  /** Asks the issuer for a token: throws CredentialRefusedError (quarantine) or CredentialUnavailableError (later). */
-  fetch: () => Promise<FetchedToken>;
+  /**
+   * Asks the issuer for a token, under the fleet's lock (it lives LOCK_MS; a fetch that may take longer
+   * extends it): throws CredentialRefusedError (quarantine) or CredentialUnavailableError (later).
+   */
+  fetch: (lock: HeldLock) => Promise<FetchedToken>;
   /** Lifetime assumed when the issuer gives neither expires_in nor a JWT exp (ms); default an hour. */
   defaultLifetimeMs?: number;
 }
@@ -40,7 +58,8 @@ interface CachedToken {
 export const REFRESH_AT = 0.8;
 /** Lifetime assumed when the endpoint gives neither expires_in nor a JWT exp (s). */
 const DEFAULT_LIFETIME_S = 3600;
-const LOCK_MS = 15_000;
+/** The refresh lock's life (ms): longer than a token request's time-out (10 s), or the fetch extends it. */
+export const LOCK_MS = 15_000;
 
 /**
  * Tokens of one credential (an OAuth2 client, a login account), shared by the fleet: one fetch per
@@ -52,6 +71,7 @@ export class FleetTokenSource {
   readonly options: FleetTokenOptions;
   private readonly redis: RedisClient;
   private readonly key: string;
+  private readonly lockKey: string;
   private readonly logger: Logger;
   private local: CachedToken | undefined;
   private inflight: Promise<string> | undefined;
@@ -65,6 +85,7 @@ export class FleetTokenSource {
     this.redis = deps.redis;
     this.logger = deps.logger;
     this.key = queueKeys(deps.queue).oauth(options.id);
+    this.lockKey = queueKeys(deps.queue).oauthLock(options.id);
   }
 
   /** A valid token, from this process, the fleet's cache, or the issuer. */
@@ -97,25 +118,30 @@ export class FleetTokenSource {
   private async obtain(): Promise<string> {
     const deadline = Date.now() + LOCK_MS;
     const owner = randomUUID();
+    const locks = new LockScripts(this.redis);
     for (;;) {
       const cached = await this.readCache();
       if (cached && Date.now() < cached.refreshAt) return this.keep(cached);
       // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
-      if ((await this.redis.set(`${this.key}:lock`, owner, 'PX', LOCK_MS, 'NX')) === 'OK' || (await this.redis.get(`${this.key}:lock`)) === owner) {
+      if ((await this.redis.set(this.lockKey, owner, 'PX', LOCK_MS, 'NX')) === 'OK' || (await this.redis.get(this.lockKey)) === owner) {
         try {
           const again = await this.readCache();
           if (again && Date.now() < again.refreshAt) return this.keep(again);
           const started = Date.now();
           this.endpointCalls++;
-          const got = await this.options.fetch();
+          const lock: HeldLock = { key: this.lockKey, owner, extend: (ms) => locks.extend(this.lockKey, owner, ms) };
+          const got = await this.options.fetch(lock);
           const lifetimeMs = tokenLifetimeMs(got.token, got.expiresIn, started, this.options.defaultLifetimeMs);
           const fresh = { token: got.token, expiresAt: started + lifetimeMs, refreshAt: started + Math.floor(lifetimeMs * REFRESH_AT) };
           this.logger.debug({ credential: this.options.id, lifetimeMs }, 'token refreshed');
-          await this.redis.set(this.key, sealToken(JSON.stringify(fresh), this.options.sealSecret, this.options.sealSalt), 'PX', Math.max(1, fresh.expiresAt - Date.now()));
+          const sealed = sealToken(JSON.stringify(fresh), this.options.sealSecret, this.options.sealSalt);
+          const ttlMs = Math.max(1, fresh.expiresAt - Date.now());
+          if (got.commit) await got.commit(sealed, ttlMs);
+          else await this.redis.set(this.key, sealed, 'PX', ttlMs);
           return this.keep(fresh);
         } finally {
           // One atomic compare-and-delete (releaseLock-1.lua): a lock that expired and was taken by another replica stays.
-          await new LockScripts(this.redis).release(`${this.key}:lock`, owner);
+          await locks.release(this.lockKey, owner);
         }
       }
       // Another replica is refreshing: the current token still works until it expires, so use it meanwhile.

@@ -1,7 +1,24 @@
+import { createHmac } from 'node:crypto';
 import type { RedisClient } from '../redis/connect-redis.js';
 import { queueKeys } from '../redis/keys.js';
 import { retryRedis } from '../redis/redis-retry.js';
 import { openToken, sealToken } from './token-cache-crypto.js';
+
+/** The fleet's refresh state of one client, as read (sealed values compare as strings; never a plain token in Redis). */
+export interface RefreshState {
+  /** The stored sealed refresh token ('' none). */
+  sealed: string;
+  /** It, opened; undefined when none is stored or it was sealed under another key. */
+  token: string | undefined;
+  /** The sealed refresh token of a request whose answer is not resolved yet, and its attempt. */
+  inflight?: string;
+  tries: number;
+  /** A sealed refresh token the server refused, and the quarantine line's reason. */
+  dead?: string;
+  deadReason?: string;
+  /** seedOf() of the config's starting refresh token the fleet adopted. */
+  seed?: string;
+}
 
 /**
  * An OAuth2 client's refresh token as the fleet keeps it (grants refresh_token, authorization_code):
@@ -11,6 +28,7 @@ import { openToken, sealToken } from './token-cache-crypto.js';
  */
 export class RefreshTokenStore {
   readonly key: string;
+  readonly stateKey: string;
   constructor(
     private readonly redis: RedisClient,
     queue: string,
@@ -20,12 +38,32 @@ export class RefreshTokenStore {
     private readonly sealSalt: string,
   ) {
     this.key = queueKeys(queue).refreshToken(id);
+    this.stateKey = queueKeys(queue).refreshState(id);
   }
 
   /** The current refresh token; undefined when none is stored (or it was sealed under another key). */
   async read(): Promise<string | undefined> {
     const sealed = await retryRedis(() => this.redis.get(this.key));
     return sealed ? openToken(sealed, this.sealSecret, this.sealSalt) : undefined;
+  }
+
+  /** The refresh token and its state (refreshState key: in flight, refused, adopted seed). */
+  async state(): Promise<RefreshState> {
+    const [sealed, h] = await retryRedis(() => Promise.all([this.redis.get(this.key), this.redis.hgetall(this.stateKey)]));
+    return {
+      sealed: sealed ?? '',
+      token: sealed ? openToken(sealed, this.sealSecret, this.sealSalt) : undefined,
+      inflight: h['inflight'] || undefined,
+      tries: Number(h['tries'] ?? 0) || 0,
+      dead: h['dead'] || undefined,
+      deadReason: h['deadReason'] || undefined,
+      seed: h['seed'] || undefined,
+    };
+  }
+
+  /** A keyed hash of a starting refresh token (grant refresh_token), to tell whether the fleet already started from it. */
+  seedOf(refreshToken: string): string {
+    return createHmac('sha256', `pullq refresh seed:${this.sealSalt}:${this.sealSecret}`).update(refreshToken).digest('base64url');
   }
 
   /** What write() stores, for a caller that writes it in a script or a MULTI together with other keys. */

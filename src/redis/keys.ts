@@ -54,10 +54,18 @@ export function queueKeys(queue: string) {
      * expires an hour and a minute after its bucket, so a queue keeps at most ~366 of them.
      */
     throughput: (bucket: number) => `${base}tp:${bucket}`,
-    /** A token credential's (oauth2, login) sealed access token, and its refresh lock (`…:lock`). */
+    /** A token credential's (oauth2, login) sealed access token. */
     oauth: (id: string) => `${base}oauth:${id}`,
+    /** Its refresh lock: the owner's random value, one refresh per credential at a time for the fleet. */
+    oauthLock: (id: string) => `${base}oauth:${id}:lock`,
     /** An OAuth2 client's sealed refresh token (grants refresh_token, authorization_code): no TTL, replaced on rotation. */
     refreshToken: (id: string) => `${base}oauth:${id}:rt`,
+    /**
+     * Its refresh state (hash, no TTL): `inflight` (the sealed refresh token of a request not yet
+     * resolved) and `tries`, `dead` (a sealed refresh token the server refused) and `deadReason`,
+     * `seed` (an HMAC of the config's starting refresh token the fleet adopted). Never a plain token.
+     */
+    refreshState: (id: string) => `${base}oauth:${id}:rt-state`,
     run: (run: string) => runKeys(queue, run),
   };
 }

@@ -1,17 +1,24 @@
 import type { CredentialConfig } from '../../config.js';
+import { RefreshScripts } from '../../redis/refresh-scripts.js';
 import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
-import { FleetTokenSource, type FetchedToken } from '../fleet-token-source.js';
+import { FleetTokenSource, type FetchedToken, type HeldLock } from '../fleet-token-source.js';
+import { RefreshTokenStore } from '../refresh-token-store.js';
 import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
+import { refreshGrant } from './oauth2-refresh-grant.js';
 import type { KindContext, OAuth2Auth } from './kind-context.js';
 
+/** The grants whose client holds a refresh token for the fleet (RefreshTokenStore). */
+const REFRESH_GRANTS = new Set(['refresh_token', 'authorization_code']);
 
 /** The pool's OAuth2 clients: each a bearer token from the token endpoint, one fetch per client for the fleet. */
 export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly CredentialConfig[], ctx: KindContext): Credential[] {
   return credentials.map((c) => {
     const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
     const label = c.name ?? id;
+    const sealSecret = sealSecretOf(auth, c, label, ctx);
+    const seenRefresh = new Set<string>();
     const source = new FleetTokenSource(
-      { id, what: `OAuth2 client ${label}`, sealSecret: c.secret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx) },
+      { id, what: `OAuth2 client ${label}`, sealSecret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx, { id, sealSecret, seenRefresh }) },
       ctx,
     );
     return {
@@ -21,8 +28,8 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
       source: c.source ?? 'config',
       budget: c.budget,
       headerNames: ['authorization'],
-      secrets: [c.secret],
-      seenSecrets: () => source.seenTokens,
+      secrets: [c.secret, c.refreshToken ?? '', auth.sealKey ?? ''].filter((s) => s !== ''),
+      seenSecrets: () => [...source.seenTokens, ...seenRefresh],
       endpointCalls: () => source.endpointCalls,
       async apply(p: OutgoingRequest): Promise<OutgoingRequest> {
         return { ...p, headers: { ...p.headers, authorization: `Bearer ${await source.token()}` } };
@@ -35,14 +42,49 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
   });
 }
 
+/** What the refresh grants need besides the client: its id (Redis keys), seal key and the refresh tokens seen. */
+interface RefreshFacts {
+  id: string;
+  /** What the client's tokens are sealed with in Redis (sealSecretOf). */
+  sealSecret: string;
+  /** Refresh tokens this process has held. */
+  seenRefresh: Set<string>;
+}
+
 /** The issuer call of a client's grant (auth.grant): each grant in its own file. */
-function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: KindContext): () => Promise<FetchedToken> {
+function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: KindContext, f: RefreshFacts): (lock: HeldLock) => Promise<FetchedToken> {
   switch (auth.grant) {
+    case 'refresh_token':
+    case 'authorization_code':
+      return refreshGrant({
+        auth, c, label, logger: ctx.logger, seen: f.seenRefresh,
+        store: new RefreshTokenStore(ctx.redis, ctx.queue, f.id, f.sealSecret, c.user!),
+        scripts: new RefreshScripts(ctx.redis, ctx.queue, f.id),
+      });
     case 'client_credentials':
       return () => clientCredentialsGrant(ctx.http, auth, c, label);
     case 'jwt_bearer':
-    case 'refresh_token':
-    case 'authorization_code':
       throw new Error(`oauth2 grant ${auth.grant}: being built (issue #20)`);
   }
+}
+
+/** Queues already warned that a public client's tokens are sealed under the deployment key (once per process). */
+const warnedDeploymentSeal = new Set<string>();
+
+/**
+ * The key material a client's tokens (access and refresh) are sealed with in Redis: the client secret;
+ * for a client without one (a public client, a private_key_jwt one) auth.sealKey, else the deployment
+ * key (credential-key.ts), which lives in the same Redis: said once, as a warning.
+ */
+export function sealSecretOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: KindContext): string {
+  if (c.secret) return c.secret;
+  if (auth.sealKey) return auth.sealKey;
+  if (REFRESH_GRANTS.has(auth.grant) && !warnedDeploymentSeal.has(ctx.queue)) {
+    warnedDeploymentSeal.add(ctx.queue);
+    ctx.logger.warn(
+      { credential: label },
+      `OAuth2 client ${label} has no clientSecret: its refresh token is sealed in Redis under the deployment key kept in the same Redis; set auth.sealKey ("\${VAR}") so a Redis dump alone cannot open it`,
+    );
+  }
+  return ctx.key.toString('base64');
 }

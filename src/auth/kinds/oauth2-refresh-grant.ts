@@ -1,0 +1,145 @@
+import * as oauth from 'oauth4webapi';
+import type { CredentialConfig } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import type { RefreshScripts } from '../../redis/refresh-scripts.js';
+import { retryRedis } from '../../redis/redis-retry.js';
+import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors.js';
+import type { FetchedToken, HeldLock } from '../fleet-token-source.js';
+import type { RefreshTokenStore } from '../refresh-token-store.js';
+import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
+import { classifyFailure, planRefresh, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
+import type { OAuth2Auth } from './kind-context.js';
+
+/** A token request's time-out; the refresh lock is extended past it before the request is sent. */
+export const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
+/** How much longer than the request the lock lives (the answer stored, the mark resolved). */
+const LOCK_MARGIN_MS = 5_000;
+
+export interface RefreshGrantInput {
+  auth: OAuth2Auth;
+  c: CredentialConfig;
+  label: string;
+  store: RefreshTokenStore;
+  scripts: RefreshScripts;
+  logger: Logger;
+  /** Refresh tokens this process has held (scrubbed from any text). */
+  seen: Set<string>;
+  timeoutMs?: number;
+}
+
+/**
+ * Grants refresh_token and authorization_code (RFC 6749 §6) through oauth4webapi, run under the
+ * fleet's refresh lock (FleetTokenSource): which refresh token to send is planRefresh's; it is marked
+ * in flight before it is sent (beginRefresh-3.lua), and the answer's access token and rotated refresh
+ * token are stored in one fenced step (commitRefresh-4.lua); a refusal marks the token refused
+ * (endRefresh-3.lua), so no replica sends it again.
+ */
+export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Promise<FetchedToken> {
+  const { auth, c, label, store, scripts, logger, seen } = input;
+  const timeoutMs = input.timeoutMs ?? TOKEN_REQUEST_TIMEOUT_MS;
+  const grant = auth.grant as 'refresh_token' | 'authorization_code';
+  const as = authorizationServer(auth.tokenUrl, auth.authorizeUrl);
+  const client: oauth.Client = { client_id: c.user! };
+  let clientAuth: Promise<oauth.ClientAuth> | undefined;
+  const what = `OAuth2 client ${label}`;
+
+  return async (lock) => {
+    const st = await store.state();
+    if (st.token) seen.add(st.token);
+    const configToken = grant === 'refresh_token' ? c.refreshToken : undefined;
+    const seed = configToken ? store.seedOf(configToken) : undefined;
+    const plan = planRefresh({
+      grant, label,
+      stored: st.sealed !== '', opened: st.token !== undefined,
+      newConfigToken: seed !== undefined && st.seed !== seed,
+      refused: st.dead !== undefined && st.dead === st.sealed, refusedReason: st.deadReason,
+      inFlight: st.inflight !== undefined && st.inflight === st.sealed, tries: st.tries,
+    });
+    if (plan.kind === 'refuse') throw new OAuth2RefusedError(`${what}: ${plan.reason}`, plan.reason);
+    const token = plan.token === 'config' ? configToken! : st.token!;
+    const adopt = plan.token === 'config' ? { sealed: store.seal(token), seed: seed! } : undefined;
+    const sent = adopt?.sealed ?? st.sealed;
+
+    // The lock outlives the request: no other replica can take it while this token may be at the server.
+    if (!(await lock.extend(timeoutMs + LOCK_MARGIN_MS))) throw new OAuth2UnavailableError(`${what}: the refresh lock expired before the refresh; trying again`);
+    const begun = await retryRedis(() => scripts.begin({ owner: lock.owner, read: st.sealed, adopt, tries: plan.tries }));
+    if (begun !== 'marked') throw new OAuth2UnavailableError(`${what}: the refresh token changed or the lock expired before the refresh; trying again`);
+    if (plan.afterLostAnswer) logger.warn({ credential: label }, `${what}: the last token-endpoint answer was lost; sending the same refresh token once more`);
+
+    clientAuth ??= clientAuthOf(c, `${what}`);
+    const options = { ...endpointOptions(auth.tokenUrl, timeoutMs), ...(auth.scope ? { additionalParameters: { scope: auth.scope } } : {}) };
+    let res: Response;
+    try {
+      res = await oauth.refreshTokenGrantRequest(as, client, await clientAuth, token, options);
+    } catch (err) {
+      return failed(classifyFailure({ name: (err as Error).name, code: networkCode(err) }));
+    }
+    let body: { access_token: string; expires_in?: number; refresh_token?: string };
+    try {
+      body = await oauth.processRefreshTokenResponse(as, client, await withoutIdToken(res));
+    } catch (err) {
+      return failed(classifyFailure({ status: res.status, oauthError: err instanceof oauth.ResponseBodyError ? err.error : undefined, name: (err as Error).name, code: networkCode(err) }));
+    }
+    const rotated = body.refresh_token && body.refresh_token !== token ? body.refresh_token : undefined;
+    if (rotated) seen.add(rotated);
+    const rotatedSealed = rotated ? store.seal(rotated) : '';
+    return {
+      token: body.access_token,
+      expiresIn: body.expires_in,
+      commit: async (access, ttlMs) => {
+        const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        if (r === 'not-owner') logger.warn({ credential: label }, `${what}: the refresh lock expired during the refresh; its answer was not stored for the fleet`);
+        return r !== 'not-owner';
+      },
+    };
+
+    async function failed(o: RefreshOutcome): Promise<never> {
+      switch (o.kind) {
+        case 'refused': {
+          const reason = refusalReason(label, o.error, plan.kind === 'send' && plan.afterLostAnswer);
+          await retryRedis(() => scripts.end({ owner: lock.owner, sent, refusedReason: reason }));
+          throw new OAuth2RefusedError(`${what}: ${reason}`, reason);
+        }
+        case 'error-answer':
+        case 'not-sent':
+          await retryRedis(() => scripts.end({ owner: lock.owner, sent }));
+          throw new OAuth2UnavailableError(`${what}: token endpoint ${o.kind === 'not-sent' ? 'unreachable' : 'answered'} (${o.detail}); trying again later`);
+        case 'lost':
+          // The mark stays: the next refresh (any replica) knows this answer was lost.
+          throw new OAuth2UnavailableError(`${what}: the token-endpoint answer was lost (${o.detail}); the next refresh sends the same refresh token once more`);
+      }
+    }
+  };
+}
+
+/** The network error code of a fetch failure (undici puts it on `cause`); never the error itself (it may name the request). */
+function networkCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  const code = e?.cause?.code ?? e?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The answer without its ID token: pullq uses only the access and refresh tokens, and an ID token's
+ * issuer is often named unlike the token endpoint's origin (Google's), which oauth4webapi would reject
+ * after the server rotated the refresh token. Reading the body can fail (a cut connection): thrown.
+ */
+async function withoutIdToken(res: Response): Promise<Response> {
+  const text = await res.text();
+  let out = text;
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    if (json && typeof json === 'object' && 'id_token' in json) {
+      delete json['id_token'];
+      out = JSON.stringify(json);
+    }
+  } catch {
+    // Not JSON: oauth4webapi says so.
+  }
+  const headers = new Headers();
+  for (const name of ['content-type', 'www-authenticate', 'dpop-nonce', 'cache-control']) {
+    const v = res.headers.get(name);
+    if (v !== null) headers.set(name, v);
+  }
+  return new Response(out, { status: res.status, statusText: res.statusText, headers });
+}
