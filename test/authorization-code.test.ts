@@ -46,8 +46,9 @@ describe('loginClientIndex', () => {
     ['app-conf', 1],
   ])('--client %s → client %i', (wanted, i) => expect(loginClientIndex(config.credentials, wanted)).toBe(i));
 
-  it('a name wins over another client\'s clientId; one client needs no --client', () => {
+  it('a name wins over another client\'s clientId; the fp- id a quarantine line names works too; one client needs no --client', () => {
     expect(loginClientIndex([{ user: 'a', name: 'b' }, { user: 'b' }], 'b')).toBe(0);
+    expect(loginClientIndex([{ user: 'a', id: 'fp-111' }, { user: 'b', id: 'fp-222' }], 'fp-222')).toBe(1);
     expect(loginClientIndex([{ user: 'only' }], undefined)).toBe(0);
   });
 

@@ -49,11 +49,15 @@ const EXCHANGE_TIMEOUT_MS = 30_000;
  */
 export async function loginClient(c: Connected, config: Config, logger: Logger, options: LoginOptions = {}): Promise<LoginResult> {
   const auth = authorizationCodeAuth(config.auth);
-  const cred = config.credentials[loginClientIndex(config.credentials, options.client)]!;
-  const label = cred.name ?? cred.user!;
+  // Which client first: a config error needs no Redis.
+  if (options.client === undefined) loginClientIndex(config.credentials, undefined);
   const key = await credentialKey(c.redis, config.queue);
-  // The id and seal key the worker side reads the refresh token under (oauth2-credential.ts).
-  const id = `fp-${fingerprint(cred.secret, cred.user ?? '', key)}`;
+  // The id and seal key the worker side reads the refresh token under (oauth2-credential.ts: its id, sealSecretOf).
+  const ids = config.credentials.map((x) => `fp-${fingerprint(x.secret, x.user ?? '', key)}`);
+  const index = loginClientIndex(config.credentials.map((x, i) => ({ ...x, id: ids[i] })), options.client);
+  const cred = config.credentials[index]!;
+  const id = ids[index]!;
+  const label = cred.name ?? cred.user!;
   const store = new RefreshTokenStore(c.redis, config.queue, id, cred.secret || auth.sealKey || key.toString('base64'), cred.user!);
   const timeoutMs = options.timeoutMs ?? LOGIN_TIMEOUT_MS;
   const redirectUri = redirectUriOf(auth.redirectPort);

@@ -33,19 +33,21 @@ export function authorizationCodeAuth(auth: { type: string; grant?: string }): O
 }
 
 /**
- * The client `pullq login --client NAME` means: by name or clientId; without --client the only one.
- * Returns its index in config order (the pool's credentials are in the same order).
+ * The client `pullq login --client NAME` means: by name, clientId or credential id (the `fp-…` a
+ * quarantine line names an unnamed client by); without --client the only one. Returns its index in
+ * config order (the pool's credentials are in the same order).
  */
-export function loginClientIndex(credentials: readonly Pick<CredentialConfig, 'name' | 'user'>[], wanted: string | undefined): number {
-  const names = credentials.map((c) => c.name ?? c.user!);
+export function loginClientIndex(clients: readonly { name?: string; user?: string; id?: string }[], wanted: string | undefined): number {
+  const names = clients.map((c) => c.name ?? c.user!);
   if (wanted === undefined) {
-    if (credentials.length === 1) return 0;
-    throw new InputError(`pullq login: the config has ${credentials.length} clients; pick one with --client (${names.join(', ')})`);
+    if (clients.length === 1) return 0;
+    throw new InputError(`pullq login: the config has ${clients.length} clients; pick one with --client (${names.join(', ')})`);
   }
-  const byName = credentials.findIndex((c) => c.name === wanted);
-  const i = byName !== -1 ? byName : credentials.findIndex((c) => c.user === wanted);
-  if (i === -1) throw new InputError(`pullq login: no client ${JSON.stringify(wanted)} in the config; --client takes a name or clientId (${names.join(', ')})`);
-  return i;
+  for (const field of ['name', 'user', 'id'] as const) {
+    const i = clients.findIndex((c) => c[field] === wanted);
+    if (i !== -1) return i;
+  }
+  throw new InputError(`pullq login: no client ${JSON.stringify(wanted)} in the config; --client takes a name or clientId (${names.join(', ')})`);
 }
 
 /**
