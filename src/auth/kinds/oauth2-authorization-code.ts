@@ -155,7 +155,7 @@ export async function exchangeCode(
   }
   let tokens: oauth.TokenEndpointResponse;
   try {
-    tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
+    tokens = await oauth.processAuthorizationCodeResponse(as, client, await withoutIdToken(response));
   } catch (err) {
     if (err instanceof oauth.ResponseBodyError) {
       const why = err.error_description ? `: ${oneLine(err.error_description)}` : '';
@@ -170,6 +170,30 @@ export async function exchangeCode(
     );
   }
   return { refreshToken: tokens.refresh_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in };
+}
+
+/**
+ * The token answer without its ID token: pullq uses only the refresh token, and an ID token's `iss` is
+ * often named unlike the token URL's origin (Google's), which oauth4webapi would refuse after the code
+ * was spent (a code works once: the user would have to log in again for nothing). The worker side's
+ * refreshes drop it for the same reason (oauth2-refresh-grant.ts).
+ */
+async function withoutIdToken(res: Response): Promise<Response> {
+  const text = await res.text();
+  let body = text;
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    if (json && typeof json === 'object' && 'id_token' in json) {
+      delete json['id_token'];
+      body = JSON.stringify(json);
+    }
+  } catch {
+    // Not JSON: oauth4webapi says so.
+  }
+  // The body changed: its length and encoding headers no longer hold.
+  const headers = new Headers(res.headers);
+  for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /** An error's code only (a fetch error's cause may hold the request). */
