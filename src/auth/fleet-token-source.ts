@@ -58,6 +58,8 @@ interface CachedToken {
 export const REFRESH_AT = 0.8;
 /** Lifetime assumed when the endpoint gives neither expires_in nor a JWT exp (s). */
 const DEFAULT_LIFETIME_S = 3600;
+/** expires_in and exp are whole seconds, counted by the server from a whole-second issue time: a token may stop this much before the lifetime it announced. */
+const EXPIRY_SLACK_MS = 1000;
 /** The refresh lock's life (ms): longer than a token request's time-out (10 s), or the fetch extends it. */
 export const LOCK_MS = 15_000;
 
@@ -103,16 +105,21 @@ export class FleetTokenSource {
    */
   async invalidate(token: string): Promise<boolean> {
     let current = false;
+    let expiring = false;
     if (this.local?.token === token) {
+      expiring = Date.now() >= this.local.expiresAt - EXPIRY_SLACK_MS;
       this.local = undefined;
       current = true;
     }
     const cached = await this.readCache();
     if (cached?.token === token) {
+      expiring ||= Date.now() >= cached.expiresAt - EXPIRY_SLACK_MS;
       await this.redis.del(this.key);
       current = true;
     }
-    return current;
+    // In its last second the token may have expired at the server (which counts whole seconds from a
+    // whole-second issue time): a 401 then says the token ran out, not that the credential is refused.
+    return current && !expiring;
   }
 
   private async obtain(): Promise<string> {

@@ -12,6 +12,14 @@ import type { AddressInfo } from 'node:net';
 
 export type ProxyAction = 'pass' | 'cut' | { hold: number };
 
+/** What a plan sees of a POST: its count, headers, body and the client's port (to find its process). */
+export interface ProxiedPost {
+  n: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+  remotePort: number | undefined;
+}
+
 export interface TokenProxy {
   url: string;
   /** POSTs seen, forwarded to the server, and answers cut. */
@@ -22,11 +30,11 @@ export interface TokenProxy {
   dropped: number;
   /** Resolves when the next held request starts being held. */
   held(): Promise<void>;
-  plan: (n: number) => ProxyAction;
+  plan: (post: ProxiedPost) => ProxyAction | Promise<ProxyAction>;
   close(): Promise<void>;
 }
 
-export async function startTokenProxy(upstream: string, plan: (n: number) => ProxyAction = () => 'pass'): Promise<TokenProxy> {
+export async function startTokenProxy(upstream: string, plan: TokenProxy['plan'] = () => 'pass'): Promise<TokenProxy> {
   const target = new URL(upstream);
   const waiters: (() => void)[] = [];
   const proxy: TokenProxy = {
@@ -51,7 +59,8 @@ export async function startTokenProxy(upstream: string, plan: (n: number) => Pro
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
-        const action: ProxyAction = req.method === 'POST' ? proxy.plan(proxy.posts++) : 'pass';
+        const body = Buffer.concat(chunks);
+        const action: ProxyAction = req.method === 'POST' ? await proxy.plan({ n: proxy.posts++, headers: req.headers, body: body.toString('utf8'), remotePort: req.socket.remotePort }) : 'pass';
         if (typeof action === 'object') {
           for (const w of waiters.splice(0)) w();
           await new Promise((r) => setTimeout(r, action.hold));
@@ -75,7 +84,7 @@ export async function startTokenProxy(upstream: string, plan: (n: number) => Pro
           answer.pipe(res);
         });
         up.on('error', () => res.destroy());
-        up.end(Buffer.concat(chunks));
+        up.end(body);
       })();
     });
   });
