@@ -160,8 +160,14 @@ describe.skipIf(!hasChromium)('pullq login in Chromium against oidc-provider', (
     expect(r.stdout.trim().split('\n').at(-1)).toBe(`logged in: ${client.name}`);
     expect(await page.textContent('h1')).toBe(`Logged in: ${client.name}`);
     await page.context().close();
-    // The provider accepted the request with PKCE S256 (it requires PKCE: pkce.required).
+    // The provider accepted the request with PKCE S256 ...
     expect(challengeMethods.slice(before)).toEqual(['S256']);
+    // ... and it requires PKCE: the same request without a challenge is refused.
+    const bare = new URL(login.url);
+    bare.searchParams.delete('code_challenge');
+    bare.searchParams.delete('code_challenge_method');
+    const refused = new URL((await fetch(bare, { redirect: 'manual' })).headers.get('location') ?? '', oidc.url);
+    expect([refused.searchParams.get('error'), refused.searchParams.get('error_description')]).toEqual(['invalid_request', expect.stringMatching(/requires PKCE/)]);
     const rt = await storedRefreshToken(client);
     expect(rt).toBeTruthy();
     expect(await oidc.refreshTokenUsable(rt!)).toBe(true);
