@@ -7,10 +7,12 @@ import { credentialKey } from '../src/auth/credential-key.js';
 import { fingerprint } from '../src/auth/credential.js';
 import { RefreshTokenStore } from '../src/auth/refresh-token-store.js';
 import { queueKeys } from '../src/redis/keys.js';
+import { createPullq } from '../src/api/create-pullq.js';
+import { loadConfig } from '../src/config.js';
 import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { startOidcServer, type OidcServer } from './helpers/oidc-server.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { newRedis, onCluster, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { newRedis, onCluster, quietLogger, redisUrl, tearDown, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // `pullq login` (issue #20, OAuth2 authorization code with PKCE) against the certified oidc-provider,
 // its own login and consent pages driven in Debian's Chromium (playwright-core): the spawned CLI prints
@@ -297,6 +299,36 @@ describe.skipIf(onCluster())('pullq login without a browser', () => {
     const r = await login.done;
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([`pullq: login of client conf: no answer on http://127.0.0.1:${port}/callback within 2 s; nothing stored, run pullq login again`]);
+  });
+
+  it('the redirect port taken: exit 1, one line saying what to change', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(port, '127.0.0.1', r));
+    try {
+      const r = await runCli(['login', '--config', configFile, '--client', 'public'], { env: { REDIS_URL: redisUrl() } });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toEqual([`pullq: pullq login: port ${port} is in use; free it, or set auth.redirectPort and register http://127.0.0.1:<port>/callback at the IdP`]);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+
+  it('the library call: onUrl gets the URL, an error answer rejects with LoginError (login_refused), an aborted signal too', async () => {
+    const pullq = createPullq(loadConfig(configFile, { redisUrl: redisUrl(), vars: {} }), { logger: quietLogger() });
+    try {
+      let url = '';
+      const refused = pullq.login({ client: 'conf', onUrl: (u) => void (url = u) });
+      const settled = refused.catch((err: unknown) => err);
+      await expect.poll(() => url).not.toBe('');
+      const state = new URL(url).searchParams.get('state')!;
+      await fetch(`http://127.0.0.1:${port}/callback?error=access_denied&state=${state}&iss=${encodeURIComponent(oidc.issuer)}`);
+      expect(await settled).toMatchObject({ name: 'LoginError', code: 'login_refused' });
+      const stop = new AbortController();
+      const aborted = pullq.login({ client: 'conf', onUrl: () => stop.abort(), signal: stop.signal });
+      await expect(aborted).rejects.toMatchObject({ name: 'LoginError', message: 'login of client conf: stopped before an answer came; nothing stored' });
+    } finally {
+      await pullq.close();
+    }
   });
 
   it('a config pullq login cannot serve, an unknown client, several clients and no --client: exit 1, one line', async () => {
