@@ -53,7 +53,7 @@ export default defineConfig({
       {
         // The exactly-once, worker crash and close, fleet-budget, quarantine and OAuth2 tests again, on a real 3-master
         // Redis Cluster (issue #10); tests there that only repeat what another one covers are marked skipIf(onCluster()).
-        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/oauth2-login.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
+        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/oauth2-refresh.test.ts', 'test/oauth2-login.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
       },
     ],
   },

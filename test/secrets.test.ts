@@ -116,6 +116,60 @@ describe('no credential appears anywhere', () => {
   });
 });
 
+describe('OAuth2 refresh tokens appear nowhere (issue #20)', () => {
+  it('config and rotated refresh tokens, access tokens, the client secret and auth.sealKey: not in logs, output, Redis (only sealed) or metrics', { timeout: 120_000 }, async () => {
+    const { startOidcServer } = await import('./helpers/oidc-server.js');
+    const { startTokenProxy } = await import('./helpers/token-proxy.js');
+    const { freePort } = await import('../scripts/local-redis.js');
+    const s = await startOidcServer({ clients: [{ clientId: 'crm', clientSecret: 'RT-CLIENT-SECRET-xyzzy' }, { clientId: 'pub' }], accessTokenTtlS: 2 });
+    // One answer of crm's cut on the way (the lost-answer path, its quarantine line), the rest passed.
+    let crmPosts = 0;
+    const proxy = await startTokenProxy(s.url, (post) => (String(post.headers['authorization'] ?? '').startsWith('Basic ') && crmPosts++ === 1 ? 'cut' : 'pass'));
+    const queue = uniqueQueue('sec-rt');
+    queues.push(queue);
+    const dir = path.join(tmp.dir, 'rt');
+    const cfg = path.join(tmp.dir, 'rt.json');
+    const [rtCrm, rtPub] = [await s.mintRefreshToken('crm'), await s.mintRefreshToken('pub')];
+    writeFileSync(cfg, JSON.stringify({
+      queue,
+      request: { url: `${s.url}/items/{id}` },
+      auth: { type: 'oauth2', grant: 'refresh_token', tokenUrl: `${proxy.url}/token`, sealKey: '${SEAL}', clients: [{ clientId: 'crm', clientSecret: '${CS}', refreshToken: '${RT1}', name: 'crm' }, { clientId: 'pub', refreshToken: '${RT2}', name: 'pub' }] },
+      budget: { requests: 25, perSeconds: 1 },
+      worker: { concurrency: 4 },
+      enqueue: { batchSize: 10 },
+      sink: { type: 'file', dir },
+    }));
+    writeFileSync(path.join(tmp.dir, 'rt-ids.txt'), `${Array.from({ length: 200 }, (_, i) => `r-${i}`).join('\n')}\n`);
+    const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', CS: 'RT-CLIENT-SECRET-xyzzy', RT1: rtCrm, RT2: rtPub, SEAL: 'RT-SEAL-KEY-plugh' };
+    const metricsPort = await freePort();
+    const w = spawnCli(['worker', '--config', cfg, '--verbose', '--metrics-port', String(metricsPort)], { cwd: tmp.dir, env });
+    const pull = await runCli(['pull', 'rt-ids.txt', '--run', 'rt', '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    w.child.kill('SIGTERM');
+    const worker = await w.done;
+    await Promise.all([s.close(), proxy.close()]);
+    const text = [pull, worker].map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(text).toContain('quarantined');
+    expect(proxy.cut).toBe(1);
+    expect(metrics).toContain('pullq_');
+    // Every token the provider handed out (the minted ones, each rotation, each access token), and the keys.
+    const secrets = [...new Set(s.counters.issued), 'RT-CLIENT-SECRET-xyzzy', 'RT-SEAL-KEY-plugh'];
+    expect(secrets.length).toBeGreaterThan(6);
+    const fileText = filesUnder(dir).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const dump = await redisDump(queue);
+    expect(dump).toContain(':rt');
+    for (const secret of secrets) {
+      for (const form of [secret, encodeURIComponent(secret)]) {
+        expect(text, `stdout/stderr hold ${form}`).not.toContain(form);
+        expect(fileText, `output files hold ${form}`).not.toContain(form);
+        expect(dump, `Redis holds ${form}`).not.toContain(form);
+        expect(metrics, `metrics hold ${form}`).not.toContain(form);
+      }
+    }
+  });
+});
+
 // Issue #20, pullq login: the authorization code, the PKCE verifier, the access and refresh tokens and the
 // client secret never reach the output, the logs (debug), Redis in clear, or the page the browser shows;
 // also when the token endpoint refuses a code (one used already) and the login fails.

@@ -14,10 +14,11 @@ import {
   loginServer,
   redirectUriOf,
 } from '../auth/kinds/oauth2-authorization-code.js';
-import { storeLogin } from '../auth/kinds/oauth2-login-store.js';
 import { RefreshTokenStore } from '../auth/refresh-token-store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { queueKeys } from '../redis/keys.js';
+import { retryRedis } from '../redis/redis-retry.js';
 import type { Connected } from './pullq-context.js';
 
 export interface LoginOptions {
@@ -81,7 +82,10 @@ export async function loginClient(c: Connected, config: Config, logger: Logger, 
       const judged = judgeCallback(loginServer(auth, url.searchParams), cred.user!, url.searchParams, request.state, label);
       if (judged.kind === 'error') throw judged.error;
       const tokens = await exchangeCode(loginServer(auth, url.searchParams), cred, judged.params, request, label, EXCHANGE_TIMEOUT_MS);
-      await storeLogin(c.redis, config.queue, store, tokens.refreshToken);
+      // One MULTI: the token, its old marks (in flight, refused) cleared, the client's quarantine lifted.
+      await store.write(tokens.refreshToken);
+      // The old grant's access token goes too: the next request refreshes with the new grant.
+      await retryRedis(() => c.redis.del(queueKeys(config.queue).oauth(id)));
       logger.info({ credential: id, client: label }, `login of client ${label}: refresh token stored for the fleet`);
       page(res, 200, `Logged in: ${label}`, 'pullq stored the refresh token for its workers. You can close this tab.');
       settle.resolve({ client: label, credential: id });

@@ -29,6 +29,8 @@ export interface RefreshState {
 export class RefreshTokenStore {
   readonly key: string;
   readonly stateKey: string;
+  /** The client's pool state (quarantine): a new refresh token lifts it. */
+  private readonly credKey: string;
   constructor(
     private readonly redis: RedisClient,
     queue: string,
@@ -39,6 +41,7 @@ export class RefreshTokenStore {
   ) {
     this.key = queueKeys(queue).refreshToken(id);
     this.stateKey = queueKeys(queue).refreshState(id);
+    this.credKey = queueKeys(queue).cred(id);
   }
 
   /** The current refresh token; undefined when none is stored (or it was sealed under another key). */
@@ -71,9 +74,15 @@ export class RefreshTokenStore {
     return sealToken(refreshToken, this.sealSecret, this.sealSalt);
   }
 
-  /** Stores a refresh token for the fleet (`pullq login`): replaces any other. */
+  /**
+   * Stores a refresh token for the fleet (`pullq login`): replaces any other, and in the same MULTI
+   * clears what the old one left (an in-flight mark, a refusal) and lifts the client's quarantine, so
+   * the fleet uses the new token at its next refresh.
+   */
   async write(refreshToken: string): Promise<void> {
     const sealed = this.seal(refreshToken);
-    await retryRedis(() => this.redis.set(this.key, sealed));
+    await retryRedis(() =>
+      this.redis.multi().set(this.key, sealed).hdel(this.stateKey, 'inflight', 'tries', 'dead', 'deadReason').hdel(this.credKey, 'qUntil', 'qReason', 'u401').exec(),
+    );
   }
 }

@@ -54,6 +54,11 @@ export interface OidcCounters {
   served: Map<string, number>;
   /** Epoch ms of each refresh_token grant call that answered 200. */
   refreshedAt: number[];
+  /** Every access and refresh token the token endpoint handed out (for the secrets test). */
+  issued: string[];
+  /** Epoch ms of the resource API's first and last 200 (0: none yet). */
+  firstOkAt: number;
+  lastOkAt: number;
 }
 
 export interface OidcServer {
@@ -76,7 +81,7 @@ export interface OidcServer {
 const DEFAULT_REDIRECT = 'http://127.0.0.1:8976/callback';
 
 export async function startOidcServer(options: OidcServerOptions): Promise<OidcServer> {
-  const counters: OidcCounters = { tokenCalls: {}, refreshReused: 0, invalidGrants: 0, invalidClients: 0, apiOk: 0, api401: 0, served: new Map(), refreshedAt: [] };
+  const counters: OidcCounters = { tokenCalls: {}, refreshReused: 0, invalidGrants: 0, invalidClients: 0, apiOk: 0, api401: 0, served: new Map(), refreshedAt: [], issued: [], firstOkAt: 0, lastOkAt: 0 };
   const presented = new Set<string>();
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -117,7 +122,18 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     // Test keys are generated per run; cookies signed with a throwaway key.
     cookies: { keys: ['pullq-test-cookie-key'] },
   };
-  const provider = new Provider(url, configuration);
+  // Its start-up warnings about the in-memory adapter, development keys and devInteractions are what a
+  // test server wants: not printed (the "Unsupported runtime" warning at import stays).
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!String(args[0]).includes('quick start development-only')) warn(...args);
+  };
+  let provider: Provider;
+  try {
+    provider = new Provider(url, configuration);
+  } finally {
+    console.warn = warn;
+  }
   // Plain http on loopback: the provider must not insist on https for its own cookies.
   provider.proxy = true;
 
@@ -134,7 +150,8 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
       if (presented.has(h)) counters.refreshReused++;
       presented.add(h);
     }
-    const body = ctx.body as { error?: string } | undefined;
+    const body = ctx.body as { error?: string; access_token?: unknown; refresh_token?: unknown } | undefined;
+    for (const t of [body?.access_token, body?.refresh_token]) if (typeof t === 'string') counters.issued.push(t);
     if (body?.error === 'invalid_grant') counters.invalidGrants++;
     if (body?.error === 'invalid_client') counters.invalidClients++;
     if (grant === 'refresh_token' && ctx.status === 200) counters.refreshedAt.push(Date.now());
@@ -161,6 +178,8 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
       }
       const id = decodeURIComponent(m[1]!);
       counters.apiOk++;
+      counters.lastOkAt = Date.now();
+      counters.firstOkAt ||= counters.lastOkAt;
       counters.served.set(id, (counters.served.get(id) ?? 0) + 1);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id, account: at.accountId }));
@@ -184,7 +203,9 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
       grant.addOIDCScope('openid offline_access');
       const grantId = await grant.save();
       const rt = new provider.RefreshToken({ accountId, client, grantId, scope: 'openid offline_access', gty: 'authorization_code', expiresWithSession: false });
-      return rt.save();
+      const value = await rt.save();
+      counters.issued.push(value);
+      return value;
     },
     async revokeGrantOf(refreshToken: string): Promise<void> {
       const rt = await provider.RefreshToken.find(refreshToken, { ignoreExpiration: true });
