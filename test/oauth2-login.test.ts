@@ -326,7 +326,7 @@ describe.skipIf(onCluster())('pullq login without a browser', () => {
       expect(await settled).toMatchObject({ name: 'LoginError', code: 'login_refused' });
       const stop = new AbortController();
       const aborted = pullq.login({ client: 'conf', onUrl: () => stop.abort(), signal: stop.signal });
-      await expect(aborted).rejects.toMatchObject({ name: 'LoginError', message: 'login of client conf: stopped before an answer came; nothing stored' });
+      await expect(aborted).rejects.toMatchObject({ name: 'LoginError', code: 'login_aborted', message: 'login of client conf: stopped before an answer came; nothing stored' });
     } finally {
       await pullq.close();
     }

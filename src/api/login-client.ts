@@ -107,7 +107,8 @@ export async function loginClient(c: Connected, config: Config, logger: Logger, 
     () => settle.reject(new LoginTimeoutError(`login of client ${label}: no answer on ${redirectUri} within ${Math.round(timeoutMs / 1000)} s; nothing stored, run pullq login again`)),
     timeoutMs,
   );
-  const onAbort = () => settle.reject(new LoginError('login_refused', `login of client ${label}: stopped before an answer came; nothing stored`));
+  // Once the answer is in, its exchange and store run to the end (they have their own time-outs).
+  const onAbort = () => taken || settle.reject(new LoginError('login_aborted', `login of client ${label}: stopped before an answer came; nothing stored`));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   try {

@@ -10,7 +10,7 @@ import type { OAuth2Auth } from './kind-context.js';
  * errors hold the callback's parameters in their `cause`, so only their codes are kept.
  */
 export class LoginError extends PullqError {
-  constructor(code: 'login_refused' | 'login_state_mismatch' | 'login_exchange_refused' | 'login_exchange_unavailable' | 'login_no_refresh_token' | 'login_listen_failed', message: string) {
+  constructor(code: 'login_refused' | 'login_aborted' | 'login_state_mismatch' | 'login_exchange_refused' | 'login_exchange_unavailable' | 'login_no_refresh_token' | 'login_listen_failed', message: string) {
     super(code, message);
   }
 }
