@@ -97,6 +97,8 @@ describe('judgeCallback', () => {
     ['code=abc', 'login_state_mismatch', /state" missing/],
     ['error=access_denied&error_description=User+said+no&state=S', 'login_refused', /^login of client public refused by the authorization server \(access_denied: User said no\); nothing stored$/],
     ['error=access_denied&state=T', 'login_state_mismatch', /state/],
+    // A terminal escape in the description (anyone can hit the callback) is not printed.
+    ['error=access_denied&error_description=no%1B%5B2J%0Adeal&state=S', 'login_refused', /\(access_denied: no\[2J deal\); nothing stored$/],
   ])('%s → %s', (query, kind, message) => {
     const r = judgeCallback(loginServer(auth, q(query)), 'app-public', q(query), 'S', 'public');
     if (kind === 'code') {

@@ -203,8 +203,8 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : 'error';
 }
 
-/** Text from the IdP as one short line (it is printed). */
+/** Text from the IdP (or whoever hit the callback) as one short line with no control characters: it is printed to a terminal. */
 function oneLine(s: string): string {
-  const line = s.replace(/\s+/g, ' ').trim();
+  const line = s.replace(/\s+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
