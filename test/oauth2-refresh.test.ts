@@ -12,6 +12,7 @@ import { CredentialRefusedError, CredentialUnavailableError } from '../src/auth/
 import { RefreshTokenStore } from '../src/auth/refresh-token-store.js';
 import { createLogger } from '../src/logger.js';
 import { queueKeys } from '../src/redis/keys.js';
+import { RefreshScripts } from '../src/redis/refresh-scripts.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { startOidcServer, type OidcServer } from './helpers/oidc-server.js';
 import { readOutput } from './helpers/pull-in-process.js';
@@ -103,6 +104,46 @@ describe.skipIf(onCluster())('oidc-provider 9 as the authorization server', () =
     expect(s.counters.tokenCalls['refresh_token']).toBe(4);
     expect(s.counters.refreshReused).toBe(2);
     expect(s.counters.invalidGrants).toBe(2);
+  });
+});
+
+describe.skipIf(onCluster())('the rotation scripts are fenced by the refresh lock', () => {
+  it('a replica whose lock expired stores nothing once another holds the lock or began a refresh; alone, it still stores', async () => {
+    const queue = uniqueQueue('rts');
+    const redis = newRedis();
+    cleanups.push(async () => {
+      await cleanQueue(redis, queue);
+      redis.disconnect();
+    });
+    const k = queueKeys(queue);
+    const scripts = new RefreshScripts(redis, queue, 'c1');
+    const lock = k.oauthLock('c1');
+    await redis.set(k.refreshToken('c1'), 'sealed-0');
+    const commit = (owner: string) => scripts.commit({ owner, sent: 'sealed-0', rotated: 'sealed-1', access: 'access-1', ttlMs: 5000 });
+
+    await redis.set(lock, 'A');
+    expect(await scripts.begin({ owner: 'A', read: 'sealed-0', tries: 1 })).toBe('marked');
+    expect(await scripts.begin({ owner: 'B', read: 'sealed-0', tries: 1 })).toBe('not-owner');
+    // A's lock expired and B took it: A's answer overwrites nothing.
+    await redis.set(lock, 'B');
+    expect(await commit('A')).toBe('not-owner');
+    expect(await redis.get(k.refreshToken('c1'))).toBe('sealed-0');
+    // B began (the mark is B's), then its lock expired too: A still stores nothing.
+    expect(await scripts.begin({ owner: 'B', read: 'sealed-0', tries: 2 })).toBe('marked');
+    await redis.del(lock);
+    expect(await commit('A')).toBe('not-owner');
+    // B, alone with its own mark: stores the access token and the rotated refresh token, and resolves the mark.
+    expect(await commit('B')).toBe('rotated');
+    expect(await redis.get(k.refreshToken('c1'))).toBe('sealed-1');
+    expect(await redis.get(k.oauth('c1'))).toBe('access-1');
+    expect(await redis.hgetall(k.refreshState('c1'))).toEqual({});
+    // A refusal marks the token sent refused, once the caller holds the lock; the stored one changed: only resolved.
+    await redis.set(lock, 'C');
+    expect(await scripts.begin({ owner: 'C', read: 'sealed-0', tries: 1 })).toBe('changed');
+    expect(await scripts.begin({ owner: 'C', read: 'sealed-1', tries: 1 })).toBe('marked');
+    expect(await scripts.end({ owner: 'D', sent: 'sealed-1', refusedReason: 'r' })).toBe(false);
+    expect(await scripts.end({ owner: 'C', sent: 'sealed-1', refusedReason: 'refused: run pullq login --client c1' })).toBe(true);
+    expect(await redis.hgetall(k.refreshState('c1'))).toEqual({ dead: 'sealed-1', deadReason: 'refused: run pullq login --client c1' });
   });
 });
 
@@ -312,7 +353,7 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
         request: { url: `${s.url}/items/{id}` },
         auth: { type: 'oauth2', grant: 'refresh_token', tokenUrl: `${proxy.url}/token`, clients: [{ clientId: 'crm', clientSecret: 'crm-secret', refreshToken: await s.mintRefreshToken('crm'), name: 'crm' }] },
         budget: { requests: 30, perSeconds: 1 },
-        worker: { concurrency: 8 },
+        worker: { concurrency: 8, lockDurationMs: 3000 },
         enqueue: { batchSize: 20 },
       },
       all,

@@ -82,7 +82,7 @@ export class RefreshTokenStore {
   async write(refreshToken: string): Promise<void> {
     const sealed = this.seal(refreshToken);
     await retryRedis(() =>
-      this.redis.multi().set(this.key, sealed).hdel(this.stateKey, 'inflight', 'tries', 'dead', 'deadReason').hdel(this.credKey, 'qUntil', 'qReason', 'u401').exec(),
+      this.redis.multi().set(this.key, sealed).hdel(this.stateKey, 'inflight', 'tries', 'owner', 'dead', 'deadReason').hdel(this.credKey, 'qUntil', 'qReason', 'u401').exec(),
     );
   }
 }

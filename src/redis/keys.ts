@@ -62,7 +62,7 @@ export function queueKeys(queue: string) {
     refreshToken: (id: string) => `${base}oauth:${id}:rt`,
     /**
      * Its refresh state (hash, no TTL): `inflight` (the sealed refresh token of a request not yet
-     * resolved) and `tries`, `dead` (a sealed refresh token the server refused) and `deadReason`,
+     * resolved), `tries` and `owner` (the lock value of the replica that sent it), `dead` (a sealed refresh token the server refused) and `deadReason`,
      * `seed` (an HMAC of the config's starting refresh token the fleet adopted). Never a plain token.
      */
     refreshState: (id: string) => `${base}oauth:${id}:rt-state`,

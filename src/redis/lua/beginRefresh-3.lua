@@ -37,5 +37,5 @@ if ARGV[3] ~= "" then
   redis.call("HSET", KEYS[3], "seed", ARGV[4])
   sent = ARGV[3]
 end
-redis.call("HSET", KEYS[3], "inflight", sent, "tries", ARGV[5])
+redis.call("HSET", KEYS[3], "inflight", sent, "tries", ARGV[5], "owner", ARGV[1])
 return 1

@@ -4,7 +4,7 @@
   the refresh token sent is marked refused (invalid_grant, invalid_client): no
   replica sends it again until another refresh token is stored (`pullq login`,
   a new one in the config).
-  Fenced by the refresh lock's owner. Idempotent: a replay writes the same.
+  Fenced by the refresh lock's owner, as commitRefresh-4.lua. Idempotent: a replay writes the same.
 
   Input:
     KEYS[1] refresh lock
@@ -17,13 +17,16 @@
   Output:
     1 resolved, 0 fenced out
 ]]
-if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+-- Fenced: the caller holds the lock, or its lock expired with no other holder and the in-flight mark is
+-- still its own (no other replica began a refresh since).
+local lock = redis.call("GET", KEYS[1])
+if lock ~= ARGV[1] and not (lock == false and redis.call("HGET", KEYS[3], "owner") == ARGV[1]) then
   return 0
 end
 if ARGV[3] ~= "" and (redis.call("GET", KEYS[2]) or "") == ARGV[2] then
   redis.call("HSET", KEYS[3], "dead", ARGV[2], "deadReason", ARGV[3])
 end
 if redis.call("HGET", KEYS[3], "inflight") == ARGV[2] then
-  redis.call("HDEL", KEYS[3], "inflight", "tries")
+  redis.call("HDEL", KEYS[3], "inflight", "tries", "owner")
 end
 return 1
