@@ -11,6 +11,7 @@ const shared = {
  * image's runtime). `npm test` runs it too, as its own project: every file runs once.
  */
 export const UNIT_TESTS = [
+  'authorization-code',
   'config',
   'credential',
   'credential-pool',
@@ -56,7 +57,7 @@ export default defineConfig({
       {
         // The exactly-once, worker crash and close, fleet-budget, quarantine, OAuth2 and OAuth 1.0a tests again, on a real 3-master
         // Redis Cluster (issue #10); tests there that only repeat what another one covers are marked skipIf(onCluster()).
-        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/login-auth.test.ts', 'test/oauth2-keys.test.ts', 'test/oauth1-auth.test.ts', 'test/oauth2-refresh.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
+        test: { ...shared, name: 'cluster', include: ['test/exactly-once.test.ts', 'test/worker-crash.test.ts', 'test/fleet.test.ts', 'test/worker-close.test.ts', 'test/login-auth.test.ts', 'test/oauth2-keys.test.ts', 'test/oauth1-auth.test.ts', 'test/oauth2-refresh.test.ts', 'test/oauth2-login.test.ts'], globalSetup: ['test/helpers/global-cluster.ts'] },
       },
     ],
   },

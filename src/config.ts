@@ -392,6 +392,8 @@ export interface RuntimeEnv {
   logLevel?: string;
   /** `pullq dashboard`: the basic-auth password every route asks for, when set. */
   dashboardPassword?: string;
+  /** `pullq login`'s wait for the browser's redirect, ms (PULLQ_LOGIN_TIMEOUT_MS; for tests; default 5 minutes). */
+  loginTimeoutMs?: number;
   vars: Record<string, string | undefined>;
 }
 
@@ -402,6 +404,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
     redisUrl: env['REDIS_URL'] || undefined,
     logLevel: env['PULLQ_LOG_LEVEL'] || undefined,
     dashboardPassword: env['PULLQ_DASHBOARD_PASSWORD'] || undefined,
+    loginTimeoutMs: /^\d+$/.test(env['PULLQ_LOGIN_TIMEOUT_MS'] ?? '') ? Number(env['PULLQ_LOGIN_TIMEOUT_MS']) : undefined,
     vars: env,
   };
 }

@@ -8,6 +8,8 @@ export type { CheckReport, Probe } from './api/check-credentials.js';
 export type { CredentialInfo } from './api/list-credentials.js';
 export type { CredentialSource } from './auth/credential.js';
 export type { Plan } from './api/plan-run.js';
+export type { LoginOptions, LoginResult } from './api/login-client.js';
+export { LoginError, LoginTimeoutError } from './auth/kinds/oauth2-authorization-code.js';
 export type { ScheduleInfo, ScheduleOptions } from './api/schedules.js';
 export type { DashboardHandle, DashboardOptions } from './api/serve-dashboard.js';
 export type { EnqueueResult } from './runs/enqueue-run.js';

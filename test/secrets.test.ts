@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 import { queuePatterns } from '../src/redis/keys.js';
+import { chromium, type Browser } from 'playwright-core';
+import { startOidcServer, type OidcServer } from './helpers/oidc-server.js';
 
 // Issue #4: whole pulls through every error path, then search everything for the secrets.
 
@@ -383,6 +385,89 @@ describe('OAuth2 refresh tokens appear nowhere (issue #20)', () => {
         expect(fileText, `output files hold ${form}`).not.toContain(form);
         expect(dump, `Redis holds ${form}`).not.toContain(form);
         expect(metrics, `metrics hold ${form}`).not.toContain(form);
+      }
+    }
+  });
+});
+
+// Issue #20, pullq login: the authorization code, the PKCE verifier, the access and refresh tokens and the
+// client secret never reach the output, the logs (debug), Redis in clear, or the page the browser shows;
+// also when the token endpoint refuses a code (one used already) and the login fails.
+describe.skipIf(!existsSync('/usr/bin/chromium'))('pullq login leaves no secret', () => {
+  let oidc: OidcServer | undefined;
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+    await oidc?.close();
+  });
+
+  it('the code, the verifier, the tokens and the client secret are nowhere', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('sec-login');
+    queues.push(queue);
+    const port = await new Promise<number>((resolve) => {
+      const s = createNetServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const secret = 'LOGIN-CLIENT-SECRET-bedquilt';
+    oidc = await startOidcServer({ clients: [{ clientId: 'sec-conf', clientSecret: secret, redirectUris: [`http://127.0.0.1:${port}/callback`] }] });
+    const seen = new Set<string>([secret]);
+    oidc.provider.on('grant.success', (ctx) => {
+      const c = ctx as { oidc: { params: Record<string, unknown> }; body: Record<string, unknown> };
+      for (const v of [c.oidc.params['code'], c.oidc.params['code_verifier'], c.body['access_token'], c.body['refresh_token'], c.body['id_token']]) if (typeof v === 'string') seen.add(v);
+    });
+    const cfg = path.join(tmp.dir, 'login.json');
+    writeFileSync(cfg, JSON.stringify({
+      queue,
+      request: { url: `${oidc.url}/items/{id}` },
+      auth: { type: 'oauth2', grant: 'authorization_code', tokenUrl: oidc.tokenUrl, authorizeUrl: oidc.authorizeUrl, redirectPort: port, scope: 'openid read', clients: [{ clientId: 'sec-conf', clientSecret: '${LOGIN_SECRET}' }] },
+    }));
+    const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', LOGIN_SECRET: secret };
+    const startLogin = async () => {
+      const run = spawnCli(['login', '--config', cfg, '--verbose'], { env });
+      let out = '';
+      const url = await new Promise<string>((resolve) => run.child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^\s+(http\S+)$/m.exec(out);
+        if (m && out.includes('waiting for')) resolve(m[1]!);
+      }));
+      return { url, done: run.done };
+    };
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const context = await browser.newContext();
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+    const page = await context.newPage();
+    const first = await startLogin();
+    await page.goto(first.url);
+    await page.fill('input[name="login"]', 'user-1');
+    await page.fill('input[name="password"]', 'any');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type="submit"]')]);
+    await Promise.all([page.waitForURL(/\/callback/), page.click('button:has-text("Continue")')]);
+    const callback = new URL(page.url());
+    const code = callback.searchParams.get('code')!;
+    const pages = [await page.content()];
+    const results = [await first.done];
+    expect(results[0]!.stdout).toContain('logged in: sec-conf');
+    // The same code again, with the second login's own state: the token endpoint refuses it (invalid_grant).
+    const second = await startLogin();
+    const state = new URL(second.url).searchParams.get('state')!;
+    const refused = await fetch(`http://127.0.0.1:${port}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}&iss=${encodeURIComponent(oidc.issuer)}`);
+    pages.push(await refused.text());
+    results.push(await second.done);
+    expect(results[1]!.code).toBe(1);
+    expect(results[1]!.stderr).toMatch(/token endpoint refused the code \(HTTP 400 invalid_grant/);
+    expect(seen.has(code)).toBe(true);
+    // code, verifier, access, refresh and ID token of the login, and the client secret.
+    expect(seen.size).toBeGreaterThanOrEqual(6);
+    const text = results.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    const dump = await redisDump(queue);
+    expect(dump).toContain(':rt');
+    for (const s of seen) {
+      for (const form of [s, encodeURIComponent(s)]) {
+        expect(text, `output holds ${form}`).not.toContain(form);
+        expect(dump, `Redis holds ${form}`).not.toContain(form);
+        expect(pages.join('\n'), `the browser's page holds ${form}`).not.toContain(form);
       }
     }
   });

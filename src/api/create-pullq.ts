@@ -18,6 +18,7 @@ import type { WorkerHandle } from '../workers/start-worker.js';
 import type { Probes } from '../metrics/metrics-server.js';
 import type { CheckReport } from './check-credentials.js';
 import type { CredentialInfo } from './list-credentials.js';
+import type { LoginOptions, LoginResult } from './login-client.js';
 import type { Plan } from './plan-run.js';
 import type { PullOptions, PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
@@ -121,6 +122,12 @@ export interface Pullq {
   check(options?: { id?: string }): Promise<CheckReport>;
   /** The pool as the fleet sees it now: each credential's name, id, kind, state (ok, resting, quarantined) and source. No requests. */
   credentials(): Promise<CredentialInfo[]>;
+  /**
+   * OAuth2 authorization code with PKCE for one client (grant authorization_code): calls `onUrl` with the URL to
+   * open, takes the redirect on 127.0.0.1:<redirectPort>/callback, stores the refresh token for the fleet.
+   * Throws LoginError (refused, state mismatch, exchange refused) or LoginTimeoutError (no answer in time).
+   */
+  login(options?: LoginOptions): Promise<LoginResult>;
   /** No requests: how long pulling `ids` takes at the budgets, and the useful replicas. */
   plan(ids: IdsInput, options?: { latencyMs?: number }): Promise<Plan>;
   /** Adds or replaces a cron-triggered pull of an IDs file (run by the worker replicas, each tick once). */
@@ -310,6 +317,12 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       open();
       const { listCredentials } = await import('./list-credentials.js');
       return listCredentials(await ctx.connection(), parsed, logger);
+    },
+
+    async login(o = {}) {
+      open();
+      const { loginClient } = await import('./login-client.js');
+      return loginClient(await ctx.connection(), parsed, logger, o);
     },
 
     async plan(ids, o = {}) {

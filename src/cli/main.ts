@@ -16,6 +16,8 @@ const USAGE = `usage: pullq <command> [options]
   plan <ids-file|-> [--latency-ms N] [--json]       no requests: how long the run takes at the budgets, useful replicas
   schedule <ids-file> --cron EXPR [--name NAME] [--tz TZ] | --list | --remove NAME
                                                     cron-triggered pulls, fired once per tick by the worker replicas
+  login [--client NAME]                             OAuth2 authorization code (PKCE): prints the URL to open, stores the
+                                                    refresh token for the fleet; exit 1 refused, 2 no answer in 5 min
   dashboard [--port 3000] [--host 127.0.0.1]        web page for the fleet (runs, credentials, throughput), Bull Board
                                                     under /queues; $PULLQ_DASHBOARD_PASSWORD: basic auth on every route
 
@@ -109,6 +111,11 @@ export async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { 'latency-ms': { type: 'string' }, json: { type: 'boolean' } }, 1);
       if (values.help) return help();
       return (await import('./commands/plan-command.js')).planCommand(source(positionals, command), { ...values, latencyMs: positiveInt('latency-ms', values['latency-ms']) });
+    }
+    case 'login': {
+      const { values } = parse(rest, { client: { type: 'string' } }, 0);
+      if (values.help) return help();
+      return (await import('./commands/login-command.js')).loginCommand(values);
     }
     case 'dashboard': {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } }, 0);
