@@ -15,6 +15,12 @@ export type LoginAuth = Extract<Config['auth'], { type: 'login' }>;
 export const LOGIN_DEFAULT_LIFETIME_MS = 24 * 3600_000;
 
 /**
+ * The longest a login request may take (ms), whatever request.timeoutMs says: below the fleet's
+ * token lock (LOCK_MS, 15 s), so no other replica logs the account in meanwhile (as OAuth2 token requests).
+ */
+export const LOGIN_TIMEOUT_MS = 10_000;
+
+/**
  * How long a process remembers that the login endpoint refused an account: requests granted to it
  * before its quarantine reached the fleet get the same refusal instead of each posting the password
  * again (a fixed password is a new credential: its fingerprint changes).
@@ -70,7 +76,7 @@ export function loginCredentials(auth: LoginAuth, credentials: readonly Credenti
 /**
  * One login: POSTs the account's body to loginUrl through the worker's got client, with what the API's
  * requests set there overridden (method, answer as text, no redirects, no throwing on status, the body's
- * content type); its timeout and agents kept. Throws CredentialRefusedError (quarantine) or
+ * content type, a timeout of at most LOGIN_TIMEOUT_MS); its agents kept. Throws CredentialRefusedError (quarantine) or
  * CredentialUnavailableError (later); neither carries the password, the body or the token.
  */
 export async function logIn(auth: LoginAuth, c: CredentialConfig, label: string, ctx: Pick<KindContext, 'http'>): Promise<FetchedToken> {
@@ -84,6 +90,7 @@ export async function logIn(auth: LoginAuth, c: CredentialConfig, label: string,
       responseType: 'text',
       followRedirect: false,
       throwHttpErrors: false,
+      timeout: { request: Math.min(ctx.http.defaults.options.timeout.request ?? LOGIN_TIMEOUT_MS, LOGIN_TIMEOUT_MS) },
     });
   } catch (err) {
     // A got error carries the request options (the body, the password): keep only its code.
