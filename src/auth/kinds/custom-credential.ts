@@ -1,6 +1,7 @@
 import type { Config, CredentialConfig, CustomSigner } from '../../config.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../credential-errors.js';
 import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { scrubSecrets } from '../../policy/scrub-secrets.js';
 
 export type CustomAuth = Extract<Config['auth'], { type: 'custom' }>;
 
@@ -14,13 +15,6 @@ export class CustomSignerError extends CredentialUnavailableError {
   constructor(message: string) {
     super('custom_signer_failed', message);
   }
-}
-
-/** Text with every secret (4 characters or more, as is or URI-encoded) replaced: the signer's message may quote one. */
-function withoutSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) for (const form of new Set([s, encodeURIComponent(s)])) out = out.split(form).join('[redacted]');
-  return out;
 }
 
 /** Every string in a credential object (nested objects and arrays too), but its `name`: all count as secrets. */
@@ -67,7 +61,7 @@ export function customCredentials(auth: CustomAuth, credentials: readonly Creden
         } catch (err) {
           if (err instanceof CredentialRefusedError) throw err;
           const message = err instanceof Error ? err.message : String(err);
-          throw failed(`threw (${withoutSecrets(message, secrets).split('\n')[0]!.slice(0, 200)})`);
+          throw failed(`threw (${scrubSecrets(message, secrets).split('\n')[0]!.slice(0, 200)})`);
         }
         const r = returned ?? copy;
         if (typeof r !== 'object' || r === null) throw failed('returned neither a request nor nothing');
