@@ -67,6 +67,8 @@ export function customCredentials(auth: CustomAuth, credentials: readonly Creden
         if (typeof r !== 'object' || r === null) throw failed('returned neither a request nor nothing');
         const out: OutgoingRequest = { method: r.method ?? copy.method, url: r.url ?? copy.url, headers: {} };
         if (typeof out.method !== 'string' || typeof out.url !== 'string' || !/^https?:\/\//i.test(out.url) || !URL.canParse(out.url)) throw failed('returned no http(s) URL or no method');
+        // What got sends (WHATWG serialization): the request returned is the request on the wire.
+        out.url = new URL(out.url).href;
         for (const [k, v] of Object.entries(r.headers ?? copy.headers)) {
           if (typeof v !== 'string') throw failed(`set header ${JSON.stringify(k)} to a ${typeof v}, not a string`);
           const name = k.toLowerCase();
