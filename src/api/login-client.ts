@@ -33,7 +33,7 @@ export interface LoginOptions {
 }
 
 export interface LoginResult {
-  /** The client as pullq names it: its name, else its clientId. */
+  /** The client as pullq names it (as `pullq credentials` does): its name, else its fp- id. */
   client: string;
   /** Its credential id (the fingerprint its fleet state is kept under). */
   credential: string;
@@ -58,7 +58,8 @@ export async function loginClient(c: Connected, config: Config, logger: Logger, 
   const index = loginClientIndex(config.credentials.map((x, i) => ({ ...x, id: ids[i] })), options.client);
   const cred = config.credentials[index]!;
   const id = ids[index]!;
-  const label = cred.name ?? cred.user!;
+  // As the pool labels it (oauth2-credential.ts), so LoginResult.client matches `pullq credentials`.
+  const label = cred.name ?? id;
   const store = new RefreshTokenStore(c.redis, config.queue, id, cred.secret || auth.sealKey || key.toString('base64'), cred.user!);
   const timeoutMs = options.timeoutMs ?? LOGIN_TIMEOUT_MS;
   const redirectUri = redirectUriOf(auth.redirectPort);
