@@ -1,6 +1,6 @@
 import type { Config, CredentialConfig, CustomSigner } from '../../config.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../credential-errors.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { scrubSecrets } from '../../policy/scrub-secrets.js';
 
 export type CustomAuth = Extract<Config['auth'], { type: 'custom' }>;
@@ -36,7 +36,7 @@ function stringsOf(value: unknown, into: string[] = []): string[] {
  */
 export function customCredentials(auth: CustomAuth, credentials: readonly CredentialConfig[], key: Buffer): Credential[] {
   return credentials.map((c) => {
-    const id = `fp-${fingerprint(c.secret, '', key)}`;
+    const id = credentialId(c, key);
     const label = c.name ?? id;
     const entry = c.entry ?? {};
     const { name: _name, ...rest } = entry as { name?: unknown } & Record<string, unknown>;

@@ -1,6 +1,6 @@
 import type { Config, CredentialConfig } from '../../config.js';
 import { classifyLoginAnswer, loginForm, renderLoginBody } from '../../policy/login-answer.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../credential-errors.js';
 import { FleetTokenSource, type FetchedToken } from '../fleet-token-source.js';
 import type { KindContext } from './kind-context.js';
@@ -35,7 +35,7 @@ export function loginCredentials(auth: LoginAuth, credentials: readonly Credenti
   const header = auth.header.toLowerCase();
   const prefix = auth.scheme ? `${auth.scheme} ` : '';
   return credentials.map((c) => {
-    const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
+    const id = credentialId(c, ctx.key);
     const label = c.name ?? id;
     let refusal: { err: CredentialRefusedError; until: number } | undefined;
     const fetch = async (): Promise<FetchedToken> => {
