@@ -28,6 +28,7 @@ export const UNIT_TESTS = [
   'learn-window',
   'library-api',
   'login-answer',
+  'login-client',
   'login-token-fleet',
   'oauth2-refresh-policy',
   'pipeline',

@@ -448,9 +448,26 @@ export function parseConfig(json: unknown, options: { file?: string | null; env?
   const baseDir = file ? path.dirname(file) : process.cwd();
   if (env.redisUrl) raw.redis.url = env.redisUrl;
   if (raw.sink.type === 'file') raw.sink.dir = path.resolve(baseDir, raw.sink.dir);
+  // PLAINTEXT's signature is the consumer and token secrets themselves.
+  if (raw.auth.type === 'oauth1' && raw.auth.signatureMethod === 'PLAINTEXT' && !secretsSafeOver(raw.request.url.replace(/\{[^}]*\}/g, 'x'))) {
+    throw new ConfigError(`${where}request.url: ${MUST_BE_HTTPS.replace('must be https', 'must be https with auth.signatureMethod "PLAINTEXT"')}: PLAINTEXT sends the consumer and token secrets as the signature; use https or HMAC-SHA256`);
+  }
   const credentials = credentialsOf(raw.auth, baseDir, where);
   return { ...raw, credentials, file };
 }
+
+/** True for a loopback host as WHATWG URL gives it (hostname): localhost, 127.x.y.z, [::1]; not a name that merely starts with 127. */
+export function isLoopbackHost(hostname: string): boolean {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i.test(hostname);
+}
+
+/** Whether secrets may go to `url`: https, or plain http to a loopback host only (tests, a local IdP). */
+export function secretsSafeOver(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname));
+}
+
+const MUST_BE_HTTPS = 'must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1])';
 
 function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string): CredentialConfig[] {
   switch (auth.type) {
@@ -472,11 +489,10 @@ function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string):
       return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source: 'config' }));
     case 'oauth2':
       // oauth4webapi sends client secrets, assertions and tokens over plain http only to a loopback host.
-      if (/^http:/i.test(auth.tokenUrl) && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i.test(new URL(auth.tokenUrl).hostname)) {
-        throw new ConfigError(`${where}auth.tokenUrl: must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1])`);
-      }
+      if (!secretsSafeOver(auth.tokenUrl)) throw new ConfigError(`${where}auth.tokenUrl: ${MUST_BE_HTTPS}`);
       return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
     case 'login':
+      if (!secretsSafeOver(auth.loginUrl)) throw new ConfigError(`${where}auth.loginUrl: ${MUST_BE_HTTPS}: the password is sent in it`);
       // A form has fields: the body must be an object (JSON mode sends any JSON as it is).
       if (auth.form && (auth.body === null || typeof auth.body !== 'object' || Array.isArray(auth.body))) throw new ConfigError(`${where}auth.body: must be an object of form fields with form: true, e.g. { "username": "{username}", "password": "{password}" }`);
       return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));

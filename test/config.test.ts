@@ -4,6 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, resolveConfigPath } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { tempDir } from './helpers/test-env.js';
+import { allowInsecureRequests } from 'oauth4webapi';
+import { endpointOptions } from '../src/auth/kinds/oauth2-client-auth.js';
 
 const tmp = tempDir('config');
 afterAll(() => tmp.remove());
@@ -129,5 +131,43 @@ describe('config', () => {
     expect(() => loadConfig(path.join(tmp.dir, 'none.json'), env())).toThrow(/config file not found: .*none\.json/);
     writeFileSync(path.join(tmp.dir, 'bad.json'), '{ "request": ');
     expect(() => loadConfig(path.join(tmp.dir, 'bad.json'), env())).toThrow(/bad\.json: not valid JSON/);
+  });
+});
+
+describe('secrets never in clear over plain http (https, or http to a loopback host only)', () => {
+  const login = (loginUrl: string) => ({ request: { url: 'https://api.test/items/{id}' }, auth: { type: 'login', loginUrl, accounts: [{ username: 'u', password: 'p' }] } });
+  const oauth1 = (requestUrl: string, signatureMethod: string) => ({ request: { url: requestUrl }, auth: { type: 'oauth1', signatureMethod, credentials: [{ consumerKey: 'ck', consumerSecret: 'cs' }] } });
+
+  it.each([
+    ['https://login.test/login', true],
+    ['http://127.0.0.1:8080/login', true],
+    ['http://127.1.2.3/login', true],
+    ['http://localhost/login', true],
+    ['http://[::1]:9/login', true],
+    ['http://login.test/login', false],
+    ['http://127.evil.test/login', false],
+    ['http://10.0.0.1/login', false],
+  ])('auth.loginUrl %s: allowed %s', (loginUrl, ok) => {
+    if (ok) expect(parseConfig(login(loginUrl)).auth).toMatchObject({ loginUrl });
+    else expect(() => parseConfig(login(loginUrl))).toThrow('config: auth.loginUrl: must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1]): the password is sent in it');
+  });
+
+  it('oauth1 PLAINTEXT sends the secrets as the signature: request.url must be https (or loopback http); HMAC signatures may go over http', () => {
+    expect(() => parseConfig(oauth1('http://api.test/items/{id}', 'PLAINTEXT'))).toThrow(
+      'config: request.url: must be https with auth.signatureMethod "PLAINTEXT" (plain http only for a loopback host: 127.0.0.1, localhost, [::1]): PLAINTEXT sends the consumer and token secrets as the signature; use https or HMAC-SHA256',
+    );
+    expect(parseConfig(oauth1('https://api.test/items/{id}', 'PLAINTEXT')).auth).toMatchObject({ signatureMethod: 'PLAINTEXT' });
+    expect(parseConfig(oauth1('http://127.0.0.1:9/items/{id}', 'PLAINTEXT')).auth).toMatchObject({ signatureMethod: 'PLAINTEXT' });
+    expect(parseConfig(oauth1('http://api.test/items/{id}', 'HMAC-SHA256')).auth).toMatchObject({ signatureMethod: 'HMAC-SHA256' });
+  });
+
+  it('the oauth2 token endpoint has the same rule (a host that only starts with 127. is not loopback)', () => {
+    const oauth2 = (tokenUrl: string) => ({ request: { url: 'https://api.test/items/{id}' }, auth: { type: 'oauth2', tokenUrl, clients: [{ clientId: 'c', clientSecret: 's' }] } });
+    expect(() => parseConfig(oauth2('http://127.evil.test/token'))).toThrow('auth.tokenUrl: must be https');
+    expect(parseConfig(oauth2('http://127.0.0.1:9/token')).auth).toMatchObject({ tokenUrl: 'http://127.0.0.1:9/token' });
+    // oauth4webapi's plain-http permission follows the same function.
+    expect(allowInsecureRequests in endpointOptions('http://127.evil.test/token')).toBe(false);
+    expect(allowInsecureRequests in endpointOptions('http://127.0.0.1:9/token')).toBe(true);
+    expect(allowInsecureRequests in endpointOptions('https://idp.test/token')).toBe(false);
   });
 });

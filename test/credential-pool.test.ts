@@ -262,6 +262,18 @@ describe('CredentialPool signals', () => {
     expect(await redis.hget(`${queueKeys(queue).credPrefix}${c.id}`, 'bare429')).toBeNull();
   });
 
+  it('a quarantine reason (a signer\'s CredentialRefusedError.reason) reaches Redis, the log and health with the pool\'s secrets scrubbed', async () => {
+    const lines: string[] = [];
+    const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/{id}' }, auth: { type: 'header', tokens: ['tok-very-secret-1'] } });
+    const p = await CredentialPool.open({ redis, config, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), http: createHttpClient(config) });
+    const c = p.credentials[0]!;
+    await p.quarantine(c, `the API revoked key tok-very-secret-1 (${encodeURIComponent('tok-very-secret-1')})`);
+    expect((await p.health())[0]).toMatchObject({ state: 'quarantined', reason: 'the API revoked key [redacted] ([redacted])' });
+    expect(await redis.hget(queueKeys(queue).cred(c.id), 'qReason')).toBe('the API revoked key [redacted] ([redacted])');
+    expect(lines.join('\n')).toContain('quarantined (the API revoked key [redacted] ([redacted]))');
+    expect(lines.join('\n')).not.toContain('tok-very-secret-1');
+  });
+
   it('two 401s in a row quarantine a credential; when all are, the pool says so', async () => {
     const p = await pool({ type: 'header', tokens: ['t1', 't2'] });
     const [c1, c2] = p.credentials;

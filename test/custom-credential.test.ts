@@ -9,6 +9,12 @@ import type { KindContext } from '../src/auth/kinds/kind-context.js';
 import { parseConfig, type ConfigInput, type CustomSigner } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { stripCredentialOffOrigin } from '../src/jobs/strip-credential-off-origin.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHttpClient } from '../src/jobs/http-client.js';
+import { fetchId } from '../src/jobs/fetch-id.js';
+import { outgoingRequest } from '../src/jobs/outgoing-request.js';
+import { compileRequestTemplate } from '../src/ids/request-template.js';
 
 // The custom signer and the oauth1 credential as pure request decorations (no Redis, no HTTP: their apply does no I/O).
 
@@ -79,6 +85,40 @@ describe('auth type custom', () => {
 
   it('a JSON config cannot use it', () => {
     expect(() => parseConfig({ request: { url: 'http://api.test/items/{id}' }, auth: { type: 'custom', sign: 'x' } })).toThrow(/auth.sign: must be a function/);
+  });
+});
+
+describe('a signer signs what is sent', () => {
+  it("the URL it gets is the one on the wire (' in the query, as got sends it); headers it removes are not sent", async () => {
+    const seen: { url: string; headers: http.IncomingHttpHeaders }[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push({ url: req.url!, headers: req.headers });
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const config = parseConfig({
+        request: { url: `${base}/items/{id}?note=it's&v=a|b`, method: 'POST', headers: { 'X-Fixed': 'fixed', 'X-Keep': 'kept' }, body: { id: '{id}' } },
+        auth: { type: 'custom', sign: ((r) => { signed.push(r.url.slice(new URL(r.url).origin.length)); delete r.headers['x-fixed']; delete r.headers['content-type']; }) satisfies CustomSigner, credentials: [{ secret: 'sign-secret' }] },
+      });
+      const signed: string[] = [];
+      const client = createHttpClient(config);
+      const credential = buildCredentials({ ...ctx, config })[0]!;
+      const rendered = compileRequestTemplate(config.request).render({ id: 'a b', columns: null });
+      if (!rendered.ok) throw new Error(rendered.reason);
+      const sent = await credential.apply(outgoingRequest(client, rendered.request));
+      const res = await fetchId(client, { ...sent, maxBodyBytes: 1e6, credential });
+      expect(res.status).toBe(200);
+      expect(seen[0]!.url).toBe(signed[0]);
+      expect(seen[0]!.url).toBe("/items/a%20b?note=it%27s&v=a|b");
+      expect(seen[0]!.headers['x-keep']).toBe('kept');
+      expect(seen[0]!.headers['x-fixed']).toBeUndefined();
+      expect(seen[0]!.headers['content-type']).toBeUndefined();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

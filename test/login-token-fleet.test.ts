@@ -3,6 +3,11 @@ import { loginCredentials, type LoginAuth } from '../src/auth/kinds/login-creden
 import { CredentialRefusedError, CredentialUnavailableError } from '../src/auth/credential-errors.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { startLoginApi } from './helpers/login-api.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FleetTokenSource, LOCK_MS } from '../src/auth/fleet-token-source.js';
+import { LOGIN_TIMEOUT_MS } from '../src/auth/kinds/login-credential.js';
+import { queueKeys } from '../src/redis/keys.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
 
 // The login kind in-process, as two replicas of a fleet (two pools' credentials on one Redis) against a real
@@ -70,5 +75,49 @@ describe('login tokens for a fleet', () => {
     } finally {
       await api.close();
     }
+  });
+
+  it('a login that hangs gives up before the fleet lock expires (request.timeoutMs 30 s, lock 15 s): no second login can overlap it', async () => {
+    expect(LOGIN_TIMEOUT_MS).toBeLessThan(LOCK_MS);
+    const hanging = http.createServer(() => {});
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    try {
+      const queue = uniqueQueue('login-hang');
+      queues.push(queue);
+      const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/login`;
+      const config = testConfig({ queue, request: { url: 'http://127.0.0.1:9/items/{id}', timeoutMs: 30_000 }, auth: { type: 'login', loginUrl: url, accounts: [{ username: 'ann', password: 'pw-ann' }] } });
+      const [c] = loginCredentials(config.auth as LoginAuth, config.credentials, { key: Buffer.alloc(32, 7), redis, queue, http: createHttpClient(config), logger: quietLogger() });
+      const started = Date.now();
+      const err = await Promise.resolve(c!.apply(request)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'login_unavailable' });
+      expect(Date.now() - started).toBeLessThan(LOCK_MS);
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise((r) => hanging.close(r));
+    }
+  }, 25_000);
+
+  it('a token fetched after the lock passed to another replica is not stored over that replica\'s token', async () => {
+    const queue = uniqueQueue('login-fence');
+    queues.push(queue);
+    const keys = queueKeys(queue);
+    const source = new FleetTokenSource(
+      {
+        id: 'fp-fence',
+        what: 'login account fence',
+        sealSecret: 'pw-fence',
+        sealSalt: 'ann',
+        // The lock expires during this fetch and another replica takes it (and stores its own token).
+        fetch: async (lock) => {
+          await redis.set(lock.key, 'another-replica', 'PX', LOCK_MS);
+          await redis.set(keys.oauth('fp-fence'), 'the-other-replicas-sealed-token', 'PX', 60_000);
+          return { token: 'stale-token', expiresIn: 60 };
+        },
+      },
+      { redis, queue, logger: quietLogger() },
+    );
+    expect(await source.token()).toBe('stale-token');
+    expect(await redis.get(keys.oauth('fp-fence'))).toBe('the-other-replicas-sealed-token');
+    expect(await redis.get(keys.oauthLock('fp-fence'))).toBe('another-replica');
   });
 });

@@ -7,7 +7,7 @@ import { parseRateLimitHeaders } from '../http/rate-limit-headers.js';
 import { requestTemplateOf } from '../ids/request-template.js';
 import { fetchId } from '../jobs/fetch-id.js';
 import { createHttpClient } from '../jobs/http-client.js';
-import { scrubSecrets } from '../jobs/scrub-secrets.js';
+import { scrubSecrets } from '../policy/scrub-secrets.js';
 import type { Logger } from '../logger.js';
 import type { Decision } from '../policy/decide.js';
 import { newRetryState } from '../runs/run-store.js';

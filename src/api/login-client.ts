@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fingerprint } from '../auth/credential.js';
+import { credentialId } from '../auth/credential.js';
 import { credentialKey } from '../auth/credential-key.js';
 import {
   LOGIN_TIMEOUT_MS,
@@ -14,7 +14,8 @@ import {
   loginServer,
   redirectUriOf,
 } from '../auth/kinds/oauth2-authorization-code.js';
-import { RefreshTokenStore } from '../auth/refresh-token-store.js';
+import { refreshTokenStoreOf } from '../auth/kinds/oauth2-credential.js';
+import { createHttpClient } from '../jobs/http-client.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { queueKeys } from '../redis/keys.js';
@@ -33,7 +34,7 @@ export interface LoginOptions {
 }
 
 export interface LoginResult {
-  /** The client as pullq names it: its name, else its clientId. */
+  /** The client as pullq names it (as `pullq credentials` does): its name, else its fp- id. */
   client: string;
   /** Its credential id (the fingerprint its fleet state is kept under). */
   credential: string;
@@ -53,13 +54,15 @@ export async function loginClient(c: Connected, config: Config, logger: Logger, 
   // Which client first: a config error needs no Redis.
   if (options.client === undefined) loginClientIndex(config.credentials, undefined);
   const key = await credentialKey(c.redis, config.queue);
-  // The id and seal key the worker side reads the refresh token under (oauth2-credential.ts: its id, sealSecretOf).
-  const ids = config.credentials.map((x) => `fp-${fingerprint(x.secret, x.user ?? '', key)}`);
+  // The id and seal key the worker side reads the refresh token under (credentialId, refreshTokenStoreOf).
+  const ids = config.credentials.map((x) => credentialId(x, key));
   const index = loginClientIndex(config.credentials.map((x, i) => ({ ...x, id: ids[i] })), options.client);
   const cred = config.credentials[index]!;
   const id = ids[index]!;
-  const label = cred.name ?? cred.user!;
-  const store = new RefreshTokenStore(c.redis, config.queue, id, cred.secret || auth.sealKey || key.toString('base64'), cred.user!);
+  // As the pool labels it (oauth2-credential.ts), so LoginResult.client matches `pullq credentials`.
+  const label = cred.name ?? id;
+  // The worker warns once that a public client without sealKey is sealed under the deployment key; login stays quiet.
+  const store = refreshTokenStoreOf(auth, cred, { key, redis: c.redis, queue: config.queue, http: createHttpClient(config), logger: logger.child({}, { level: 'silent' }) });
   const timeoutMs = options.timeoutMs ?? LOGIN_TIMEOUT_MS;
   const redirectUri = redirectUriOf(auth.redirectPort);
   const request = await authorizationRequest(auth, cred.user!, redirectUri);

@@ -11,6 +11,7 @@ import { buildCredentials } from './build-credentials.js';
 import { credentialKey } from './credential-key.js';
 import type { WindowObservation } from '../http/learn-window.js';
 import { readLimitString, toLimitString } from './limit-string.js';
+import { scrubSecrets } from '../policy/scrub-secrets.js';
 import { decide, type CredentialDecision, type CredentialVerdict, type Decision, type Exchange, type IdState } from '../policy/decide.js';
 
 /** Before a credential with no configured budget has seen a response: one request start per 250 ms. */
@@ -293,10 +294,11 @@ export class CredentialPool {
     );
   }
 
-  /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client). */
+  /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client), with `reason` scrubbed of the pool's secrets. */
   async quarantine(credential: Credential, reason: string): Promise<void> {
     this.dirty.add(credential.id);
-    await this.send(credential, 'unauthorized', undefined, '', 1, reason, '');
+    // The reason goes to Redis (qReason), the log, `pullq credentials` and /api/state: a signer's or an issuer's text may quote a secret.
+    await this.send(credential, 'unauthorized', undefined, '', 1, scrubSecrets(reason, this.secrets()), '');
   }
 
   private async send(credential: Credential, verdict: CredentialVerdict, restMs: number | undefined, limits: string, confirm: number, reason: string, start: string, soft = false, askedMs?: number): Promise<void> {
@@ -338,7 +340,8 @@ export class CredentialPool {
           label: c.label,
           state,
           until: state === 'quarantined' ? new Date(qUntil).toISOString() : state === 'resting' ? new Date(restUntil).toISOString() : null,
-          reason: state === 'quarantined' ? (h['qReason'] ?? null) : null,
+          // Scrubbed at the quarantine; again here for a reason an older replica stored.
+          reason: state === 'quarantined' ? scrubSecrets(h['qReason'] ?? '', this.secrets()) || null : null,
           askedMs: state === 'resting' && h['restAsked'] ? Number(h['restAsked']) : null,
           budget: describeLimits(limits, !!this.configured.get(c.id), h['observed'] === '1') + (this.inFlightCaps.has(c.id) ? `, ≤ ${this.inFlightCaps.get(c.id)} in flight` : ''),
           remaining,

@@ -57,6 +57,11 @@ export function fingerprint(secret: string, user: string, key: Buffer): string {
   return createHmac('sha256', key).update(user).update('\0').update(secret).digest('hex').slice(0, 12);
 }
 
+/** A configured credential's id: `fp-` and the fingerprint of its secret and user (every kind, and `pullq login`). */
+export function credentialId(c: { secret: string; user?: string | undefined }, key: Buffer): string {
+  return `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
+}
+
 /** Appends `pair` to the query, keeping every existing byte of the URL (no re-encoding). */
 export function appendQuery(url: string, pair: string): string {
   const hash = url.indexOf('#');

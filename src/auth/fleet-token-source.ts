@@ -145,8 +145,9 @@ export class FleetTokenSource {
           this.logger.debug({ credential: this.options.id, lifetimeMs }, 'token refreshed');
           const sealed = sealToken(JSON.stringify(fresh), this.options.sealSecret, this.options.sealSalt);
           const ttlMs = Math.max(1, fresh.expiresAt - Date.now());
+          // Fenced by the lock (setWhileLocked-2.lua): a fetch that outlived it leaves the next holder's token in place.
           if (got.commit) await got.commit(sealed, ttlMs);
-          else await this.redis.set(this.key, sealed, 'PX', ttlMs);
+          else if (!(await locks.setWhileHeld(this.lockKey, owner, this.key, sealed, ttlMs))) this.logger.warn({ credential: this.options.id }, `${this.options.what}: the token came after the fleet's lock expired; it is used here but not shared`);
           return this.keep(fresh);
         } finally {
           // One atomic compare-and-delete (releaseLock-1.lua): a lock that expired and was taken by another replica stays.

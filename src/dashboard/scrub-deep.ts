@@ -1,4 +1,4 @@
-import { scrubSecrets } from '../jobs/scrub-secrets.js';
+import { scrubSecrets } from '../policy/scrub-secrets.js';
 
 /**
  * A copy of a JSON value with every known secret replaced in every string,

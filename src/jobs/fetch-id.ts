@@ -32,9 +32,14 @@ export interface FetchResult extends Exchange {
 
 class LateStart extends Error {}
 
-/** Whether a header is set on this request or on the client (the config's fixed headers). */
-function hasHeader(client: Got, headers: Record<string, string>, name: string): boolean {
-  return name in headers || client.defaults.options.headers[name] !== undefined;
+/**
+ * The request's headers exactly: the client's fixed headers it does not carry (a signer removed them) are
+ * set to undefined, which got leaves off, instead of merging them back.
+ */
+function exactHeaders(client: Got, headers: Record<string, string>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of Object.keys(client.defaults.options.headers)) if (!(name in headers)) out[name] = undefined;
+  return Object.assign(out, headers);
 }
 
 /**
@@ -44,7 +49,8 @@ function hasHeader(client: Got, headers: Record<string, string>, name: string): 
 export async function fetchId(client: Got, req: FetchRequest): Promise<FetchResult> {
   const origin = new URL(req.url).origin;
   let tooLarge = false;
-  const headers = req.body !== undefined && !hasHeader(client, req.headers, 'content-type') ? { ...req.headers, 'content-type': 'application/json' } : req.headers;
+  // req is the credential's whole request (outgoingRequest, then apply): its URL, method, headers and body are sent as they are.
+  const headers = exactHeaders(client, req.headers);
   const request = client(req.url, {
     headers,
     ...(req.method !== undefined ? { method: req.method as 'GET' } : {}),

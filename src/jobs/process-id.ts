@@ -15,7 +15,7 @@ import { unchangedOutcome, validatorsToSend, withValidators, type Conditional } 
 import { decodeBody } from './decode-body.js';
 import { conditionalHeaders } from '../sinks/validators.js';
 import type { FetchResult } from './fetch-id.js';
-import { scrubSecrets } from './scrub-secrets.js';
+import { scrubSecrets } from '../policy/scrub-secrets.js';
 import { takeStart } from './take-start.js';
 
 /** Waits up to this long inside the job; longer waits hand the ID back to the queue (a delayed job). */

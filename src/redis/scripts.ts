@@ -40,7 +40,7 @@ function loadSources(): ScriptSource[] {
 type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** The atomic operations of src/redis/lua, callable by name on one connection. */
-export type Scripts = Record<'openRun' | 'enqueueIds' | 'sealRun' | 'commitBatch' | 'takeCredential' | 'reportResponse' | 'confirmStart' | 'releaseStart' | 'refundStart' | 'extendLock' | 'releaseLock' | 'markFinalized' | 'findStrandedBatches' | 'beginRefresh' | 'commitRefresh' | 'endRefresh', ScriptFn>;
+export type Scripts = Record<'openRun' | 'enqueueIds' | 'sealRun' | 'commitBatch' | 'takeCredential' | 'reportResponse' | 'confirmStart' | 'releaseStart' | 'refundStart' | 'extendLock' | 'releaseLock' | 'setWhileLocked' | 'markFinalized' | 'findStrandedBatches' | 'beginRefresh' | 'commitRefresh' | 'endRefresh', ScriptFn>;
 
 /** Registers every Lua script on `redis` once and returns callers for them. */
 export function scriptsFor(redis: RedisClient): Scripts {

@@ -8,7 +8,7 @@ import { requestTemplateOf } from '../ids/request-template.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import { isTransientFailure, POISON_ATTEMPTS } from '../jobs/batch-failure.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
-import { scrubSecrets } from '../jobs/scrub-secrets.js';
+import { scrubSecrets } from '../policy/scrub-secrets.js';
 import type { Logger } from '../logger.js';
 import { isRedisConnectionError } from '../redis/redis-retry.js';
 import { repairJobs } from '../runs/enqueue-run.js';

@@ -1,6 +1,7 @@
 import type { Config, CredentialConfig, CustomSigner } from '../../config.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../credential-errors.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
+import { scrubSecrets } from '../../policy/scrub-secrets.js';
 
 export type CustomAuth = Extract<Config['auth'], { type: 'custom' }>;
 
@@ -14,13 +15,6 @@ export class CustomSignerError extends CredentialUnavailableError {
   constructor(message: string) {
     super('custom_signer_failed', message);
   }
-}
-
-/** Text with every secret (4 characters or more, as is or URI-encoded) replaced: the signer's message may quote one. */
-function withoutSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) for (const form of new Set([s, encodeURIComponent(s)])) out = out.split(form).join('[redacted]');
-  return out;
 }
 
 /** Every string in a credential object (nested objects and arrays too), but its `name`: all count as secrets. */
@@ -42,7 +36,7 @@ function stringsOf(value: unknown, into: string[] = []): string[] {
  */
 export function customCredentials(auth: CustomAuth, credentials: readonly CredentialConfig[], key: Buffer): Credential[] {
   return credentials.map((c) => {
-    const id = `fp-${fingerprint(c.secret, '', key)}`;
+    const id = credentialId(c, key);
     const label = c.name ?? id;
     const entry = c.entry ?? {};
     const { name: _name, ...rest } = entry as { name?: unknown } & Record<string, unknown>;
@@ -67,12 +61,14 @@ export function customCredentials(auth: CustomAuth, credentials: readonly Creden
         } catch (err) {
           if (err instanceof CredentialRefusedError) throw err;
           const message = err instanceof Error ? err.message : String(err);
-          throw failed(`threw (${withoutSecrets(message, secrets).split('\n')[0]!.slice(0, 200)})`);
+          throw failed(`threw (${scrubSecrets(message, secrets).split('\n')[0]!.slice(0, 200)})`);
         }
         const r = returned ?? copy;
         if (typeof r !== 'object' || r === null) throw failed('returned neither a request nor nothing');
         const out: OutgoingRequest = { method: r.method ?? copy.method, url: r.url ?? copy.url, headers: {} };
         if (typeof out.method !== 'string' || typeof out.url !== 'string' || !/^https?:\/\//i.test(out.url) || !URL.canParse(out.url)) throw failed('returned no http(s) URL or no method');
+        // What got sends (WHATWG serialization): the request returned is the request on the wire.
+        out.url = new URL(out.url).href;
         for (const [k, v] of Object.entries(r.headers ?? copy.headers)) {
           if (typeof v !== 'string') throw failed(`set header ${JSON.stringify(k)} to a ${typeof v}, not a string`);
           const name = k.toLowerCase();

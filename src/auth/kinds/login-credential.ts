@@ -1,6 +1,6 @@
 import type { Config, CredentialConfig } from '../../config.js';
 import { classifyLoginAnswer, loginForm, renderLoginBody } from '../../policy/login-answer.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { CredentialRefusedError, CredentialUnavailableError } from '../credential-errors.js';
 import { FleetTokenSource, type FetchedToken } from '../fleet-token-source.js';
 import type { KindContext } from './kind-context.js';
@@ -13,6 +13,12 @@ export type LoginAuth = Extract<Config['auth'], { type: 'login' }>;
  * no JWT `exp`): until the API answers 401, which drops it and logs in again (one login for the fleet).
  */
 export const LOGIN_DEFAULT_LIFETIME_MS = 24 * 3600_000;
+
+/**
+ * The longest a login request may take (ms), whatever request.timeoutMs says: below the fleet's
+ * token lock (LOCK_MS, 15 s), so no other replica logs the account in meanwhile (as OAuth2 token requests).
+ */
+export const LOGIN_TIMEOUT_MS = 10_000;
 
 /**
  * How long a process remembers that the login endpoint refused an account: requests granted to it
@@ -29,7 +35,7 @@ export function loginCredentials(auth: LoginAuth, credentials: readonly Credenti
   const header = auth.header.toLowerCase();
   const prefix = auth.scheme ? `${auth.scheme} ` : '';
   return credentials.map((c) => {
-    const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
+    const id = credentialId(c, ctx.key);
     const label = c.name ?? id;
     let refusal: { err: CredentialRefusedError; until: number } | undefined;
     const fetch = async (): Promise<FetchedToken> => {
@@ -70,7 +76,7 @@ export function loginCredentials(auth: LoginAuth, credentials: readonly Credenti
 /**
  * One login: POSTs the account's body to loginUrl through the worker's got client, with what the API's
  * requests set there overridden (method, answer as text, no redirects, no throwing on status, the body's
- * content type); its timeout and agents kept. Throws CredentialRefusedError (quarantine) or
+ * content type, a timeout of at most LOGIN_TIMEOUT_MS); its agents kept. Throws CredentialRefusedError (quarantine) or
  * CredentialUnavailableError (later); neither carries the password, the body or the token.
  */
 export async function logIn(auth: LoginAuth, c: CredentialConfig, label: string, ctx: Pick<KindContext, 'http'>): Promise<FetchedToken> {
@@ -84,6 +90,7 @@ export async function logIn(auth: LoginAuth, c: CredentialConfig, label: string,
       responseType: 'text',
       followRedirect: false,
       throwHttpErrors: false,
+      timeout: { request: Math.min(ctx.http.defaults.options.timeout.request ?? LOGIN_TIMEOUT_MS, LOGIN_TIMEOUT_MS) },
     });
   } catch (err) {
     // A got error carries the request options (the body, the password): keep only its code.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Config, CredentialConfig } from '../../config.js';
 import { percentEncode, signingKey, signOAuth1 } from '../../policy/oauth1-signature.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 
 export type OAuth1Auth = Extract<Config['auth'], { type: 'oauth1' }>;
 
@@ -15,7 +15,7 @@ export type Clock = () => number;
 export function oauth1Credentials(auth: OAuth1Auth, credentials: readonly CredentialConfig[], key: Buffer, clock: Clock = Date.now): Credential[] {
   return credentials.map((c) => {
     // c.secret: the consumer secret and the token secret (config.ts); c.user: the consumer key.
-    const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
+    const id = credentialId(c, key);
     const keys = { consumerKey: c.user!, consumerSecret: c.consumerSecret ?? '', token: c.token, tokenSecret: c.tokenSecret };
     const signing = signingKey(keys);
     // PLAINTEXT sends the signing key as the signature; scrub it in both forms it can take (as is, and header-encoded).

@@ -3,6 +3,7 @@ import type { CredentialConfig } from '../../config.js';
 import { ConfigError, InputError, PullqError } from '../../errors.js';
 import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
 import type { OAuth2Auth } from './kind-context.js';
+import { withoutIdToken } from './oauth2-token-answer.js';
 
 /**
  * `pullq login` failed (exit 1): the IdP answered an error (access_denied), the answer's `state` was not
@@ -170,30 +171,6 @@ export async function exchangeCode(
     );
   }
   return { refreshToken: tokens.refresh_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in };
-}
-
-/**
- * The token answer without its ID token: pullq uses only the refresh token, and an ID token's `iss` is
- * often named unlike the token URL's origin (Google's), which oauth4webapi would refuse after the code
- * was spent (a code works once: the user would have to log in again for nothing). The worker side's
- * refreshes drop it for the same reason (oauth2-refresh-grant.ts).
- */
-async function withoutIdToken(res: Response): Promise<Response> {
-  const text = await res.text();
-  let body = text;
-  try {
-    const json = JSON.parse(text) as Record<string, unknown>;
-    if (json && typeof json === 'object' && 'id_token' in json) {
-      delete json['id_token'];
-      body = JSON.stringify(json);
-    }
-  } catch {
-    // Not JSON: oauth4webapi says so.
-  }
-  // The body changed: its length and encoding headers no longer hold.
-  const headers = new Headers(res.headers);
-  for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
-  return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /** An error's code only (a fetch error's cause may hold the request). */

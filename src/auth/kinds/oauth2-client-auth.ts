@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { importJWK, importPKCS8, type JWK } from 'jose';
-import type { CredentialConfig } from '../../config.js';
+import { isLoopbackHost, type CredentialConfig } from '../../config.js';
 import { CredentialRefusedError } from '../credential-errors.js';
 
 /** Time-out of one token-endpoint call (ms): well under the fleet's 15 s refresh lock, so two replicas never fetch at once. */
@@ -16,8 +16,7 @@ export function authorizationServer(tokenUrl: string, authorizeUrl?: string): oa
 /** Request options for oauth4webapi: plain http allowed only for loopback hosts (tests, a local IdP), and a time-out. */
 export function endpointOptions(url: string, timeoutMs = TOKEN_TIMEOUT_MS): { [oauth.allowInsecureRequests]?: boolean; signal: AbortSignal } {
   const u = new URL(url);
-  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\./.test(u.hostname);
-  return { signal: AbortSignal.timeout(timeoutMs), ...(u.protocol === 'http:' && loopback ? { [oauth.allowInsecureRequests]: true } : {}) };
+  return { signal: AbortSignal.timeout(timeoutMs), ...(u.protocol === 'http:' && isLoopbackHost(u.hostname) ? { [oauth.allowInsecureRequests]: true } : {}) };
 }
 
 /** A private key ready to sign with: the WebCrypto key, its JWS algorithm and its `kid`. */

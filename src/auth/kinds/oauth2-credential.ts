@@ -1,6 +1,6 @@
 import type { CredentialConfig } from '../../config.js';
 import { RefreshScripts } from '../../redis/refresh-scripts.js';
-import { fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { FleetTokenSource, type FetchedToken, type HeldLock } from '../fleet-token-source.js';
 import { RefreshTokenStore } from '../refresh-token-store.js';
 import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
@@ -14,7 +14,7 @@ const REFRESH_GRANTS = new Set(['refresh_token', 'authorization_code']);
 /** The pool's OAuth2 clients: each a bearer token from the token endpoint, one fetch per client for the fleet. */
 export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly CredentialConfig[], ctx: KindContext): Credential[] {
   return credentials.map((c) => {
-    const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
+    const id = credentialId(c, ctx.key);
     const label = c.name ?? id;
     const sealSecret = sealSecretOf(auth, c, label, ctx);
     const seenRefresh = new Set<string>();
@@ -74,7 +74,7 @@ function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: Kind
  * (`pullq login` writes the refresh token it got here).
  */
 export function refreshTokenStoreOf(auth: OAuth2Auth, c: CredentialConfig, ctx: KindContext): RefreshTokenStore {
-  const id = `fp-${fingerprint(c.secret, c.user ?? '', ctx.key)}`;
+  const id = credentialId(c, ctx.key);
   return new RefreshTokenStore(ctx.redis, ctx.queue, id, sealSecretOf(auth, c, c.name ?? id, ctx), c.user!);
 }
 

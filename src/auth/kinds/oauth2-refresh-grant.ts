@@ -9,6 +9,7 @@ import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
 import { classifyFailure, planRefresh, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
 import type { OAuth2Auth } from './kind-context.js';
+import { withoutIdToken } from './oauth2-token-answer.js';
 
 /** A token request's time-out; the refresh lock is extended past it before the request is sent. */
 export const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
@@ -117,29 +118,4 @@ function networkCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   const code = e?.cause?.code ?? e?.code;
   return typeof code === 'string' ? code : undefined;
-}
-
-/**
- * The answer without its ID token: pullq uses only the access and refresh tokens, and an ID token's
- * issuer is often named unlike the token endpoint's origin (Google's), which oauth4webapi would reject
- * after the server rotated the refresh token. Reading the body can fail (a cut connection): thrown.
- */
-async function withoutIdToken(res: Response): Promise<Response> {
-  const text = await res.text();
-  let out = text;
-  try {
-    const json = JSON.parse(text) as Record<string, unknown>;
-    if (json && typeof json === 'object' && 'id_token' in json) {
-      delete json['id_token'];
-      out = JSON.stringify(json);
-    }
-  } catch {
-    // Not JSON: oauth4webapi says so.
-  }
-  const headers = new Headers();
-  for (const name of ['content-type', 'www-authenticate', 'dpop-nonce', 'cache-control']) {
-    const v = res.headers.get(name);
-    if (v !== null) headers.set(name, v);
-  }
-  return new Response(out, { status: res.status, statusText: res.statusText, headers });
 }

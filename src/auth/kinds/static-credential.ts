@@ -1,5 +1,5 @@
 import type { CredentialConfig } from '../../config.js';
-import { appendQuery, fingerprint, type Credential, type OutgoingRequest } from '../credential.js';
+import { appendQuery, credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 
 /** A credential whose request decoration needs no I/O (header, query, basic). */
 export interface StaticCredential extends Credential {
@@ -15,7 +15,7 @@ export interface AuthShape {
 
 /** Builds the request decoration for one configured static credential; `key` names it (fingerprint). */
 export function createCredential(c: CredentialConfig, shape: AuthShape, key: Buffer): StaticCredential {
-  const id = `fp-${fingerprint(c.secret, c.user ?? '', key)}`;
+  const id = credentialId(c, key);
   const base = { id, label: c.name ?? id, kind: shape.type, source: c.source ?? 'config', budget: c.budget, secrets: [c.secret] };
   switch (shape.type) {
     case 'header': {
