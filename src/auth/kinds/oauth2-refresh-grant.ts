@@ -20,6 +20,8 @@ export interface RefreshGrantInput {
   auth: OAuth2Auth;
   c: CredentialConfig;
   label: string;
+  /** Its place in auth.clients (the refusal line names auth.clients[N].refreshToken). */
+  index: number;
   store: RefreshTokenStore;
   scripts: RefreshScripts;
   logger: Logger;
@@ -31,12 +33,12 @@ export interface RefreshGrantInput {
 /**
  * Grants refresh_token and authorization_code (RFC 6749 §6) through oauth4webapi, run under the
  * fleet's refresh lock (FleetTokenSource): which refresh token to send is planRefresh's; it is marked
- * in flight before it is sent (beginRefresh-3.lua), and the answer's access token and rotated refresh
+ * in flight before it is sent (beginRefresh-4.lua), and the answer's access token and rotated refresh
  * token are stored in one fenced step (commitRefresh-4.lua); a refusal marks the token refused
  * (endRefresh-3.lua), so no replica sends it again.
  */
 export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Promise<FetchedToken> {
-  const { auth, c, label, store, scripts, logger, seen } = input;
+  const { auth, c, label, index, store, scripts, logger, seen } = input;
   const timeoutMs = input.timeoutMs ?? TOKEN_REQUEST_TIMEOUT_MS;
   const grant = auth.grant as 'refresh_token' | 'authorization_code';
   const as = authorizationServer(auth.tokenUrl, auth.authorizeUrl);
@@ -50,7 +52,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     const configToken = grant === 'refresh_token' ? c.refreshToken : undefined;
     const seed = configToken ? store.seedOf(configToken) : undefined;
     const plan = planRefresh({
-      grant, label,
+      grant, label, index,
       stored: st.sealed !== '', opened: st.token !== undefined,
       newConfigToken: seed !== undefined && st.seed !== seed,
       refused: st.dead !== undefined && st.dead === st.sealed, refusedReason: st.deadReason,
@@ -97,7 +99,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     async function failed(o: RefreshOutcome): Promise<never> {
       switch (o.kind) {
         case 'refused': {
-          const reason = refusalReason(label, o.error, plan.kind === 'send' && plan.afterLostAnswer);
+          const reason = refusalReason({ grant, label, index }, o.error, plan.kind === 'send' && plan.afterLostAnswer);
           await retryRedis(() => scripts.end({ owner: lock.owner, sent, refusedReason: reason }));
           throw new OAuth2RefusedError(`${what}: ${reason}`, reason);
         }

@@ -8,7 +8,8 @@
 // (or it keeps a reuse grace period, as Okta and Auth0 can), that works and nothing is lost. If it had
 // rotated the token, it answers invalid_grant (and a strict server revokes the grant, whose newest
 // refresh token was lost with the answer anyway): the client is quarantined with one line that says
-// to run `pullq login`. A second lost answer is not sent a third time: quarantine. So a refresh token
+// what brings it back (recoveryHint: `pullq login` for authorization_code, a new refresh token in the
+// config and a restart for refresh_token). A second lost answer is not sent a third time: quarantine. So a refresh token
 // reaches the server at most twice, and only after a lost answer; never in a loop.
 
 /** The fleet's refresh state as planRefresh reads it. */
@@ -16,6 +17,8 @@ export interface RefreshSituation {
   grant: 'refresh_token' | 'authorization_code';
   /** The client's name in messages (`pullq login --client <label>`). */
   label: string;
+  /** Its place in auth.clients (`auth.clients[<index>].refreshToken`). */
+  index: number;
   /** A refresh token is stored for the fleet ('' none). */
   stored: boolean;
   /** It could be opened with this client's seal key. */
@@ -36,18 +39,32 @@ export type RefreshPlan =
   /** Do not call the token endpoint: quarantine with `reason`. */
   | { kind: 'refuse'; reason: string };
 
-export const loginHint = (label: string): string => `run pullq login --client ${label}`;
+/** The client a hint names: its grant, name and place in auth.clients. */
+export interface HintedClient {
+  grant: 'refresh_token' | 'authorization_code';
+  label: string;
+  index: number;
+}
+
+/**
+ * What brings a refused client back, per grant: authorization_code stores a new refresh token with
+ * `pullq login`; refresh_token starts from the config's (`pullq login` refuses that grant), and a new one
+ * there lifts the quarantine at the next start (oauth2-credential.ts prepare, beginRefresh-4.lua).
+ */
+export function recoveryHint(c: HintedClient): string {
+  return c.grant === 'authorization_code' ? `run pullq login --client ${c.label}` : `put a new auth.clients[${c.index}].refreshToken in the config and restart`;
+}
 
 /** Which refresh token a refresh sends, or why it sends none. */
 export function planRefresh(s: RefreshSituation): RefreshPlan {
   if (s.grant === 'refresh_token' && s.newConfigToken) return { kind: 'send', token: 'config', tries: 1, afterLostAnswer: false };
   if (!s.stored) {
-    return { kind: 'refuse', reason: s.grant === 'authorization_code' ? `no refresh token yet: ${loginHint(s.label)}` : `the fleet's refresh token is gone from Redis: ${loginHint(s.label)}` };
+    return { kind: 'refuse', reason: s.grant === 'authorization_code' ? `no refresh token yet: ${recoveryHint(s)}` : `the fleet's refresh token is gone from Redis: ${recoveryHint(s)}` };
   }
-  if (!s.opened) return { kind: 'refuse', reason: `the stored refresh token was sealed under another key (clientSecret or auth.sealKey changed): ${loginHint(s.label)}` };
-  if (s.refused) return { kind: 'refuse', reason: s.refusedReason ?? `refresh token refused: ${loginHint(s.label)}` };
+  if (!s.opened) return { kind: 'refuse', reason: `the stored refresh token was sealed under another key (clientSecret or auth.sealKey changed): ${recoveryHint(s)}` };
+  if (s.refused) return { kind: 'refuse', reason: s.refusedReason ?? `refresh token refused: ${recoveryHint(s)}` };
   if (s.inFlight) {
-    if (s.tries >= 2) return { kind: 'refuse', reason: `two token-endpoint answers lost in a row; the refresh token may have been rotated: ${loginHint(s.label)}` };
+    if (s.tries >= 2) return { kind: 'refuse', reason: `two token-endpoint answers lost in a row; the refresh token may have been rotated: ${recoveryHint(s)}` };
     return { kind: 'send', token: 'stored', tries: 2, afterLostAnswer: true };
   }
   return { kind: 'send', token: 'stored', tries: 1, afterLostAnswer: false };
@@ -97,8 +114,8 @@ export function classifyFailure(f: FailureFacts): RefreshOutcome {
 }
 
 /** The quarantine line's reason for a refused refresh. */
-export function refusalReason(label: string, error: string, afterLostAnswer: boolean): string {
+export function refusalReason(c: HintedClient, error: string, afterLostAnswer: boolean): string {
   const what = error === 'invalid_client' || error === 'unauthorized_client' ? `token endpoint refused the client (${error})` : `refresh token refused (${error})`;
   const cause = afterLostAnswer ? ' after a lost token-endpoint answer (the server had rotated it)' : '';
-  return `${what}${cause}: ${loginHint(label)}`;
+  return `${what}${cause}: ${recoveryHint(c)}`;
 }
