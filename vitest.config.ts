@@ -31,6 +31,7 @@ export const UNIT_TESTS = [
   'login-client',
   'login-token-fleet',
   'oauth2-refresh-policy',
+  'oauth2-key-algorithm',
   'pipeline',
   'oauth1-signature',
   'pull-summary',

@@ -63,17 +63,19 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     const adopt = plan.token === 'config' ? { sealed: store.seal(token), seed: seed! } : undefined;
     const sent = adopt?.sealed ?? st.sealed;
 
+    // The client's authentication first (a private key imported): a key that cannot sign fails here, before
+    // anything is marked in flight or sent, so it is refused for the key, never taken for a lost answer.
+    const clientAuthed = await (clientAuth ??= clientAuthOf(c, `${what}`));
     // The lock outlives the request: no other replica can take it while this token may be at the server.
     if (!(await lock.extend(timeoutMs + LOCK_MARGIN_MS))) throw new OAuth2UnavailableError(`${what}: the refresh lock expired before the refresh; trying again`);
     const begun = await retryRedis(() => scripts.begin({ owner: lock.owner, read: st.sealed, adopt, tries: plan.tries }));
     if (begun !== 'marked') throw new OAuth2UnavailableError(`${what}: the refresh token changed or the lock expired before the refresh; trying again`);
     if (plan.afterLostAnswer) logger.warn({ credential: label }, `${what}: the last token-endpoint answer was lost; sending the same refresh token once more`);
 
-    clientAuth ??= clientAuthOf(c, `${what}`);
     const options = { ...endpointOptions(auth.tokenUrl, timeoutMs), ...(auth.scope ? { additionalParameters: { scope: auth.scope } } : {}) };
     let res: Response;
     try {
-      res = await oauth.refreshTokenGrantRequest(as, client, await clientAuth, token, options);
+      res = await oauth.refreshTokenGrantRequest(as, client, clientAuthed, token, options);
     } catch (err) {
       return failed(classifyFailure({ name: (err as Error).name, code: networkCode(err) }));
     }
