@@ -32,6 +32,7 @@ export const UNIT_TESTS = [
   'login-token-fleet',
   'oauth2-refresh-policy',
   'oauth2-key-algorithm',
+  'fleet-token-backoff',
   'pipeline',
   'oauth1-signature',
   'pull-summary',

@@ -26,6 +26,8 @@ describe('classifyFailure: what a failed token request means for the refresh tok
     ['401 invalid_client', { status: 401, oauthError: 'invalid_client' }, 'refused'],
     ['401 with a challenge only', { status: 401 }, 'refused'],
     ['400 unauthorized_client', { status: 400, oauthError: 'unauthorized_client' }, 'refused'],
+    ['400 invalid_scope: never passes', { status: 400, oauthError: 'invalid_scope' }, 'refused'],
+    ['400 unsupported_grant_type: never passes', { status: 400, oauthError: 'unsupported_grant_type' }, 'refused'],
     ['400 invalid_request: nothing rotated', { status: 400, oauthError: 'invalid_request' }, 'error-answer'],
     ['503 temporarily_unavailable', { status: 503, oauthError: 'temporarily_unavailable' }, 'error-answer'],
     ['500 without a body', { status: 500 }, 'error-answer'],
@@ -49,6 +51,10 @@ describe('refusalReason: the quarantine line says what brings the client back, p
     ['authorization_code', 'invalid_grant', true, 'refresh token refused (invalid_grant) after a lost token-endpoint answer (the server had rotated it): run pullq login --client crm'],
     ['authorization_code', 'invalid_client', false, 'token endpoint refused the client (invalid_client): run pullq login --client crm'],
     ['refresh_token', 'invalid_grant', false, 'refresh token refused (invalid_grant): put a new auth.clients[1].refreshToken in the config and restart'],
+    ['refresh_token', 'invalid_scope', false, 'token endpoint refused the scope (invalid_scope): check auth.scope, then restart'],
+    ['authorization_code', 'invalid_scope', false, 'token endpoint refused the scope (invalid_scope): check auth.scope, then restart'],
+    ['refresh_token', 'unauthorized_client', false, 'token endpoint refused the client (unauthorized_client): the server does not let this client use grant refresh_token; check its settings at the server, then restart'],
+    ['refresh_token', 'unsupported_grant_type', false, 'token endpoint refused the grant (unsupported_grant_type): it does not support grant refresh_token; check auth.tokenUrl and auth.grant, then restart'],
     ['refresh_token', 'invalid_grant', true, 'refresh token refused (invalid_grant) after a lost token-endpoint answer (the server had rotated it): put a new auth.clients[1].refreshToken in the config and restart'],
   ])('%s %s (after a lost answer: %s)', (grant, error, lost, want) => {
     expect(refusalReason({ grant, label: 'crm', index: 1 }, error, lost)).toBe(want);

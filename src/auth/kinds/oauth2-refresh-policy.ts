@@ -72,7 +72,7 @@ export function planRefresh(s: RefreshSituation): RefreshPlan {
 
 /** How a token request ended, from what oauth4webapi returned or threw. */
 export type RefreshOutcome =
-  /** The server refused the refresh token or the client for good (invalid_grant, invalid_client, unauthorized_client). */
+  /** The server refused the refresh token, the client, the scope or the grant for good (REFUSALS). */
   | { kind: 'refused'; error: string }
   /** The server answered with another error (5xx, 429, temporarily_unavailable, invalid_request…): it rotated nothing. */
   | { kind: 'error-answer'; detail: string }
@@ -81,8 +81,11 @@ export type RefreshOutcome =
   /** The request may have reached the server but no usable answer came back: the server may have rotated. */
   | { kind: 'lost'; detail: string };
 
-/** The OAuth2 error codes that mean "this refresh token (or this client) will never work again". */
-const REFUSALS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
+/**
+ * The OAuth2 error codes (RFC 6749 §5.2) that never pass on a retry: the refresh token, the client, the scope
+ * or the grant refused for good (the client-credentials and JWT-bearer grants refuse these too, tokenFailureOf).
+ */
+const REFUSALS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
 /** Connection errors raised before a byte of the request was written. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL', 'UND_ERR_CONNECT_TIMEOUT', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 
@@ -115,7 +118,11 @@ export function classifyFailure(f: FailureFacts): RefreshOutcome {
 
 /** The quarantine line's reason for a refused refresh. */
 export function refusalReason(c: HintedClient, error: string, afterLostAnswer: boolean): string {
-  const what = error === 'invalid_client' || error === 'unauthorized_client' ? `token endpoint refused the client (${error})` : `refresh token refused (${error})`;
+  // Not the refresh token's fault: a new one would not help; what to check instead.
+  if (error === 'invalid_scope') return `token endpoint refused the scope (${error}): check auth.scope, then restart`;
+  if (error === 'unauthorized_client') return `token endpoint refused the client (${error}): the server does not let this client use grant ${c.grant}; check its settings at the server, then restart`;
+  if (error === 'unsupported_grant_type') return `token endpoint refused the grant (${error}): it does not support grant ${c.grant}; check auth.tokenUrl and auth.grant, then restart`;
+  const what = error === 'invalid_client' ? `token endpoint refused the client (${error})` : `refresh token refused (${error})`;
   const cause = afterLostAnswer ? ' after a lost token-endpoint answer (the server had rotated it)' : '';
   return `${what}${cause}: ${recoveryHint(c)}`;
 }
