@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildCredentials } from '../src/auth/build-credentials.js';
 import { CredentialUnavailableError } from '../src/auth/credential-errors.js';
 import { credentialKey } from '../src/auth/credential-key.js';
+import { RecentValues } from '../src/auth/recent-values.js';
 import { cleanQueue, newRedis, quietLogger, testConfig, uniqueQueue } from './helpers/test-env.js';
 
 // A token endpoint that keeps failing (503) is not hammered: after an unavailable answer this process waits
@@ -62,4 +63,15 @@ describe('FleetTokenSource: a failing token endpoint is called with backoff, not
     expect(await apply()).toBeInstanceOf(CredentialUnavailableError);
     expect(endpoint.calls()).toBe(3);
   }, 20_000);
+});
+
+describe('RecentValues: the secrets learnt at run time stay bounded', () => {
+  it('keeps the last 8 distinct values; adding one again makes it the newest', () => {
+    const seen = new RecentValues();
+    for (let i = 0; i < 100; i++) seen.add(`token-${i}`);
+    expect([...seen]).toEqual(Array.from({ length: 8 }, (_, i) => `token-${92 + i}`));
+    seen.add('token-92');
+    seen.add('token-100');
+    expect([...seen]).toEqual(['token-94', 'token-95', 'token-96', 'token-97', 'token-98', 'token-99', 'token-92', 'token-100']);
+  });
 });

@@ -6,6 +6,7 @@ import { openToken, sealToken } from './token-cache-crypto.js';
 import { queueKeys } from '../redis/keys.js';
 import { LockScripts } from '../redis/lock-scripts.js';
 import { CredentialUnavailableError } from './credential-errors.js';
+import { RecentValues } from './recent-values.js';
 
 /** What an issuer (a token endpoint, a login endpoint) handed out. */
 export interface FetchedToken {
@@ -82,8 +83,8 @@ export class FleetTokenSource {
   private readonly logger: Logger;
   private local: CachedToken | undefined;
   private inflight: Promise<string> | undefined;
-  /** Tokens this process has held, so they can be scrubbed from any text. */
-  readonly seenTokens = new Set<string>();
+  /** The last tokens this process has held (RecentValues: bounded), so they can be scrubbed from any text. */
+  readonly seenTokens = new RecentValues();
   /** Issuer calls made by this process. */
   endpointCalls = 0;
   /** After an unavailable answer: no issuer call from this process before `until` (epoch ms); `waitMs` the current wait. */

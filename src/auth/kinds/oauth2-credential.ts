@@ -2,6 +2,7 @@ import type { CredentialConfig } from '../../config.js';
 import { RefreshScripts } from '../../redis/refresh-scripts.js';
 import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { FleetTokenSource, type FetchedToken, type HeldLock } from '../fleet-token-source.js';
+import { RecentValues } from '../recent-values.js';
 import { RefreshTokenStore } from '../refresh-token-store.js';
 import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
 import { jwtBearerGrant } from './oauth2-jwt-bearer-grant.js';
@@ -17,7 +18,7 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
     const id = credentialId(c, ctx.key);
     const label = c.name ?? id;
     const sealSecret = sealSecretOf(auth, c, label, ctx);
-    const seenRefresh = new Set<string>();
+    const seenRefresh = new RecentValues();
     const configToken = auth.grant === 'refresh_token' ? c.refreshToken : undefined;
     const source = new FleetTokenSource(
       { id, what: `OAuth2 client ${label}`, sealSecret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx, { id, index, sealSecret, seenRefresh }) },
@@ -60,7 +61,7 @@ interface RefreshFacts {
   /** What the client's tokens are sealed with in Redis (sealSecretOf). */
   sealSecret: string;
   /** Refresh tokens this process has held. */
-  seenRefresh: Set<string>;
+  seenRefresh: RecentValues;
 }
 
 /** The issuer call of a client's grant (auth.grant): each grant in its own file. */

@@ -25,8 +25,8 @@ export interface RefreshGrantInput {
   store: RefreshTokenStore;
   scripts: RefreshScripts;
   logger: Logger;
-  /** Refresh tokens this process has held (scrubbed from any text). */
-  seen: Set<string>;
+  /** The last refresh tokens this process has held (scrubbed from any text; a RecentValues, bounded). */
+  seen: { add(value: string): unknown };
   timeoutMs?: number;
 }
 
