@@ -7,7 +7,7 @@ import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors
 import type { FetchedToken, HeldLock } from '../fleet-token-source.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
-import { classifyFailure, planRefresh, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
+import { classifyFailure, planRefresh, recoveryHint, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
 import type { OAuth2Auth } from './kind-context.js';
 import { withoutIdToken } from './oauth2-token-answer.js';
 
@@ -93,7 +93,17 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       expiresIn: body.expires_in,
       commit: async (access, ttlMs) => {
         const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
-        if (r === 'not-owner') logger.warn({ credential: label }, `${what}: the refresh lock expired during the refresh; its answer was not stored for the fleet`);
+        // Fenced out (the lock expired, another replica may hold it): nothing can be stored safely. This process
+        // keeps the access token until it expires; a rotated refresh token is lost with it, and the mark left in
+        // flight makes the fleet's next refresh treat the answer as lost (the old token once more, then quarantine).
+        if (r === 'not-owner') {
+          logger.warn(
+            { credential: label },
+            rotated
+              ? `${what}: the refresh lock expired before the rotated refresh token was stored; the fleet's next refresh treats the answer as lost (the old token once more; if refused: ${recoveryHint({ grant, label, index })})`
+              : `${what}: the refresh lock expired during the refresh; its answer was not stored for the fleet`,
+          );
+        }
         return r !== 'not-owner';
       },
     };
