@@ -31,6 +31,8 @@ export const UNIT_TESTS = [
   'login-client',
   'login-token-fleet',
   'oauth2-refresh-policy',
+  'oauth2-key-algorithm',
+  'fleet-token-backoff',
   'pipeline',
   'oauth1-signature',
   'pull-summary',

@@ -1,5 +1,4 @@
-import { createPrivateKey } from 'node:crypto';
-import { KeyObject } from 'node:crypto';
+import { createPrivateKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -539,6 +538,8 @@ function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], 
     if (key.clientEmail !== undefined && key.clientEmail !== c.clientId) throw new ConfigError(`${at}.clientId: must be the service-account key file's client_email (${key.clientEmail})`);
     privateKey = key.text;
     keyId ??= key.keyId;
+    const misfit = c.algorithm ? algorithmMisfit(c.algorithm, key.type, key.curve) : undefined;
+    if (misfit) throw new ConfigError(`${at}.algorithm: ${c.algorithm} cannot sign with ${misfit}; give ${fittingAlgorithms(key.type, key.curve)}, or leave algorithm out`);
   }
   const method = auth.authMethod ?? (privateKey && auth.grant !== 'jwt_bearer' ? 'private_key_jwt' : c.clientSecret ? 'client_secret_basic' : 'none');
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && !c.clientSecret) throw new ConfigError(`${at}.clientSecret: required with authMethod ${method}`);
@@ -560,7 +561,7 @@ function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], 
  * private part `d`, or a Google service-account key file (its private_key, private_key_id as the key id, and
  * client_email, which must be the clientId). Messages never quote the text (JSON.parse's would).
  */
-function privateKeyOf(raw: string, at: string): { text: string; keyId?: string; clientEmail?: string } {
+function privateKeyOf(raw: string, at: string): { text: string; keyId?: string; clientEmail?: string; type?: string; curve?: string } {
   const text = raw.trim();
   if (text.startsWith('{')) {
     let json: Record<string, unknown>;
@@ -571,21 +572,45 @@ function privateKeyOf(raw: string, at: string): { text: string; keyId?: string; 
     }
     if (typeof json['private_key'] === 'string' && typeof json['client_email'] === 'string') {
       const key = privateKeyOf(json['private_key'], `${at} (private_key)`);
-      return { text: key.text, clientEmail: json['client_email'], ...(typeof json['private_key_id'] === 'string' ? { keyId: json['private_key_id'] } : {}) };
+      return { text: key.text, type: key.type, curve: key.curve, clientEmail: json['client_email'], ...(typeof json['private_key_id'] === 'string' ? { keyId: json['private_key_id'] } : {}) };
     }
     if (typeof json['kty'] !== 'string') throw new ConfigError(`${at}: a JSON key must be a JWK (with "kty") or a service-account key file (private_key, client_email)`);
     if (typeof json['d'] !== 'string') throw new ConfigError(`${at}: the JWK has no "d": that is a public key; give the private one`);
-    checkKey(() => createPrivateKey({ key: json as never, format: 'jwk' }), at);
-    return { text };
+    return { text, ...keyTypeOf(checkKey(() => createPrivateKey({ key: json as never, format: 'jwk' }), at)) };
   }
   const pem = text.replace(/\\n/g, '\n');
-  checkKey(() => createPrivateKey(pem), at);
-  return { text: pem };
+  return { text: pem, ...keyTypeOf(checkKey(() => createPrivateKey(pem), at)) };
 }
 
-function checkKey(create: () => unknown, at: string): void {
+function keyTypeOf(k: KeyObject): { type?: string; curve?: string } {
+  return { ...(k.asymmetricKeyType ? { type: k.asymmetricKeyType } : {}), ...(k.asymmetricKeyDetails?.namedCurve ? { curve: k.asymmetricKeyDetails.namedCurve } : {}) };
+}
+
+/** The key types (node's asymmetricKeyType, and the EC curve) each JWS algorithm signs with. */
+const ALGORITHM_KEYS: Record<string, { types: string[]; curve?: string }> = {
+  RS256: { types: ['rsa'] }, RS384: { types: ['rsa'] }, RS512: { types: ['rsa'] },
+  PS256: { types: ['rsa', 'rsa-pss'] }, PS384: { types: ['rsa', 'rsa-pss'] }, PS512: { types: ['rsa', 'rsa-pss'] },
+  ES256: { types: ['ec'], curve: 'prime256v1' }, ES384: { types: ['ec'], curve: 'secp384r1' }, ES512: { types: ['ec'], curve: 'secp521r1' },
+  EdDSA: { types: ['ed25519', 'ed448'] },
+};
+const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+/** Why `algorithm` cannot sign with a key of this type (e.g. "an RSA key"), or undefined when it can. */
+export function algorithmMisfit(algorithm: string, type: string | undefined, curve: string | undefined): string | undefined {
+  const want = ALGORITHM_KEYS[algorithm];
+  if (!want || type === undefined) return undefined;
+  if (want.types.includes(type) && (want.curve === undefined || want.curve === curve)) return undefined;
+  if (type === 'ec') return `an EC ${CURVE_NAMES[curve ?? ''] ?? curve ?? 'unknown-curve'} key`;
+  return type === 'rsa' || type === 'rsa-pss' ? 'an RSA key' : `an ${type === 'ed25519' ? 'Ed25519' : type} key`;
+}
+
+function fittingAlgorithms(type: string | undefined, curve: string | undefined): string {
+  return Object.keys(ALGORITHM_KEYS).filter((a) => algorithmMisfit(a, type, curve) === undefined).join(' or ');
+}
+
+function checkKey(create: () => KeyObject, at: string): KeyObject {
   try {
-    create();
+    return create();
   } catch (err) {
     // node's message names the decoder's complaint, never the key.
     throw new ConfigError(`${at}: not a usable private key (a PEM "BEGIN PRIVATE KEY", or a JWK): ${(err as Error).message}`);

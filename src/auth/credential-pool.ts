@@ -133,7 +133,9 @@ export class CredentialPool {
    * read from Redis, created by the first process): every replica gets the same credential ids.
    */
   static async open(deps: PoolDeps): Promise<CredentialPool> {
-    return new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
+    const pool = new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
+    await Promise.all(pool.credentials.map((c) => c.prepare?.()));
+    return pool;
   }
 
   private constructor(deps: PoolDeps, fingerprintKey: Buffer) {

@@ -44,6 +44,8 @@ export interface Credential {
   readonly secrets: readonly string[];
   /** Secrets learnt while running (tokens fetched), for scrubbing too. */
   seenSecrets?(): Iterable<string>;
+  /** Start-up work against the fleet's state, run once when the pool opens (an OAuth2 refresh_token client lifts its quarantine for a new config refresh token). */
+  prepare?(): Promise<void>;
   /** Calls this process made to a token or login endpoint (tests, benchmarks). */
   endpointCalls?(): number;
 }

@@ -6,6 +6,7 @@ import { openToken, sealToken } from './token-cache-crypto.js';
 import { queueKeys } from '../redis/keys.js';
 import { LockScripts } from '../redis/lock-scripts.js';
 import { CredentialUnavailableError } from './credential-errors.js';
+import { RecentValues } from './recent-values.js';
 
 /** What an issuer (a token endpoint, a login endpoint) handed out. */
 export interface FetchedToken {
@@ -60,6 +61,9 @@ export const REFRESH_AT = 0.8;
 const DEFAULT_LIFETIME_S = 3600;
 /** expires_in and exp are whole seconds, counted by the server from a whole-second issue time: a token may stop this much before the lifetime it announced. */
 const EXPIRY_SLACK_MS = 1000;
+/** After an unavailable answer, this process waits this long before it calls the issuer again (ms), doubling per failure up to FAILURE_BACKOFF_MAX_MS. */
+export const FAILURE_BACKOFF_MS = 1_000;
+export const FAILURE_BACKOFF_MAX_MS = 30_000;
 /** The refresh lock's life (ms): longer than a token request's time-out (10 s), or the fetch extends it. */
 export const LOCK_MS = 15_000;
 
@@ -67,7 +71,9 @@ export const LOCK_MS = 15_000;
  * Tokens of one credential (an OAuth2 client, a login account), shared by the fleet: one fetch per
  * credential per token lifetime (a Redis lock), the token cached in Redis sealed with a key derived from
  * the credential's secret, refreshed at 80% of its lifetime (expires_in, else the JWT `exp`) while the
- * old one still works, and dropped after a 401.
+ * old one still works, and dropped after a 401. An issuer that answers "not now" is not called again by
+ * this process for 1 s, doubling to 30 s: requests meanwhile use a token still valid, wait out the wait's
+ * last second (all sharing the one call), or fail fast (CredentialUnavailableError: retried with backoff).
  */
 export class FleetTokenSource {
   readonly options: FleetTokenOptions;
@@ -77,10 +83,12 @@ export class FleetTokenSource {
   private readonly logger: Logger;
   private local: CachedToken | undefined;
   private inflight: Promise<string> | undefined;
-  /** Tokens this process has held, so they can be scrubbed from any text. */
-  readonly seenTokens = new Set<string>();
+  /** The last tokens this process has held (RecentValues: bounded), so they can be scrubbed from any text. */
+  readonly seenTokens = new RecentValues();
   /** Issuer calls made by this process. */
   endpointCalls = 0;
+  /** After an unavailable answer: no issuer call from this process before `until` (epoch ms); `waitMs` the current wait. */
+  private backoff: { until: number; waitMs: number } | undefined;
 
   constructor(options: FleetTokenOptions, deps: { redis: RedisClient; queue: string; logger: Logger }) {
     this.options = options;
@@ -131,6 +139,15 @@ export class FleetTokenSource {
     for (;;) {
       const cached = await this.readCache();
       if (cached && Date.now() < cached.refreshAt) return this.keep(cached);
+      // The issuer failed a moment ago: a token still valid serves meanwhile, else fail fast without a call.
+      if (this.backoff && Date.now() < this.backoff.until) {
+        if (cached && Date.now() < cached.expiresAt - 1000) return this.keep(cached);
+        const leftMs = this.backoff.until - Date.now();
+        // The last second of the wait is waited out (every caller shares this one fetch); a longer one fails fast.
+        if (leftMs > FAILURE_BACKOFF_MS) throw new CredentialUnavailableError('token_unavailable', `${this.options.what}: the issuer failed; next try in ${Math.ceil(leftMs / 1000)} s`);
+        await sleep(leftMs);
+        continue;
+      }
       // A SET NX whose reply was lost is sent again and answers null: the lock holding our value is ours.
       if ((await this.redis.set(this.lockKey, owner, 'PX', LOCK_MS, 'NX')) === 'OK' || (await this.redis.get(this.lockKey)) === owner) {
         try {
@@ -139,7 +156,17 @@ export class FleetTokenSource {
           const started = Date.now();
           this.endpointCalls++;
           const lock: HeldLock = { key: this.lockKey, owner, extend: (ms) => locks.extend(this.lockKey, owner, ms) };
-          const got = await this.options.fetch(lock);
+          let got: FetchedToken;
+          try {
+            got = await this.options.fetch(lock);
+            this.backoff = undefined;
+          } catch (err) {
+            if (err instanceof CredentialUnavailableError) {
+              const waitMs = Math.min(FAILURE_BACKOFF_MAX_MS, this.backoff ? this.backoff.waitMs * 2 : FAILURE_BACKOFF_MS);
+              this.backoff = { until: Date.now() + waitMs, waitMs };
+            }
+            throw err;
+          }
           const lifetimeMs = tokenLifetimeMs(got.token, got.expiresIn, started, this.options.defaultLifetimeMs);
           const fresh = { token: got.token, expiresAt: started + lifetimeMs, refreshAt: started + Math.floor(lifetimeMs * REFRESH_AT) };
           this.logger.debug({ credential: this.options.id, lifetimeMs }, 'token refreshed');

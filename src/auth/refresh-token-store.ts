@@ -75,6 +75,20 @@ export class RefreshTokenStore {
   }
 
   /**
+   * At a process's start (grant refresh_token): when the config names a starting refresh token the fleet
+   * has not adopted (`seed`, seedOf() of it, differs from the adopted one), lifts the client's quarantine so
+   * the pool takes it again and its next refresh adopts the new token (beginRefresh-4.lua clears the old
+   * token's refusal then). A quarantined client is never taken, so without this the new token would wait
+   * out the quarantine (24 h). True when it lifted one.
+   */
+  async liftForNewSeed(seed: string): Promise<boolean> {
+    const adopted = await retryRedis(() => this.redis.hget(this.stateKey, 'seed'));
+    if (adopted === seed) return false;
+    const lifted = await retryRedis(() => this.redis.hdel(this.credKey, 'qUntil', 'qReason', 'u401'));
+    return lifted > 0;
+  }
+
+  /**
    * Stores a refresh token for the fleet (`pullq login`): replaces any other, and in the same MULTI
    * clears what the old one left (an in-flight mark, a refusal) and lifts the client's quarantine, so
    * the fleet uses the new token at its next refresh.

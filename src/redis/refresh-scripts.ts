@@ -2,7 +2,7 @@ import type { RedisClient } from './connect-redis.js';
 import { queueKeys } from './keys.js';
 import { scriptsFor, type Scripts } from './scripts.js';
 
-// Typed wrappers of the refresh-token rotation scripts (beginRefresh-3.lua, commitRefresh-4.lua,
+// Typed wrappers of the refresh-token rotation scripts (beginRefresh-4.lua, commitRefresh-4.lua,
 // endRefresh-3.lua): every one fenced by the refresh lock's owner, every key named by keys.ts and
 // declared in KEYS (one hash slot per queue). Values are sealed strings, never plain tokens.
 
@@ -15,6 +15,7 @@ export class RefreshScripts {
   private readonly access: string;
   private readonly rt: string;
   private readonly state: string;
+  private readonly cred: string;
 
   constructor(redis: RedisClient, queue: string, id: string) {
     this.scripts = scriptsFor(redis);
@@ -23,11 +24,12 @@ export class RefreshScripts {
     this.access = k.oauth(id);
     this.rt = k.refreshToken(id);
     this.state = k.refreshState(id);
+    this.cred = k.cred(id);
   }
 
-  /** Marks `read` (the stored sealed refresh token, '' none) in flight, after adopting `adopt` (sealed, with its seed) when given. */
+  /** Marks `read` (the stored sealed refresh token, '' none) in flight, after adopting `adopt` (sealed, with its seed) when given: adopting lifts the client's quarantine. */
   async begin(input: { owner: string; read: string; adopt?: { sealed: string; seed: string }; tries: number }): Promise<BeginResult> {
-    const r = (await this.scripts.beginRefresh(this.lock, this.rt, this.state, input.owner, input.read, input.adopt?.sealed ?? '', input.adopt?.seed ?? '', input.tries)) as number;
+    const r = (await this.scripts.beginRefresh(this.lock, this.rt, this.state, this.cred, input.owner, input.read, input.adopt?.sealed ?? '', input.adopt?.seed ?? '', input.tries)) as number;
     return r === 1 ? 'marked' : r === 0 ? 'not-owner' : 'changed';
   }
 

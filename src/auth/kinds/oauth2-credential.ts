@@ -2,6 +2,7 @@ import type { CredentialConfig } from '../../config.js';
 import { RefreshScripts } from '../../redis/refresh-scripts.js';
 import { credentialId, type Credential, type OutgoingRequest } from '../credential.js';
 import { FleetTokenSource, type FetchedToken, type HeldLock } from '../fleet-token-source.js';
+import { RecentValues } from '../recent-values.js';
 import { RefreshTokenStore } from '../refresh-token-store.js';
 import { clientCredentialsGrant } from './oauth2-client-credentials-grant.js';
 import { jwtBearerGrant } from './oauth2-jwt-bearer-grant.js';
@@ -13,13 +14,14 @@ const REFRESH_GRANTS = new Set(['refresh_token', 'authorization_code']);
 
 /** The pool's OAuth2 clients: each a bearer token from the token endpoint, one fetch per client for the fleet. */
 export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly CredentialConfig[], ctx: KindContext): Credential[] {
-  return credentials.map((c) => {
+  return credentials.map((c, index) => {
     const id = credentialId(c, ctx.key);
     const label = c.name ?? id;
     const sealSecret = sealSecretOf(auth, c, label, ctx);
-    const seenRefresh = new Set<string>();
+    const seenRefresh = new RecentValues();
+    const configToken = auth.grant === 'refresh_token' ? c.refreshToken : undefined;
     const source = new FleetTokenSource(
-      { id, what: `OAuth2 client ${label}`, sealSecret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx, { id, sealSecret, seenRefresh }) },
+      { id, what: `OAuth2 client ${label}`, sealSecret, sealSalt: c.user!, fetch: grantOf(auth, c, label, ctx, { id, index, sealSecret, seenRefresh }) },
       ctx,
     );
     return {
@@ -32,6 +34,14 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
       secrets: [c.secret, c.refreshToken ?? '', auth.sealKey ?? ''].filter((s) => s !== ''),
       seenSecrets: () => [...source.seenTokens, ...seenRefresh],
       endpointCalls: () => source.endpointCalls,
+      ...(configToken
+        ? {
+            async prepare(): Promise<void> {
+              const store = new RefreshTokenStore(ctx.redis, ctx.queue, id, sealSecret, c.user!);
+              if (await store.liftForNewSeed(store.seedOf(configToken))) ctx.logger.info({ credential: label }, `OAuth2 client ${label}: a new refreshToken in the config; quarantine lifted, the next refresh starts from it`);
+            },
+          }
+        : {}),
       async apply(p: OutgoingRequest): Promise<OutgoingRequest> {
         return { ...p, headers: { ...p.headers, authorization: `Bearer ${await source.token()}` } };
       },
@@ -46,10 +56,12 @@ export function oauth2Credentials(auth: OAuth2Auth, credentials: readonly Creden
 /** What the refresh grants need besides the client: its id (Redis keys), seal key and the refresh tokens seen. */
 interface RefreshFacts {
   id: string;
+  /** The client's place in auth.clients. */
+  index: number;
   /** What the client's tokens are sealed with in Redis (sealSecretOf). */
   sealSecret: string;
   /** Refresh tokens this process has held. */
-  seenRefresh: Set<string>;
+  seenRefresh: RecentValues;
 }
 
 /** The issuer call of a client's grant (auth.grant): each grant in its own file. */
@@ -58,7 +70,7 @@ function grantOf(auth: OAuth2Auth, c: CredentialConfig, label: string, ctx: Kind
     case 'refresh_token':
     case 'authorization_code':
       return refreshGrant({
-        auth, c, label, logger: ctx.logger, seen: f.seenRefresh,
+        auth, c, label, index: f.index, logger: ctx.logger, seen: f.seenRefresh,
         store: new RefreshTokenStore(ctx.redis, ctx.queue, f.id, f.sealSecret, c.user!),
         scripts: new RefreshScripts(ctx.redis, ctx.queue, f.id),
       });

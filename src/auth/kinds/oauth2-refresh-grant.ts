@@ -7,7 +7,7 @@ import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors
 import type { FetchedToken, HeldLock } from '../fleet-token-source.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
-import { classifyFailure, planRefresh, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
+import { classifyFailure, planRefresh, recoveryHint, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
 import type { OAuth2Auth } from './kind-context.js';
 import { withoutIdToken } from './oauth2-token-answer.js';
 
@@ -20,23 +20,25 @@ export interface RefreshGrantInput {
   auth: OAuth2Auth;
   c: CredentialConfig;
   label: string;
+  /** Its place in auth.clients (the refusal line names auth.clients[N].refreshToken). */
+  index: number;
   store: RefreshTokenStore;
   scripts: RefreshScripts;
   logger: Logger;
-  /** Refresh tokens this process has held (scrubbed from any text). */
-  seen: Set<string>;
+  /** The last refresh tokens this process has held (scrubbed from any text; a RecentValues, bounded). */
+  seen: { add(value: string): unknown };
   timeoutMs?: number;
 }
 
 /**
  * Grants refresh_token and authorization_code (RFC 6749 §6) through oauth4webapi, run under the
  * fleet's refresh lock (FleetTokenSource): which refresh token to send is planRefresh's; it is marked
- * in flight before it is sent (beginRefresh-3.lua), and the answer's access token and rotated refresh
+ * in flight before it is sent (beginRefresh-4.lua), and the answer's access token and rotated refresh
  * token are stored in one fenced step (commitRefresh-4.lua); a refusal marks the token refused
  * (endRefresh-3.lua), so no replica sends it again.
  */
 export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Promise<FetchedToken> {
-  const { auth, c, label, store, scripts, logger, seen } = input;
+  const { auth, c, label, index, store, scripts, logger, seen } = input;
   const timeoutMs = input.timeoutMs ?? TOKEN_REQUEST_TIMEOUT_MS;
   const grant = auth.grant as 'refresh_token' | 'authorization_code';
   const as = authorizationServer(auth.tokenUrl, auth.authorizeUrl);
@@ -50,7 +52,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     const configToken = grant === 'refresh_token' ? c.refreshToken : undefined;
     const seed = configToken ? store.seedOf(configToken) : undefined;
     const plan = planRefresh({
-      grant, label,
+      grant, label, index,
       stored: st.sealed !== '', opened: st.token !== undefined,
       newConfigToken: seed !== undefined && st.seed !== seed,
       refused: st.dead !== undefined && st.dead === st.sealed, refusedReason: st.deadReason,
@@ -61,17 +63,19 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     const adopt = plan.token === 'config' ? { sealed: store.seal(token), seed: seed! } : undefined;
     const sent = adopt?.sealed ?? st.sealed;
 
+    // The client's authentication first (a private key imported): a key that cannot sign fails here, before
+    // anything is marked in flight or sent, so it is refused for the key, never taken for a lost answer.
+    const clientAuthed = await (clientAuth ??= clientAuthOf(c, `${what}`));
     // The lock outlives the request: no other replica can take it while this token may be at the server.
     if (!(await lock.extend(timeoutMs + LOCK_MARGIN_MS))) throw new OAuth2UnavailableError(`${what}: the refresh lock expired before the refresh; trying again`);
     const begun = await retryRedis(() => scripts.begin({ owner: lock.owner, read: st.sealed, adopt, tries: plan.tries }));
     if (begun !== 'marked') throw new OAuth2UnavailableError(`${what}: the refresh token changed or the lock expired before the refresh; trying again`);
     if (plan.afterLostAnswer) logger.warn({ credential: label }, `${what}: the last token-endpoint answer was lost; sending the same refresh token once more`);
 
-    clientAuth ??= clientAuthOf(c, `${what}`);
     const options = { ...endpointOptions(auth.tokenUrl, timeoutMs), ...(auth.scope ? { additionalParameters: { scope: auth.scope } } : {}) };
     let res: Response;
     try {
-      res = await oauth.refreshTokenGrantRequest(as, client, await clientAuth, token, options);
+      res = await oauth.refreshTokenGrantRequest(as, client, clientAuthed, token, options);
     } catch (err) {
       return failed(classifyFailure({ name: (err as Error).name, code: networkCode(err) }));
     }
@@ -89,7 +93,17 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       expiresIn: body.expires_in,
       commit: async (access, ttlMs) => {
         const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
-        if (r === 'not-owner') logger.warn({ credential: label }, `${what}: the refresh lock expired during the refresh; its answer was not stored for the fleet`);
+        // Fenced out (the lock expired, another replica may hold it): nothing can be stored safely. This process
+        // keeps the access token until it expires; a rotated refresh token is lost with it, and the mark left in
+        // flight makes the fleet's next refresh treat the answer as lost (the old token once more, then quarantine).
+        if (r === 'not-owner') {
+          logger.warn(
+            { credential: label },
+            rotated
+              ? `${what}: the refresh lock expired before the rotated refresh token was stored; the fleet's next refresh treats the answer as lost (the old token once more; if refused: ${recoveryHint({ grant, label, index })})`
+              : `${what}: the refresh lock expired during the refresh; its answer was not stored for the fleet`,
+          );
+        }
         return r !== 'not-owner';
       },
     };
@@ -97,7 +111,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     async function failed(o: RefreshOutcome): Promise<never> {
       switch (o.kind) {
         case 'refused': {
-          const reason = refusalReason(label, o.error, plan.kind === 'send' && plan.afterLostAnswer);
+          const reason = refusalReason({ grant, label, index }, o.error, plan.kind === 'send' && plan.afterLostAnswer);
           await retryRedis(() => scripts.end({ owner: lock.owner, sent, refusedReason: reason }));
           throw new OAuth2RefusedError(`${what}: ${reason}`, reason);
         }

@@ -8,7 +8,8 @@
 // (or it keeps a reuse grace period, as Okta and Auth0 can), that works and nothing is lost. If it had
 // rotated the token, it answers invalid_grant (and a strict server revokes the grant, whose newest
 // refresh token was lost with the answer anyway): the client is quarantined with one line that says
-// to run `pullq login`. A second lost answer is not sent a third time: quarantine. So a refresh token
+// what brings it back (recoveryHint: `pullq login` for authorization_code, a new refresh token in the
+// config and a restart for refresh_token). A second lost answer is not sent a third time: quarantine. So a refresh token
 // reaches the server at most twice, and only after a lost answer; never in a loop.
 
 /** The fleet's refresh state as planRefresh reads it. */
@@ -16,6 +17,8 @@ export interface RefreshSituation {
   grant: 'refresh_token' | 'authorization_code';
   /** The client's name in messages (`pullq login --client <label>`). */
   label: string;
+  /** Its place in auth.clients (`auth.clients[<index>].refreshToken`). */
+  index: number;
   /** A refresh token is stored for the fleet ('' none). */
   stored: boolean;
   /** It could be opened with this client's seal key. */
@@ -36,18 +39,32 @@ export type RefreshPlan =
   /** Do not call the token endpoint: quarantine with `reason`. */
   | { kind: 'refuse'; reason: string };
 
-export const loginHint = (label: string): string => `run pullq login --client ${label}`;
+/** The client a hint names: its grant, name and place in auth.clients. */
+export interface HintedClient {
+  grant: 'refresh_token' | 'authorization_code';
+  label: string;
+  index: number;
+}
+
+/**
+ * What brings a refused client back, per grant: authorization_code stores a new refresh token with
+ * `pullq login`; refresh_token starts from the config's (`pullq login` refuses that grant), and a new one
+ * there lifts the quarantine at the next start (oauth2-credential.ts prepare, beginRefresh-4.lua).
+ */
+export function recoveryHint(c: HintedClient): string {
+  return c.grant === 'authorization_code' ? `run pullq login --client ${c.label}` : `put a new auth.clients[${c.index}].refreshToken in the config and restart`;
+}
 
 /** Which refresh token a refresh sends, or why it sends none. */
 export function planRefresh(s: RefreshSituation): RefreshPlan {
   if (s.grant === 'refresh_token' && s.newConfigToken) return { kind: 'send', token: 'config', tries: 1, afterLostAnswer: false };
   if (!s.stored) {
-    return { kind: 'refuse', reason: s.grant === 'authorization_code' ? `no refresh token yet: ${loginHint(s.label)}` : `the fleet's refresh token is gone from Redis: ${loginHint(s.label)}` };
+    return { kind: 'refuse', reason: s.grant === 'authorization_code' ? `no refresh token yet: ${recoveryHint(s)}` : `the fleet's refresh token is gone from Redis: ${recoveryHint(s)}` };
   }
-  if (!s.opened) return { kind: 'refuse', reason: `the stored refresh token was sealed under another key (clientSecret or auth.sealKey changed): ${loginHint(s.label)}` };
-  if (s.refused) return { kind: 'refuse', reason: s.refusedReason ?? `refresh token refused: ${loginHint(s.label)}` };
+  if (!s.opened) return { kind: 'refuse', reason: `the stored refresh token was sealed under another key (clientSecret or auth.sealKey changed): ${recoveryHint(s)}` };
+  if (s.refused) return { kind: 'refuse', reason: s.refusedReason ?? `refresh token refused: ${recoveryHint(s)}` };
   if (s.inFlight) {
-    if (s.tries >= 2) return { kind: 'refuse', reason: `two token-endpoint answers lost in a row; the refresh token may have been rotated: ${loginHint(s.label)}` };
+    if (s.tries >= 2) return { kind: 'refuse', reason: `two token-endpoint answers lost in a row; the refresh token may have been rotated: ${recoveryHint(s)}` };
     return { kind: 'send', token: 'stored', tries: 2, afterLostAnswer: true };
   }
   return { kind: 'send', token: 'stored', tries: 1, afterLostAnswer: false };
@@ -55,7 +72,7 @@ export function planRefresh(s: RefreshSituation): RefreshPlan {
 
 /** How a token request ended, from what oauth4webapi returned or threw. */
 export type RefreshOutcome =
-  /** The server refused the refresh token or the client for good (invalid_grant, invalid_client, unauthorized_client). */
+  /** The server refused the refresh token, the client, the scope or the grant for good (REFUSALS). */
   | { kind: 'refused'; error: string }
   /** The server answered with another error (5xx, 429, temporarily_unavailable, invalid_request…): it rotated nothing. */
   | { kind: 'error-answer'; detail: string }
@@ -64,8 +81,11 @@ export type RefreshOutcome =
   /** The request may have reached the server but no usable answer came back: the server may have rotated. */
   | { kind: 'lost'; detail: string };
 
-/** The OAuth2 error codes that mean "this refresh token (or this client) will never work again". */
-const REFUSALS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
+/**
+ * The OAuth2 error codes (RFC 6749 §5.2) that never pass on a retry: the refresh token, the client, the scope
+ * or the grant refused for good (the client-credentials and JWT-bearer grants refuse these too, tokenFailureOf).
+ */
+const REFUSALS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
 /** Connection errors raised before a byte of the request was written. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL', 'UND_ERR_CONNECT_TIMEOUT', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 
@@ -97,8 +117,12 @@ export function classifyFailure(f: FailureFacts): RefreshOutcome {
 }
 
 /** The quarantine line's reason for a refused refresh. */
-export function refusalReason(label: string, error: string, afterLostAnswer: boolean): string {
-  const what = error === 'invalid_client' || error === 'unauthorized_client' ? `token endpoint refused the client (${error})` : `refresh token refused (${error})`;
+export function refusalReason(c: HintedClient, error: string, afterLostAnswer: boolean): string {
+  // Not the refresh token's fault: a new one would not help; what to check instead.
+  if (error === 'invalid_scope') return `token endpoint refused the scope (${error}): check auth.scope, then restart`;
+  if (error === 'unauthorized_client') return `token endpoint refused the client (${error}): the server does not let this client use grant ${c.grant}; check its settings at the server, then restart`;
+  if (error === 'unsupported_grant_type') return `token endpoint refused the grant (${error}): it does not support grant ${c.grant}; check auth.tokenUrl and auth.grant, then restart`;
+  const what = error === 'invalid_client' ? `token endpoint refused the client (${error})` : `refresh token refused (${error})`;
   const cause = afterLostAnswer ? ' after a lost token-endpoint answer (the server had rotated it)' : '';
-  return `${what}${cause}: ${loginHint(label)}`;
+  return `${what}${cause}: ${recoveryHint(c)}`;
 }

@@ -1,7 +1,7 @@
 --[[
   Stores a refresh's answer in one step: the sealed access token for the
   fleet and, when the server rotated it, the new sealed refresh token in place
-  of the one sent, and resolves the in-flight mark (beginRefresh-3.lua).
+  of the one sent, and resolves the in-flight mark (beginRefresh-4.lua).
   Fenced by the refresh lock's owner: a replica whose lock expired overwrites
   nothing once another replica holds the lock or has begun a refresh (the
   in-flight mark names its owner). The refresh token is replaced

@@ -1,5 +1,5 @@
 --[[
-  Resolves a refresh that stored no token (beginRefresh-3.lua's mark): the
+  Resolves a refresh that stored no token (beginRefresh-4.lua's mark): the
   server answered with an error, or the request was never sent. With a reason,
   the refresh token sent is marked refused (invalid_grant, invalid_client): no
   replica sends it again until another refresh token is stored (`pullq login`,

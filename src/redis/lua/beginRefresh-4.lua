@@ -5,7 +5,10 @@
   the replica killed mid-refresh). Fenced: only while the caller holds the
   refresh lock and the stored refresh token is still the one it read.
   Optionally adopts a new starting refresh token first (grant refresh_token:
-  the config names one the fleet has not started from yet).
+  the config names one the fleet has not started from yet): that clears the
+  old token's refusal and lifts the client's quarantine (qUntil, qReason and
+  the 401 count in its credential hash), as `pullq login` does for
+  authorization_code (RefreshTokenStore.write).
   Idempotent: a replay writes the same fields again (and finds the adopted
   token already stored).
 
@@ -13,6 +16,7 @@
     KEYS[1] refresh lock (queueKeys.oauthLock)
     KEYS[2] sealed refresh token (queueKeys.refreshToken)
     KEYS[3] refresh state hash (queueKeys.refreshState)
+    KEYS[4] the client's credential hash (queueKeys.cred)
     ARGV[1] lock owner
     ARGV[2] the sealed refresh token the caller read ('' none)
     ARGV[3] sealed refresh token to adopt first ('' keep the stored one)
@@ -35,6 +39,7 @@ if ARGV[3] ~= "" then
   redis.call("SET", KEYS[2], ARGV[3])
   redis.call("HDEL", KEYS[3], "dead", "deadReason")
   redis.call("HSET", KEYS[3], "seed", ARGV[4])
+  redis.call("HDEL", KEYS[4], "qUntil", "qReason", "u401")
   sent = ARGV[3]
 end
 redis.call("HSET", KEYS[3], "inflight", sent, "tries", ARGV[5], "owner", ARGV[1])
