@@ -214,7 +214,7 @@ describe.skipIf(onCluster())('refresh grants in one process', () => {
     // The next refresh finds the mark: the same token once more; the provider had rotated it: invalid_grant.
     const refused = await Promise.resolve(c.apply(request('http://x/items/1'))).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(CredentialRefusedError);
-    expect((refused as CredentialRefusedError).reason).toBe('refresh token refused (invalid_grant) after a lost token-endpoint answer (the server had rotated it): run pullq login --client crm');
+    expect((refused as CredentialRefusedError).reason).toBe('refresh token refused (invalid_grant) after a lost token-endpoint answer (the server had rotated it): put a new auth.clients[0].refreshToken in the config and restart');
     expect(p.lines.filter((l) => l.includes('sending the same refresh token once more'))).toHaveLength(1);
     // No loop: later refreshes (this process, a new one) refuse without calling the token endpoint.
     for (const again of [c, p.build()[0]!]) {
@@ -415,7 +415,8 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
     );
     const ws = f.workers(2);
     workerPids = ws.map((w) => w.child.pid!);
-    const pull = spawnCli(['pull', 'ids.txt', '--run', 'rt-kill'], { cwd: f.dir, env: f.env });
+    // --workers 0: only the two workers refresh, so the one held is a worker's and the pull cannot refresh around it.
+    const pull = spawnCli(['pull', 'ids.txt', '--run', 'rt-kill', '--workers', '0'], { cwd: f.dir, env: f.env });
     const first = await Promise.race([proxy.held().then(() => 'held' as const), pull.done.then(() => 'pull ended' as const)]);
     expect(first).toBe('held');
     const victim = ws.find((w) => w.child.pid === killed)!;
@@ -494,7 +495,7 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
     const logs = [r.stderr, ...(await Promise.all(ws.map((w) => w.done))).map((d) => d.stderr)].join('\n');
     expect(proxy.dropped).toBe(1);
     expect(logs.match(/the last token-endpoint answer was lost; sending the same refresh token once more/g)).toHaveLength(1);
-    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\) after a lost token-endpoint answer \(the server had rotated it\): run pullq login --client crm-a\); the others carry on/g)).toHaveLength(1);
+    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\) after a lost token-endpoint answer \(the server had rotated it\): put a new auth\.clients\[0\]\.refreshToken in the config and restart\); the others carry on/g)).toHaveLength(1);
     expect(logs).not.toContain('credential crm-b quarantined');
     // crm-a: every refresh token sent once, but the one whose answer was lost: twice, the retry by
     // another replica, refused, and the last crm-a POST (quarantined: never a loop).
@@ -536,7 +537,7 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
     for (const w of ws) w.child.kill('SIGTERM');
     const logs = [r.stderr, ...(await Promise.all(ws.map((w) => w.done))).map((d) => d.stderr)].join('\n');
     expect(proxy.cut).toBe(1);
-    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\) after a lost token-endpoint answer \(the server had rotated it\): run pullq login --client crm-a\); the others carry on/g)).toHaveLength(1);
+    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\) after a lost token-endpoint answer \(the server had rotated it\): put a new auth\.clients\[0\]\.refreshToken in the config and restart\); the others carry on/g)).toHaveLength(1);
     expect(logs).not.toContain('credential crm-b quarantined');
     // No loop: crm-a's token was sent once more after the lost answer, then never again.
     expect(aPosts).toBe(3);
@@ -573,7 +574,7 @@ describe('refresh tokens across a fleet (pull + 2 workers)', () => {
     expect(expectEveryIdOnce(f.dir, 'rt-revoked', all).failed).toEqual([]);
     for (const w of ws) w.child.kill('SIGTERM');
     const logs = [r.stderr, ...(await Promise.all(ws.map((w) => w.done))).map((d) => d.stderr)].join('\n');
-    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\): run pullq login --client crm-a\); the others carry on/g)).toHaveLength(1);
+    expect(logs.match(/credential crm-a quarantined \(refresh token refused \(invalid_grant\): put a new auth\.clients\[0\]\.refreshToken in the config and restart\); the others carry on/g)).toHaveLength(1);
     expect(logs).not.toContain('credential crm-b quarantined');
     expect(s.counters.invalidGrants).toBe(1);
     expect(s.counters.refreshReused).toBe(0);
