@@ -292,6 +292,23 @@ describe('CredentialPool signals', () => {
     expect(await p.acquire(none, 0)).toEqual({ kind: 'exhausted', allQuarantined: true });
   });
 
+  it('a token kind: a replica that saw a stale 401 (its token already dropped by another) resets the count with its next success, so two dead tokens in a run are not two 401s in a row', async () => {
+    // Three replicas share one token credential; `counted` says what its onUnauthorized answers (true: this
+    // replica dropped the dead token for the fleet, false: already dropped, a stale 401).
+    const [a, b, c] = await Promise.all([pool({ type: 'header', tokens: ['tok-t'] }), pool({ type: 'header', tokens: ['tok-t'] }, {}, redis2), pool({ type: 'header', tokens: ['tok-t'] })]);
+    const asToken = (p: CredentialPool, counted: boolean): Credential => ({ ...p.credentials[0]!, onUnauthorized: async () => counted });
+    // Each replica has answered before (its first answer is always reported: what it learnt of the limits).
+    for (const p of [a, b, c]) await say(p, asToken(p, true), req, 200, {});
+    // The first token dies: replica a drops it (counted), replica b's request with it is stale.
+    await say(a, asToken(a, true), req, 401, {});
+    await say(b, asToken(b, false), req, 401, {});
+    // The new token works, and only replica b happens to use it before it dies too.
+    await say(b, asToken(b, false), req, 200, {});
+    // The second token dies; replica c, which saw neither 401, drops it (counted).
+    await say(c, asToken(c, true), req, 401, {});
+    expect((await c.health())[0]!.state).toBe('ok');
+  });
+
   it('learns a budget from IETF headers when none is configured', async () => {
     const p = await pool({ type: 'header', tokens: ['t1'] });
     const c = p.credentials[0]!;

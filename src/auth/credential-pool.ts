@@ -264,6 +264,10 @@ export class CredentialPool {
     const limits = d.limits.length > 0 ? toLimitString(d.limits) : d.headersSeen ? '' : '-';
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
     if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
+    // A stale 401 (another replica already dropped that token for the fleet, and counted it) marks this process
+    // dirty too, so its next success resets the fleet's count: else two tokens that died in turn, each counted by
+    // a replica that saw no success in between, would quarantine a good credential as "two 401s in a row".
+    if (d.verdict === 'stale') this.dirty.add(credential.id);
     if ((d.verdict === 'ok' && !newLimits && d.restMs === undefined && !this.dirty.has(credential.id)) || d.verdict === 'stale') {
       if (d.free) await this.refund(credential, start, paceUs);
       else if (start !== '') await this.confirm(credential, start);
