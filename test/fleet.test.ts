@@ -1,12 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi, type ExampleApiOptions } from '../scripts/example-api-server.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
-import { readOutput } from './helpers/pull-in-process.js';
-import { cleanQueue, newRedis, onCluster, redisUrl, tempDir } from './helpers/test-env.js';
+import { expectEveryIdOnce, fleetFixture } from './helpers/fleet-fixture.js';
+import { newRedis, onCluster } from './helpers/test-env.js';
 import { Cluster, type Redis } from 'ioredis';
 
 // Whole fleets: worker processes + pull against an API that enforces each credential's budget.
@@ -24,34 +22,8 @@ afterEach(async () => {
 
 async function fleetSetup(apiOptions: ExampleApiOptions, config: (url: string) => Record<string, unknown>, ids: string[]) {
   api = await startExampleApi(apiOptions);
-  const tmp = tempDir('fleet');
-  const queue = `fleet-${Math.random().toString(36).slice(2, 10)}`;
-  const redis = newRedis();
-  cleanups.push(async () => {
-    await cleanQueue(redis, queue);
-    redis.disconnect();
-    tmp.remove();
-  });
-  writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({ queue, sink: { type: 'file', dir: './out' }, ...config(api.url) }));
-  writeFileSync(path.join(tmp.dir, 'ids.txt'), `${ids.join('\n')}\n`);
-  const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' };
-  const workers = (n: number) => {
-    const ws = Array.from({ length: n }, () => spawnCli(['worker'], { cwd: tmp.dir, env }));
-    cleanups.unshift(async () => {
-      for (const w of ws) w.child.kill('SIGTERM');
-      await Promise.all(ws.map((w) => w.done));
-    });
-    return ws;
-  };
-  return { dir: tmp.dir, env, workers, store: new RunStore(redis, queue) };
-}
-
-function expectEveryIdOnce(dir: string, run: string, ids: string[]) {
-  const out = readOutput(path.join(dir, 'out'), run);
-  const seen = [...out.results.map((r) => r.id), ...out.failed.map((f) => f.id)];
-  expect(seen).toHaveLength(ids.length);
-  expect([...seen].sort()).toEqual([...ids].sort());
-  return out;
+  const f = fleetFixture({ label: 'fleet', config: config(api.url), ids, cleanups });
+  return { ...f, store: new RunStore(f.redis, f.queue) };
 }
 
 /** Accepted requests per second over the busy middle of the run, as a share of `budgetPerSec`. */

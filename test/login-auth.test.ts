@@ -1,10 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, spawnCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { expectEveryIdOnce, fleetFixture } from './helpers/fleet-fixture.js';
 import { startLoginApi, type LoginApi, type LoginApiOptions } from './helpers/login-api.js';
-import { readOutput } from './helpers/pull-in-process.js';
-import { cleanQueue, newRedis, onCluster, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
+import { onCluster } from './helpers/test-env.js';
 
 // Auth type "login" (issue #20) against a real login API (test/helpers/login-api.ts, express 5): whole pulls
 // through the CLI, with worker processes, tokens that die after 3 s, after N requests (401 only), JWTs
@@ -25,43 +23,15 @@ const PASSWORDS = { 'a@example.com': 'pw-a "quoted" & {username}', 'b@example.co
 
 async function setup(apiOptions: LoginApiOptions, auth: (url: string) => Record<string, unknown>, all: string[], extra: Record<string, unknown> = {}) {
   api = await startLoginApi({ latencyMs: 3, ...apiOptions });
-  const tmp = tempDir('login');
-  const queue = uniqueQueue('login');
-  const redis = newRedis();
-  cleanups.push(async () => {
-    await cleanQueue(redis, queue);
-    redis.disconnect();
-    tmp.remove();
-  });
   const url = api.url;
-  writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({
-    queue,
+  const config = {
     request: { url: `${url}/items/{id}` },
     auth: { type: 'login', loginUrl: `${url}/login`, ...auth(url) },
     worker: { concurrency: 8 },
     enqueue: { batchSize: 20 },
-    sink: { type: 'file', dir: './out' },
     ...extra,
-  }));
-  writeFileSync(path.join(tmp.dir, 'ids.txt'), `${all.join('\n')}\n`);
-  const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn', PW_A: PASSWORDS['a@example.com'], PW_B: PASSWORDS['b@example.com'] };
-  const workers = (n: number) => {
-    const ws = Array.from({ length: n }, () => spawnCli(['worker'], { cwd: tmp.dir, env }));
-    cleanups.unshift(async () => {
-      for (const w of ws) w.child.kill('SIGTERM');
-      await Promise.all(ws.map((w) => w.done));
-    });
-    return ws;
   };
-  return { dir: tmp.dir, env, workers };
-}
-
-function expectEveryIdOnce(dir: string, run: string, all: string[]) {
-  const out = readOutput(path.join(dir, 'out'), run);
-  const seen = [...out.results.map((r) => r.id), ...out.failed.map((f) => f.id)];
-  expect(seen).toHaveLength(all.length);
-  expect([...seen].sort()).toEqual([...all].sort());
-  return out;
+  return fleetFixture({ label: 'login', config, ids: all, env: { PW_A: PASSWORDS['a@example.com'], PW_B: PASSWORDS['b@example.com'] }, cleanups });
 }
 
 const accounts = [

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import got from 'got';
 import { Cluster, type Redis } from 'ioredis';
@@ -16,10 +14,10 @@ import { createLogger } from '../src/logger.js';
 import { queueKeys } from '../src/redis/keys.js';
 import { RefreshScripts } from '../src/redis/refresh-scripts.js';
 import { runCli, spawnCli } from './helpers/cli.js';
+import { expectEveryIdOnce, fleetFixture, type FleetFixture } from './helpers/fleet-fixture.js';
 import { startOidcServer, type OidcServer } from './helpers/oidc-server.js';
-import { readOutput } from './helpers/pull-in-process.js';
 import { startTokenProxy, type TokenProxy } from './helpers/token-proxy.js';
-import { cleanQueue, newRedis, onCluster, redisUrl, tempDir, testConfig, uniqueQueue } from './helpers/test-env.js';
+import { cleanQueue, newRedis, onCluster, testConfig, uniqueQueue } from './helpers/test-env.js';
 
 // OAuth2 refresh tokens against the certified oidc-provider (test/helpers/oidc-server.ts): rotation at
 // every use, access tokens living a few seconds, the fleet's one refresh per client at a time, lost
@@ -266,48 +264,8 @@ describe.skipIf(onCluster())('refresh grants in one process', () => {
 
 const ids = (n: number, p = 'id') => Array.from({ length: n }, (_, i) => `${p}-${i}`);
 
-interface Fleet {
-  dir: string;
-  env: Record<string, string>;
-  queue: string;
-  redis: Redis;
-  workers(n: number): ReturnType<typeof spawnCli>[];
-}
-
-async function fleetOf(config: Record<string, unknown>, all: string[]): Promise<Fleet> {
-  const tmp = tempDir('rt-fleet');
-  const queue = uniqueQueue('rtf');
-  const redis = newRedis();
-  cleanups.push(async () => {
-    await cleanQueue(redis, queue);
-    redis.disconnect();
-    tmp.remove();
-  });
-  writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({ queue, sink: { type: 'file', dir: './out' }, ...config }));
-  writeFileSync(path.join(tmp.dir, 'ids.txt'), `${all.join('\n')}\n`);
-  const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'warn' };
-  return {
-    dir: tmp.dir,
-    env,
-    queue,
-    redis,
-    workers: (n) => {
-      const ws = Array.from({ length: n }, () => spawnCli(['worker'], { cwd: tmp.dir, env }));
-      cleanups.unshift(async () => {
-        for (const w of ws) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-        await Promise.all(ws.map((w) => w.done));
-      });
-      return ws;
-    },
-  };
-}
-
-function expectEveryIdOnce(dir: string, run: string, all: string[]) {
-  const out = readOutput(path.join(dir, 'out'), run);
-  const seen = [...out.results.map((r) => r.id), ...out.failed.map((f) => f.id)];
-  expect(seen).toHaveLength(all.length);
-  expect([...seen].sort()).toEqual([...all].sort());
-  return out;
+async function fleetOf(config: Record<string, unknown>, all: string[]): Promise<FleetFixture> {
+  return fleetFixture({ label: 'rtf', config, ids: all, cleanups });
 }
 
 /** The pid, among `pids`, of the local process whose TCP socket has local port `port` (Linux /proc, no tool needed). */
