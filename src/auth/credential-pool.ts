@@ -153,15 +153,15 @@ export class CredentialPool {
    */
   static async open(deps: PoolDeps): Promise<CredentialPool> {
     const pool = new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
-    let list = deps.config.credentials;
+    let built: ReturnType<CredentialPool['build']> | undefined;
     if (deps.reread) {
       try {
-        list = readCredentialSet(deps.config, deps.env);
+        built = pool.build(readCredentialSet(deps.config, deps.env));
       } catch {
-        // The file is bad now: a watching replica keeps the set it had, which (for a reader) is the config's.
+        // The file is bad now (unreadable, a duplicate secret…): a watching replica keeps the set it had, which (for a reader) is the config's.
       }
     }
-    const built = pool.build(list);
+    built ??= pool.build(deps.config.credentials);
     await Promise.all(built.fresh.map((c) => c.prepare?.()));
     pool.install(built);
     const file = credentialFileOf(deps.config);
