@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPullq } from '../src/api/create-pullq.js';
 import { CredentialPool } from '../src/auth/credential-pool.js';
+import type { Credential } from '../src/auth/credential.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { DashboardState } from '../src/dashboard/dashboard-state.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
@@ -66,7 +67,8 @@ describe('pool.replace', () => {
     writeFileSync(file('a.json'), JSON.stringify([{ token: 'ra-1', name: 'one' }, { token: 'ra-2', name: 'two' }]));
     const c = config('a.json');
     const { pool } = await open(c);
-    const two = pool.credentials[1]!;
+    const [one, two] = pool.credentials as [Credential, Credential];
+    expect(await pool.isResting(one, false)).toBe(false);
     const r = await pool.replace([
       { kind: 'header', secret: 'ra-2', name: 'two', source: 'credentialsFile' },
       { kind: 'header', secret: 'ra-3', name: 'three', budget: { requests: 7, perSeconds: 1, maxInFlight: 2 }, source: 'credentialsFile' },
@@ -74,6 +76,9 @@ describe('pool.replace', () => {
     expect(r).toEqual({ added: 1, removed: 1, changed: 0, size: 2 });
     expect(labels(pool)).toEqual(['two', 'three']);
     expect(pool.credentials[0]).toBe(two);
+    // A start of the removed one reserved before the swap is not used: it counts as resting (given back, another taken).
+    expect(await pool.isResting(one, false)).toBe(true);
+    expect(await pool.isResting(two, false)).toBe(false);
     const granted = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const got = await pool.acquire(new Set(), 60_000);

@@ -117,6 +117,8 @@ export class CredentialPool {
   private readonly builtFrom = new Map<string, string>();
   /** Credentials no longer in force: their secrets are still scrubbed (a request in flight may fail with one). */
   private readonly retired = new Set<Credential>();
+  /** Ids of the set in force. */
+  private inForce = new Set<string>();
   /** Configured limits per credential id ("" for none); entries of removed credentials stay (their requests in flight report). */
   private readonly configured = new Map<string, string>();
   /** budget.maxInFlight per credential id, when set. */
@@ -258,6 +260,7 @@ export class CredentialPool {
     this.builtFrom.clear();
     for (const [id, sig] of built.from) this.builtFrom.set(id, sig);
     this.current = built.credentials;
+    this.inForce = new Set(built.credentials.map((c) => c.id));
   }
 
   /**
@@ -293,6 +296,8 @@ export class CredentialPool {
    * any replica). `askRedis` false: only what this process knows.
    */
   async isResting(credential: Credential, askRedis: boolean): Promise<boolean> {
+    // Removed by a rotation while its start waited: it starts no new request (the start is given back, another is taken).
+    if (!this.inForce.has(credential.id)) return true;
     const now = Date.now();
     if ((this.restingUntil.get(credential.id) ?? 0) > now) return true;
     if (!askRedis) return false;
