@@ -1,9 +1,10 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPullq } from '../src/api/create-pullq.js';
 import { CredentialPool } from '../src/auth/credential-pool.js';
+import { watchCredentials } from '../src/auth/watch-credentials.js';
 import type { Credential } from '../src/auth/credential.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { DashboardState } from '../src/dashboard/dashboard-state.js';
@@ -166,6 +167,32 @@ describe('watching the credentials file', () => {
       writeFileSync(file('h.txt'), bad);
       expect((await CredentialPool.open({ redis, config: c, logger: createLogger('silent'), http: createHttpClient(c), reread: true })).size).toBe(1);
     }
+  });
+
+  it('a set that cannot be taken in for another reason than the file (Redis away) is tried again at the next poll, said once', async () => {
+    writeFileSync(file('t.txt'), 't-1\n');
+    const lines: string[] = [];
+    let fails = 3;
+    let size = 1;
+    const target = {
+      get size() {
+        return size;
+      },
+      async replace(list: readonly unknown[]) {
+        if (list.length > 1 && fails-- > 0) throw Object.assign(new Error('connect ECONNREFUSED t-SECRET-2'), { code: 'ECONNREFUSED' });
+        const r = { added: list.length - size, removed: 0, changed: 0, size: list.length };
+        size = list.length;
+        return r;
+      },
+    };
+    const w = watchCredentials({ file: file('t.txt'), read: () => readFileSync(file('t.txt'), 'utf8').trim().split('\n').map((secret) => ({ kind: 'header' as const, secret })), target, logger: createLogger('info', 'human', { write: (l) => lines.push(l) }), pollMs: 30, sighup: false });
+    closers.push(() => w.close());
+    writeFileSync(file('t.txt'), 't-1\nt-SECRET-2\n');
+    await waitFor('the reload', () => size === 2);
+    expect(lines).toEqual([
+      `pullq: warning: credentials file ${file('t.txt')}: could not take the new set in yet (ECONNREFUSED); keeping the 1 in force, trying at the next check\n`,
+      `pullq: info: credentials reloaded from ${file('t.txt')}: 2 in force (+1, -0)\n`,
+    ]);
   });
 
   it('the dashboard shows the set in force', async () => {

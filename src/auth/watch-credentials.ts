@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { CredentialConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** How often the credentials file is read to see whether it changed (a rotation reaches a replica within this, plus a reload). */
@@ -46,6 +47,8 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
   /** The bytes last acted on (applied, found equal, or refused), or the read error's code. */
   let last: string | undefined;
   let closed = false;
+  /** A set that could not be taken in for a reason other than the file (said once until it works). */
+  let failing = false;
   /** One check at a time: a SIGHUP during a poll waits for it, then reads again. */
   let running: Promise<void> = Promise.resolve();
 
@@ -62,6 +65,7 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
     try {
       list = o.read();
       const r = await o.target.replace(list);
+      failing = false;
       if (r.added === 0 && r.removed === 0 && r.changed === 0) {
         if (force) o.logger.info({ file: o.file, credentials: r.size }, `credentials file ${o.file} re-read: unchanged, ${r.size} in force`);
         return;
@@ -71,6 +75,15 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
         `credentials reloaded from ${o.file}: ${r.size} in force (+${r.added}, -${r.removed}${r.changed ? `, ${r.changed} changed` : ''})`,
       );
     } catch (err) {
+      if (!(err instanceof ConfigError)) {
+        // Not the file's fault (Redis away while a new credential was prepared): try the same content again at the next poll.
+        last = undefined;
+        // Named by its code only: an error from below may carry anything.
+        const code = String((err as { code?: unknown })?.code ?? (err as Error)?.name ?? 'error');
+        if (!failing) o.logger.warn({ file: o.file, err: { code } }, `credentials file ${o.file}: could not take the new set in yet (${code}); keeping the ${o.target.size} in force, trying at the next check`);
+        failing = true;
+        return;
+      }
       const why = reasonOf(err, o.file);
       o.logger.warn({ file: o.file, reason: why, credentials: o.target.size }, `credentials file ${o.file} refused (${why}); keeping the ${o.target.size} in force`);
     }
