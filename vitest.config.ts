@@ -15,6 +15,7 @@ export const UNIT_TESTS = [
   'config',
   'credential',
   'credential-pool',
+  'credential-rotation',
   'custom-credential',
   'decide',
   'decode-body',

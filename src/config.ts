@@ -43,9 +43,17 @@ const tokenEntry = z.union([
   z.strictObject({ token: nonEmpty, name: z.string().regex(NAME_RE, 'must be letters, digits, . _ -').optional(), budget: budgetSchema.optional() }),
 ]);
 
+/**
+ * A file holding the auth's credentials (relative to the config file): a JSON array of what its inline list
+ * holds (tokens entries, credentials, clients or accounts). Watched: a change reaches every replica (README, Rotating credentials).
+ */
+const credentialsFile = nonEmpty.optional();
+
 const tokensFields = {
   tokens: z.array(tokenEntry).min(1, 'must list at least one token').optional(),
+  /** One token a line (# comments, blank lines ignored); watched like credentialsFile. */
   tokensFile: nonEmpty.optional(),
+  credentialsFile,
 };
 
 /** A dot path into a JSON body: `next_cursor`, `meta.next`, `data.items`. */
@@ -114,6 +122,9 @@ export interface SignerRequest {
   body?: string;
 }
 
+/** One credential object of auth type "custom": `name` and `budget` are pullq's, the rest is the signer's. */
+const customEntrySchema = z.looseObject({ name: credentialName, budget: budgetSchema.optional() });
+
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
   z.strictObject({
@@ -125,7 +136,8 @@ const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('query'), param: nonEmpty, ...tokensFields }),
   z.strictObject({
     type: z.literal('basic'),
-    credentials: z.array(basicCredentialSchema).min(1, 'must list at least one credential'),
+    credentials: z.array(basicCredentialSchema).min(1, 'must list at least one credential').optional(),
+    credentialsFile,
   }),
   z.strictObject({
     type: z.literal('oauth2'),
@@ -139,7 +151,8 @@ const authSchema = z.discriminatedUnion('type', [
     authorizeUrl: httpUrl.optional(),
     /** authorization_code: `pullq login` takes the redirect on http://127.0.0.1:<redirectPort>/callback (RFC 8252). */
     redirectPort: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(8976),
-    clients: z.array(oauth2ClientSchema).min(1, 'must list at least one client'),
+    clients: z.array(oauth2ClientSchema).min(1, 'must list at least one client').optional(),
+    credentialsFile,
     scope: z.string().optional(),
     audience: z.string().optional(),
     /** How the client authenticates at the token endpoint; default: private_key_jwt with a key, client_secret_basic with a secret, none without. */
@@ -163,23 +176,24 @@ const authSchema = z.discriminatedUnion('type', [
     expiresInPath: dotPath.optional(),
     header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name').default('Authorization'),
     scheme: z.string().regex(/^[A-Za-z0-9._~+/-]*$/, 'must be one word, or "" for the raw token').default('Bearer'),
-    accounts: z.array(loginAccountSchema).min(1, 'must list at least one account'),
+    accounts: z.array(loginAccountSchema).min(1, 'must list at least one account').optional(),
+    credentialsFile,
   }),
   z.strictObject({
     type: z.literal('oauth1'),
     signatureMethod: z.enum(['HMAC-SHA256', 'HMAC-SHA1', 'PLAINTEXT']).default('HMAC-SHA256'),
     /** The Authorization header's realm (NetSuite: the account id); none when unset. */
     realm: z.string().optional(),
-    credentials: z.array(oauth1CredentialSchema).min(1, 'must list at least one credential'),
+    credentials: z.array(oauth1CredentialSchema).min(1, 'must list at least one credential').optional(),
+    credentialsFile,
   }),
   z.strictObject({
     type: z.literal('custom'),
     sign: z.custom<CustomSigner>((v) => typeof v === 'function', 'must be a function: auth type "custom" is for the library (createPullq), not a JSON config'),
     /** Each credential object is given to sign() as it is; `name` and `budget` are pullq's, the rest is yours. */
-    credentials: z
-      .array(z.looseObject({ name: credentialName, budget: budgetSchema.optional() }))
-      .min(1, 'must list at least one credential')
-      .default([{}]),
+    credentials: z.array(customEntrySchema).min(1, 'must list at least one credential').optional(),
+    /** Default (neither credentials nor credentialsFile): one credential, `{}`. */
+    credentialsFile,
   }),
 ]);
 
@@ -393,6 +407,8 @@ export interface RuntimeEnv {
   dashboardPassword?: string;
   /** `pullq login`'s wait for the browser's redirect, ms (PULLQ_LOGIN_TIMEOUT_MS; for tests; default 5 minutes). */
   loginTimeoutMs?: number;
+  /** How often a watched credentials file is read, ms (PULLQ_CREDENTIALS_POLL_MS; for tests; default 2 s). */
+  credentialsPollMs?: number;
   vars: Record<string, string | undefined>;
 }
 
@@ -404,6 +420,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
     logLevel: env['PULLQ_LOG_LEVEL'] || undefined,
     dashboardPassword: env['PULLQ_DASHBOARD_PASSWORD'] || undefined,
     loginTimeoutMs: /^\d+$/.test(env['PULLQ_LOGIN_TIMEOUT_MS'] ?? '') ? Number(env['PULLQ_LOGIN_TIMEOUT_MS']) : undefined,
+    credentialsPollMs: /^[1-9]\d*$/.test(env['PULLQ_CREDENTIALS_POLL_MS'] ?? '') ? Number(env['PULLQ_CREDENTIALS_POLL_MS']) : undefined,
     vars: env,
   };
 }
@@ -451,7 +468,7 @@ export function parseConfig(json: unknown, options: { file?: string | null; env?
   if (raw.auth.type === 'oauth1' && raw.auth.signatureMethod === 'PLAINTEXT' && !secretsSafeOver(raw.request.url.replace(/\{[^}]*\}/g, 'x'))) {
     throw new ConfigError(`${where}request.url: ${MUST_BE_HTTPS.replace('must be https', 'must be https with auth.signatureMethod "PLAINTEXT"')}: PLAINTEXT sends the consumer and token secrets as the signature; use https or HMAC-SHA256`);
   }
-  const credentials = credentialsOf(raw.auth, baseDir, where);
+  const credentials = credentialsOf(raw.auth, baseDir, where, env.vars);
   return { ...raw, credentials, file };
 }
 
@@ -468,46 +485,138 @@ export function secretsSafeOver(url: string): boolean {
 
 const MUST_BE_HTTPS = 'must be https (plain http only for a loopback host: 127.0.0.1, localhost, [::1])';
 
-function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string): CredentialConfig[] {
+type ListedAuth = Exclude<RawConfig['auth'], { type: 'none' }>;
+
+/** Each auth type's inline list of credentials, and the schema of one entry (the same in its credentialsFile). */
+const LISTS = {
+  header: { key: 'tokens', entry: tokenEntry, what: 'token' },
+  query: { key: 'tokens', entry: tokenEntry, what: 'token' },
+  basic: { key: 'credentials', entry: basicCredentialSchema, what: 'credential' },
+  oauth2: { key: 'clients', entry: oauth2ClientSchema, what: 'client' },
+  login: { key: 'accounts', entry: loginAccountSchema, what: 'account' },
+  oauth1: { key: 'credentials', entry: oauth1CredentialSchema, what: 'credential' },
+  custom: { key: 'credentials', entry: customEntrySchema, what: 'credential' },
+} as const satisfies Record<ListedAuth['type'], { key: string; entry: z.ZodType; what: string }>;
+
+/** Where a config's credentials are read from when they are not inline: the file (absolute) and its key. */
+export interface CredentialFile {
+  key: 'tokensFile' | 'credentialsFile';
+  file: string;
+}
+
+/** The file a config's credentials come from (auth.tokensFile or auth.credentialsFile), or null when they are inline: nothing to watch. */
+export function credentialFileOf(config: Pick<Config, 'auth' | 'file'>): CredentialFile | null {
+  const auth = config.auth as Partial<Record<'tokensFile' | 'credentialsFile', string>>;
+  const base = config.file ? path.dirname(config.file) : process.cwd();
+  if (auth.tokensFile) return { key: 'tokensFile', file: path.resolve(base, auth.tokensFile) };
+  if (auth.credentialsFile) return { key: 'credentialsFile', file: path.resolve(base, auth.credentialsFile) };
+  return null;
+}
+
+/**
+ * Reads a config's credentials file again (auth.tokensFile or auth.credentialsFile), `${VAR}`s substituted from
+ * `env`: the set it lists now, checked as at start-up. Throws a ConfigError that says why (cannot be read, not
+ * JSON, an entry that fails the schema, lists nothing) without quoting the file. Inline credentials: the config's.
+ */
+export function readCredentialSet(config: Config, env: RuntimeEnv = runtimeEnv()): CredentialConfig[] {
+  if (config.auth.type === 'none' || !credentialFileOf(config)) return config.credentials;
+  const baseDir = config.file ? path.dirname(config.file) : process.cwd();
+  return credentialsOf(config.auth, baseDir, config.file ? `${config.file}: ` : 'config: ', env.vars);
+}
+
+function credentialsOf(auth: RawConfig['auth'], baseDir: string, where: string, vars: Record<string, string | undefined>): CredentialConfig[] {
+  if (auth.type === 'none') return [];
+  checkAuth(auth, where);
+  const list = LISTS[auth.type];
+  const inline = (auth as unknown as Record<string, unknown[] | undefined>)[list.key];
+  const tokensFile = auth.type === 'header' || auth.type === 'query' ? auth.tokensFile : undefined;
+  const given = [inline && list.key, tokensFile && 'tokensFile', auth.credentialsFile && 'credentialsFile'].filter((k): k is string => !!k);
+  if (given.length > 1) throw new ConfigError(`${where}auth: give either ${given.join(' or ')}, not both`);
+  if (given.length === 0) {
+    // A custom signer may need no credential object: one, {}.
+    if (auth.type === 'custom') return credentialsFromEntries(auth, [{}], 'library', `${where}auth.credentials`, baseDir);
+    throw new ConfigError(`${where}auth.${list.key}: required for auth type "${auth.type}" (or credentialsFile${list.key === 'tokens' ? ', or tokensFile' : ''})`);
+  }
+  if (inline) return credentialsFromEntries(auth, inline, auth.type === 'custom' ? 'library' : 'config', `${where}auth.${list.key}`, baseDir);
+  if (tokensFile) {
+    const file = path.resolve(baseDir, tokensFile);
+    return credentialsFromEntries(auth, readTokensFile(file, `${where}auth.tokensFile ${file}`), 'tokensFile', `${where}auth.tokensFile ${file}: `, baseDir);
+  }
+  const file = path.resolve(baseDir, auth.credentialsFile!);
+  const at = `${where}auth.credentialsFile ${file}`;
+  return credentialsFromEntries(auth, readCredentialsFile(file, at, list, vars), 'credentialsFile', `${at}: `, baseDir);
+}
+
+/** What an auth needs besides its credentials, checked once per set (every reload too). */
+function checkAuth(auth: ListedAuth, where: string): void {
+  // oauth4webapi sends client secrets, assertions and tokens over plain http only to a loopback host.
+  if (auth.type === 'oauth2' && !secretsSafeOver(auth.tokenUrl)) throw new ConfigError(`${where}auth.tokenUrl: ${MUST_BE_HTTPS}`);
+  if (auth.type === 'login') {
+    if (!secretsSafeOver(auth.loginUrl)) throw new ConfigError(`${where}auth.loginUrl: ${MUST_BE_HTTPS}: the password is sent in it`);
+    // A form has fields: the body must be an object (JSON mode sends any JSON as it is).
+    if (auth.form && (auth.body === null || typeof auth.body !== 'object' || Array.isArray(auth.body))) throw new ConfigError(`${where}auth.body: must be an object of form fields with form: true, e.g. { "username": "{username}", "password": "{password}" }`);
+  }
+}
+
+/**
+ * A credentials file's entries, each checked with the inline list's entry schema: a ConfigError naming the file
+ * and the entry's index when one is not, when the file cannot be read, is not a JSON array, or lists nothing.
+ * Never quotes the file (JSON.parse's message would).
+ */
+function readCredentialsFile(file: string, at: string, list: (typeof LISTS)[ListedAuth['type']], vars: Record<string, string | undefined>): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${at}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    throw new ConfigError(`${at}: not valid JSON (give a JSON array of ${list.what}s)`);
+  }
+  if (!Array.isArray(json)) throw new ConfigError(`${at}: must be a JSON array of ${list.what}s`);
+  if (json.length === 0) throw new ConfigError(`${at}: lists no ${list.what}s`);
+  const substituted = substituteVars(json, vars, [], `${at}: `) as unknown[];
+  const parsed = z.array(list.entry as z.ZodType).safeParse(substituted);
+  if (!parsed.success) throw new ConfigError(`${at}: ${formatIssue(parsed.error.issues[0]!)}`);
+  return parsed.data;
+}
+
+/**
+ * One list of entries (inline, or from a file) as the pool's credentials; `at` names the list in messages
+ * ("…: auth.clients" + ".0.clientSecret: …"; a file's "…: auth.credentialsFile F: " + "0.clientSecret: …").
+ */
+function credentialsFromEntries(auth: ListedAuth, entries: readonly unknown[], source: NonNullable<CredentialConfig['source']>, at: string, baseDir: string): CredentialConfig[] {
+  const item = (i: number) => (at.endsWith(': ') ? `${at}${i}` : `${at}.${i}`);
   switch (auth.type) {
-    case 'none':
-      return [];
     case 'header':
-    case 'query': {
-      if (auth.tokens && auth.tokensFile) throw new ConfigError(`${where}auth: give either tokens or tokensFile, not both`);
-      if (!auth.tokens && !auth.tokensFile) throw new ConfigError(`${where}auth.tokens: required for auth type "${auth.type}" (or tokensFile)`);
-      const source = auth.tokens ? 'config' : 'tokensFile';
-      const entries = auth.tokens ?? readTokensFile(path.resolve(baseDir, auth.tokensFile!), where);
-      return entries.map((entry) =>
+    case 'query':
+      return (entries as z.infer<typeof tokenEntry>[]).map((entry) =>
         typeof entry === 'string'
           ? { kind: auth.type, secret: entry, source }
           : { kind: auth.type, secret: entry.token, name: entry.name, budget: entry.budget, source },
       );
-    }
     case 'basic':
-      return auth.credentials.map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source: 'config' }));
+      return (entries as z.infer<typeof basicCredentialSchema>[]).map((c) => ({ kind: 'basic', user: c.username, secret: c.password, name: c.name, budget: c.budget, source }));
     case 'oauth2':
-      // oauth4webapi sends client secrets, assertions and tokens over plain http only to a loopback host.
-      if (!secretsSafeOver(auth.tokenUrl)) throw new ConfigError(`${where}auth.tokenUrl: ${MUST_BE_HTTPS}`);
-      return auth.clients.map((c, i) => oauth2CredentialOf(auth, c, `${where}auth.clients.${i}`, baseDir));
+      return (entries as z.infer<typeof oauth2ClientSchema>[]).map((c, i) => ({ ...oauth2CredentialOf(auth, c, item(i), baseDir), source }));
     case 'login':
-      if (!secretsSafeOver(auth.loginUrl)) throw new ConfigError(`${where}auth.loginUrl: ${MUST_BE_HTTPS}: the password is sent in it`);
-      // A form has fields: the body must be an object (JSON mode sends any JSON as it is).
-      if (auth.form && (auth.body === null || typeof auth.body !== 'object' || Array.isArray(auth.body))) throw new ConfigError(`${where}auth.body: must be an object of form fields with form: true, e.g. { "username": "{username}", "password": "{password}" }`);
-      return auth.accounts.map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source: 'config' }));
+      return (entries as z.infer<typeof loginAccountSchema>[]).map((a) => ({ kind: 'login', user: a.username, secret: a.password, name: a.name, budget: a.budget, source }));
     case 'oauth1':
-      return auth.credentials.map((c, i) => {
+      return (entries as z.infer<typeof oauth1CredentialSchema>[]).map((c, i) => {
         if ((c.token === undefined) !== (c.tokenSecret === undefined)) {
-          throw new ConfigError(`${where}auth.credentials.${i}.${c.token === undefined ? 'token' : 'tokenSecret'}: required with ${c.token === undefined ? 'tokenSecret' : 'token'} (give both, or neither for two-legged signing)`);
+          throw new ConfigError(`${item(i)}.${c.token === undefined ? 'token' : 'tokenSecret'}: required with ${c.token === undefined ? 'tokenSecret' : 'token'} (give both, or neither for two-legged signing)`);
         }
         // The fingerprint's secret: both secrets, each encoded so that an "&" in one cannot make two pairs alike.
         const secret = `${encodeURIComponent(c.consumerSecret)}&${encodeURIComponent(c.tokenSecret ?? '')}`;
-        return { kind: 'oauth1', user: c.consumerKey, secret, consumerSecret: c.consumerSecret, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source: 'config' };
+        return { kind: 'oauth1', user: c.consumerKey, secret, consumerSecret: c.consumerSecret, token: c.token, tokenSecret: c.tokenSecret, name: c.name, budget: c.budget, source };
       });
     case 'custom':
-      return auth.credentials.map((c) => {
+      return (entries as Record<string, unknown>[]).map((c) => {
         const { name, budget, ...rest } = c as { name?: string; budget?: Budget } & Record<string, unknown>;
-        return { kind: 'custom', secret: JSON.stringify(rest, keyMaterial), name, budget, entry: c, source: 'library' };
+        return { kind: 'custom', secret: JSON.stringify(rest, keyMaterial), name, budget, entry: c, source };
       });
   }
 }
@@ -521,7 +630,7 @@ function keyMaterial(_key: string, value: unknown): unknown {
 type OAuth2Auth = Extract<RawConfig['auth'], { type: 'oauth2' }>;
 
 /** One OAuth2 client as a credential, its grant's needs checked (a ConfigError names the key). */
-function oauth2CredentialOf(auth: OAuth2Auth, c: OAuth2Auth['clients'][number], at: string, baseDir: string): CredentialConfig {
+function oauth2CredentialOf(auth: OAuth2Auth, c: z.infer<typeof oauth2ClientSchema>, at: string, baseDir: string): CredentialConfig {
   if (c.privateKey && c.privateKeyFile) throw new ConfigError(`${at}: give either privateKey or privateKeyFile, not both`);
   let privateKey = c.privateKey;
   if (c.privateKeyFile) {
@@ -622,15 +731,16 @@ function where(at: string): string {
   return at.slice(0, at.indexOf('auth.'));
 }
 
-function readTokensFile(file: string, where: string): string[] {
+/** A tokens file's tokens (one a line; blank lines and # comments skipped); `at` names it ("…: auth.tokensFile F"). */
+function readTokensFile(file: string, at: string): string[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${where}auth.tokensFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    throw new ConfigError(`${at}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
   const tokens = text.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  if (tokens.length === 0) throw new ConfigError(`${where}auth.tokensFile: ${file} holds no tokens`);
+  if (tokens.length === 0) throw new ConfigError(`${at}: lists no tokens`);
   return tokens;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -469,6 +469,61 @@ describe.skipIf(!existsSync('/usr/bin/chromium'))('pullq login leaves no secret'
         expect(text, `output holds ${form}`).not.toContain(form);
         expect(dump, `Redis holds ${form}`).not.toContain(form);
         expect(pages.join('\n'), `the browser's page holds ${form}`).not.toContain(form);
+      }
+    }
+  });
+});
+
+describe('credentials rotated in by file (issue #21): the new token and a bad file appear nowhere', () => {
+  it('a token arriving by rotation is in no log line, Redis value or output; the refusal of a bad file does not quote it', { timeout: 120_000 }, async () => {
+    const [oldToken, newToken, badSecret] = ['ROT-OLD-TOKEN-bilbo', 'ROT-NEW-TOKEN-frodo', 'ROT-BAD-SECRET-gollum'];
+    const api = await startExampleApi({ auth: { type: 'header', tokens: [oldToken, newToken] }, latencyMs: 2 });
+    apis.push(api);
+    const queue = uniqueQueue('sec-rot');
+    queues.push(queue);
+    const dir = path.join(tmp.dir, 'rot');
+    const cfg = path.join(tmp.dir, 'rot.json');
+    const creds = path.join(tmp.dir, 'rot-creds.json');
+    const swap = (content: string) => {
+      writeFileSync(`${creds}.tmp`, content);
+      renameSync(`${creds}.tmp`, creds);
+    };
+    writeFileSync(path.join(tmp.dir, 'rot-ids.txt'), `${Array.from({ length: 120 }, (_, i) => `r-${i}`).join('\n')}\n`);
+    writeFileSync(creds, JSON.stringify([{ token: '${ROT_OLD}', name: 'rot-old' }]));
+    writeFileSync(cfg, JSON.stringify({ queue, request: { url: `${api.url}/items/{id}` }, auth: { type: 'header', credentialsFile: 'rot-creds.json' }, budget: { requests: 20, perSeconds: 1 }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } }));
+    const env = { REDIS_URL: redisUrl(), PULLQ_LOG_LEVEL: 'debug', PULLQ_CREDENTIALS_POLL_MS: '200', ROT_OLD: oldToken, ROT_NEW: newToken };
+    const worker = spawnCli(['worker', '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+    const pull = spawnCli(['pull', 'rot-ids.txt', '--run', 'rot', '--config', cfg, '--verbose'], { cwd: tmp.dir, env });
+    const store = new RunStore(redis, queue);
+    while (((await store.status('rot'))?.succeeded ?? 0) < 20) await sleep(20);
+    swap(JSON.stringify([{ token: '${ROT_NEW}', name: 'rot-new' }]));
+    await sleep(600);
+    // Bad files, each holding a secret: not JSON, then an entry that fails the schema, then a duplicate.
+    for (const bad of [`["${badSecret}", `, JSON.stringify([{ token: badSecret, nam: 'x' }]), JSON.stringify([badSecret, badSecret])]) {
+      swap(bad);
+      await sleep(600);
+    }
+    // Fixed again: the set in force, which status and credentials read.
+    swap(JSON.stringify([{ token: '${ROT_NEW}', name: 'rot-new' }]));
+    const r = await pull.done;
+    expect(r.code, r.stderr.slice(-1500)).toBe(0);
+    const rest = [await runCli(['status', '--run', 'rot', '--config', cfg, '--json'], { cwd: tmp.dir, env }), await runCli(['credentials', '--config', cfg, '--json'], { cwd: tmp.dir, env })];
+    worker.child.kill('SIGTERM');
+    const outputs = [r, await worker.done, ...rest];
+    const text = outputs.map((o) => `${o.stdout}\n${o.stderr}`).join('\n');
+    expect(text).toContain('credentials reloaded from');
+    expect(text.match(/refused \(/g)!.length).toBeGreaterThanOrEqual(6);
+    expect(rest[1]!.stdout).toContain('"name":"rot-new"');
+    expect(api.requestsByCredential.get(newToken)).toBeGreaterThan(0);
+    const fileText = filesUnder(dir).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(fileText).toContain('"id":"r-1"');
+    const dump = await redisDump(queue);
+    expect(dump.length).toBeGreaterThan(1000);
+    for (const s of [oldToken, newToken, badSecret]) {
+      for (const form of [s, encodeURIComponent(s), JSON.stringify(s)]) {
+        expect(text, `stdout/stderr hold ${form}`).not.toContain(form);
+        expect(fileText, `output files hold ${form}`).not.toContain(form);
+        expect(dump, `Redis holds ${form}`).not.toContain(form);
       }
     }
   });

@@ -284,7 +284,7 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       const c = await ctx.connection();
       // Loaded here, not at the top: enqueue need not pay for got.
       const [{ CredentialPool }, { createHttpClient }] = await Promise.all([import('../auth/credential-pool.js'), import('../jobs/http-client.js')]);
-      const pool = await CredentialPool.open({ redis: c.redis, config: parsed, logger, http: createHttpClient(parsed) });
+      const pool = await CredentialPool.open({ redis: c.redis, config: parsed, logger, http: createHttpClient(parsed), reread: true });
       return readRunReport(c, parsed.queue, pool, run, repaired);
     },
 

@@ -28,7 +28,8 @@ export interface CredentialInfo {
  * Sends no request: a token kind's credential is not logged in or refreshed by looking at it.
  */
 export async function listCredentials(c: Connected, config: Config, logger: Logger): Promise<CredentialInfo[]> {
-  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config) });
+  // The credentials file as it is now: the set in force.
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config), reread: true });
   const health = await pool.health();
   return pool.credentials.map((cred, i) => {
     const h = health[i]!;

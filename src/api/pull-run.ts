@@ -135,7 +135,8 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
       status,
       location: sink.location(run),
       durationMs: Date.now() - startedAt,
-      credentials: { before, after: await pool.usage() },
+      // The set in force now (a rotated credentials file's), read again.
+      credentials: { before, after: await (await CredentialPool.open({ redis, config, logger: ctx.logger, http: createHttpClient(config), reread: true })).usage() },
     };
   } finally {
     await Promise.all(workers.map((w) => w.close()));

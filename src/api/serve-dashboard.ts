@@ -37,7 +37,8 @@ export async function serveDashboard(c: Connected, config: Config, logger: Logge
   const host = o.host ?? DASHBOARD_DEFAULTS.host;
   const port = o.port ?? DASHBOARD_DEFAULTS.port;
   // The fleet's gauges for Prometheus (credential state and budget, BullMQ's job counts), read from Redis at each scrape.
-  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config) });
+  // Watched like a worker's: the page shows the set in force.
+  const pool = await CredentialPool.open({ redis: c.redis, config, logger, http: createHttpClient(config), watch: true });
   let draining = false;
   const probes = fleetProbes(c, () => pool, () => draining);
   const only = (paths: string[]): RequestHandler => (req, res, next) => {
@@ -51,6 +52,7 @@ export async function serveDashboard(c: Connected, config: Config, logger: Logge
     exposed: !isLoopback(host) && o.password === undefined,
     async close() {
       draining = true;
+      pool.close();
       await dashboard.close();
     },
   };

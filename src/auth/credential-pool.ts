@@ -1,7 +1,8 @@
 import type { Got } from 'got';
 import type { RedisClient } from '../redis/connect-redis.js';
-import type { Config } from '../config.js';
+import { credentialFileOf, readCredentialSet, runtimeEnv, type Config, type CredentialConfig, type RuntimeEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { watchCredentials, type CredentialWatch } from './watch-credentials.js';
 import type { Logger } from '../logger.js';
 import { queueKeys } from '../redis/keys.js';
 import { newOpId, retryRedis } from '../redis/redis-retry.js';
@@ -92,6 +93,15 @@ export interface PoolDeps {
   logger: Logger;
   http: Got;
   events?: CredentialEvents;
+  /**
+   * Watch auth.tokensFile / auth.credentialsFile (watch-credentials.ts) and swap the set in when it changes
+   * (a poll every 2 s, at once on SIGHUP) until close(). Long-lived processes: workers, the dashboard.
+   */
+  watch?: boolean;
+  /** Short-lived readers (status, `pullq credentials`): the file as it is now, when the config names one; the config's set if it cannot be read. */
+  reread?: boolean;
+  /** The environment `${VAR}`s in a credentials file come from, and PULLQ_CREDENTIALS_POLL_MS (default: process.env). */
+  env?: RuntimeEnv;
 }
 
 /**
@@ -101,12 +111,20 @@ export interface PoolDeps {
  * headers, 401s), so each signal reaches every replica at once.
  */
 export class CredentialPool {
-  readonly credentials: readonly Credential[];
-  private readonly configured: ReadonlyMap<string, string>;
+  /** The set in force, in config (or file) order; replace() swaps it. */
+  private current: readonly Credential[] = [];
+  /** What each credential in force was built from (its CredentialConfig as JSON, in memory only): an unchanged entry keeps its object. */
+  private readonly builtFrom = new Map<string, string>();
+  /** Credentials no longer in force: their secrets are still scrubbed (a request in flight may fail with one). */
+  private readonly retired = new Set<Credential>();
+  /** Ids of the set in force. */
+  private inForce = new Set<string>();
+  /** Configured limits per credential id ("" for none); entries of removed credentials stay (their requests in flight report). */
+  private readonly configured = new Map<string, string>();
   /** budget.maxInFlight per credential id, when set. */
-  private readonly inFlightCaps: ReadonlyMap<string, number>;
+  private readonly inFlightCaps = new Map<string, number>();
   /** budget.burst per credential id, when set (else the pacing default: 100 ms of starts). */
-  private readonly bursts: ReadonlyMap<string, number>;
+  private readonly bursts = new Map<string, number>();
   /** Credential ids whose budget says budget.free304: a conditional 304 gives its start back. */
   private readonly free304 = new Set<string>();
   /** How long an in-flight lease lasts: longer than any request can take (a crashed replica's leases come back then). */
@@ -127,6 +145,9 @@ export class CredentialPool {
   /** Credentials whose capped wait this process already logged. */
   private readonly cappedLogged = new Set<string>();
   private readonly events: CredentialEvents | undefined;
+  private readonly deps: PoolDeps;
+  private readonly fingerprintKey: Buffer;
+  private watcher: CredentialWatch | undefined;
 
   /**
    * The pool of a config's credentials, named under the deployment's fingerprint key (credential-key.ts:
@@ -134,43 +155,112 @@ export class CredentialPool {
    */
   static async open(deps: PoolDeps): Promise<CredentialPool> {
     const pool = new CredentialPool(deps, await credentialKey(deps.redis, deps.config.queue));
-    await Promise.all(pool.credentials.map((c) => c.prepare?.()));
+    let built: ReturnType<CredentialPool['build']> | undefined;
+    if (deps.reread) {
+      try {
+        built = pool.build(readCredentialSet(deps.config, deps.env));
+      } catch {
+        // The file is bad now (unreadable, a duplicate secret…): a watching replica keeps the set it had, which (for a reader) is the config's.
+      }
+    }
+    built ??= pool.build(deps.config.credentials);
+    await Promise.all(built.fresh.map((c) => c.prepare?.()));
+    pool.install(built);
+    const file = credentialFileOf(deps.config);
+    if (deps.watch && file) {
+      const env = deps.env ?? runtimeEnv();
+      pool.watcher = watchCredentials({ file: file.file, read: () => readCredentialSet(deps.config, env), target: pool, logger: deps.logger, pollMs: env.credentialsPollMs });
+    }
     return pool;
   }
 
   private constructor(deps: PoolDeps, fingerprintKey: Buffer) {
     const { redis, config, logger } = deps;
+    this.deps = deps;
+    this.fingerprintKey = fingerprintKey;
     this.events = deps.events;
     this.redis = redis;
     this.logger = logger;
     this.retry = config.retry;
     this.scripts = new CredentialScripts(redis, config.queue);
     this.keys = queueKeys(config.queue);
-    this.credentials = buildCredentials({ config, key: fingerprintKey, redis, queue: config.queue, http: deps.http, logger });
-    const seen = new Set<string>();
-    for (const c of this.credentials) {
-      if (seen.has(c.id)) throw new ConfigError(`auth: two credentials have the same secret (${c.label})`);
-      seen.add(c.id);
-    }
-    const configured = new Map<string, string>();
-    const caps = new Map<string, number>();
-    const bursts = new Map<string, number>();
-    for (const c of this.credentials) {
-      const b = c.budget ?? config.budget;
-      configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
-      if (b?.maxInFlight !== undefined) caps.set(c.id, b.maxInFlight);
-      if (b?.burst !== undefined) bursts.set(c.id, b.burst);
-      if (b?.free304) this.free304.add(c.id);
-    }
-    this.bursts = bursts;
-    this.configured = configured;
-    this.inFlightCaps = caps;
     // A request ends within request.timeoutMs; 5 s more covers getting its token and reporting back.
     this.leaseMs = config.request.timeoutMs + 5_000;
   }
 
+  /** The credentials in force now. */
+  get credentials(): readonly Credential[] {
+    return this.current;
+  }
+
   get size(): number {
-    return this.credentials.length;
+    return this.current.length;
+  }
+
+  /**
+   * Makes `list` the set in force (a rotated credentials file): a credential no longer listed starts no new
+   * request (one in flight finishes and reports), a new one joins with its budget once prepared, an unchanged
+   * one keeps its object (its token, its memory). Throws a ConfigError, the set in force kept, when two
+   * entries have the same secret.
+   */
+  async replace(list: readonly CredentialConfig[]): Promise<{ added: number; removed: number; changed: number; size: number }> {
+    const built = this.build(list);
+    await Promise.all(built.fresh.map((c) => c.prepare?.()));
+    const before = new Set(this.current.map((c) => c.id));
+    const after = new Set(built.credentials.map((c) => c.id));
+    const added = [...after].filter((id) => !before.has(id)).length;
+    const removed = [...before].filter((id) => !after.has(id)).length;
+    const changed = built.fresh.filter((c) => before.has(c.id)).length;
+    this.install(built);
+    return { added, removed, changed, size: this.current.length };
+  }
+
+  /** Stops watching the credentials file (the pool itself holds nothing else to close). */
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** The credentials of `list`: the objects in force for entries that did not change, new ones (`fresh`) for the rest. */
+  private build(list: readonly CredentialConfig[]): { credentials: Credential[]; fresh: Credential[]; from: Map<string, string> } {
+    const { config, redis, http, logger } = this.deps;
+    const made = buildCredentials({ config: { ...config, credentials: [...list] }, key: this.fingerprintKey, redis, queue: config.queue, http, logger });
+    const seen = new Set<string>();
+    for (const c of made) {
+      if (seen.has(c.id)) throw new ConfigError(`auth: two credentials have the same secret (${c.label})`);
+      seen.add(c.id);
+    }
+    const inForce = new Map(this.current.map((c) => [c.id, c]));
+    const from = new Map<string, string>();
+    const fresh: Credential[] = [];
+    const credentials = made.map((c, i) => {
+      const sig = list[i] ? JSON.stringify({ ...list[i], source: undefined, entry: undefined }) : '';
+      from.set(c.id, sig);
+      const old = inForce.get(c.id);
+      if (old && this.builtFrom.get(c.id) === sig) return old;
+      fresh.push(c);
+      return c;
+    });
+    return { credentials, fresh, from };
+  }
+
+  private install(built: { credentials: Credential[]; from: Map<string, string> }): void {
+    const config = this.deps.config;
+    for (const c of built.credentials) {
+      const b = c.budget ?? config.budget;
+      this.configured.set(c.id, b?.requests !== undefined && b.perSeconds !== undefined ? toLimitString([{ requests: b.requests, windowMs: b.perSeconds * 1000 }]) : '');
+      if (b?.maxInFlight !== undefined) this.inFlightCaps.set(c.id, b.maxInFlight);
+      else this.inFlightCaps.delete(c.id);
+      if (b?.burst !== undefined) this.bursts.set(c.id, b.burst);
+      else this.bursts.delete(c.id);
+      if (b?.free304) this.free304.add(c.id);
+      else this.free304.delete(c.id);
+    }
+    for (const c of this.current) if (!built.credentials.includes(c)) this.retired.add(c);
+    this.builtFrom.clear();
+    for (const [id, sig] of built.from) this.builtFrom.set(id, sig);
+    this.current = built.credentials;
+    this.inForce = new Set(built.credentials.map((c) => c.id));
   }
 
   /**
@@ -206,6 +296,8 @@ export class CredentialPool {
    * any replica). `askRedis` false: only what this process knows.
    */
   async isResting(credential: Credential, askRedis: boolean): Promise<boolean> {
+    // Removed by a rotation while its start waited: it starts no new request (the start is given back, another is taken).
+    if (!this.inForce.has(credential.id)) return true;
     const now = Date.now();
     if ((this.restingUntil.get(credential.id) ?? 0) > now) return true;
     if (!askRedis) return false;
@@ -382,7 +474,7 @@ export class CredentialPool {
 
   /** Every secret the pool knows (client secrets, tokens, OAuth2 access tokens seen), for scrubbing text. */
   secrets(): string[] {
-    return this.credentials.flatMap((c) => [...c.secrets, ...(c.seenSecrets?.() ?? [])]);
+    return [...this.current, ...this.retired.values()].flatMap((c) => [...c.secrets, ...(c.seenSecrets?.() ?? [])]);
   }
 
   /** Token- and login-endpoint calls this process made (oauth2, login), for tests and benchmarks. */

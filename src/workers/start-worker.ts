@@ -98,7 +98,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     config,
     store,
     sink,
-    pool: await CredentialPool.open({ redis: connection, config, logger, http, events: options.events }),
+    pool: await CredentialPool.open({ redis: connection, config, logger, http, events: options.events, watch: true }),
     http,
     limit: pLimit(concurrency),
     stopping: () => stopping || fatalReason !== undefined,
@@ -259,6 +259,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     fatalReason: () => fatalReason,
     async close(deadlineMs = config.worker.shutdownTimeoutMs) {
       stopping = true;
+      ctx.pool.close();
       if (!(await closesWithin(worker, false, deadlineMs))) {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
         // In-flight commits stop retrying through a lost connection: their jobs return to the queue by lock expiry anyway.
