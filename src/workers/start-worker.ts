@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import { compileIdUrl } from '../ids/id-url.js';
 import { requestTemplateOf } from '../ids/request-template.js';
 import { createHttpClient } from '../jobs/http-client.js';
-import { isTransientFailure, POISON_ATTEMPTS } from '../jobs/batch-failure.js';
+import { isTransientFailure } from '../jobs/batch-failure.js';
+import { batchFailureVerdict } from '../policy/batch-failure-verdict.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
 import { scrubSecrets } from '../policy/scrub-secrets.js';
 import type { Logger } from '../logger.js';
@@ -194,7 +195,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         log.error({ reason }, `run ${run} cannot complete: ${reason}`);
         return;
       }
-      if (isTransientFailure(err) || job.attemptsMade + 1 < POISON_ATTEMPTS) throw err;
+      // Only the batch's own failures count (BullMQ's attemptsMade counts Redis blips too), kept in the job's data
+      // for its next attempt: a replayed write sets the same count, and a resume's new job starts again at 0.
+      const ownBefore = job.data.ownFailures ?? 0;
+      const verdict = batchFailureVerdict(isTransientFailure(err), ownBefore);
+      if (verdict.action === 'retry') {
+        if (verdict.ownFailures !== ownBefore) {
+          // Not recorded (Redis away): the attempt is retried uncounted, as a blip would be.
+          await job.updateData({ ...job.data, ownFailures: verdict.ownFailures }).catch((e: unknown) => log.warn({ err: errorSummary(e) }, 'could not count the batch failure'));
+        }
+        throw err;
+      }
       // The same batch failed POISON_ATTEMPTS times for a reason that retrying does not fix: end the run
       // with that reason rather than loop. Its IDs stay in the batch for a resume after the fix.
       const reason = `batch ${batch} cannot be written: ${scrubSecrets(errorSummary(err).message, ctx.pool.secrets()).slice(0, 300)}`;
