@@ -17,7 +17,7 @@ import { quietLogger, tempDir } from './helpers/test-env.js';
 // not committed goes back to the queue by lock expiry, as after a kill: another worker finishes the run.
 // A Redis of this file's own (the shared one must never be stopped): hung with SIGSTOP, or killed (refused connections).
 
-const SHUTDOWN_MS = 2000;
+const SHUTDOWN_MS = 1000;
 const BOUND_MS = SHUTDOWN_MS + 10_000;
 const tmp = tempDir('shutdown-bound');
 let port = 0;
