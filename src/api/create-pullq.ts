@@ -22,6 +22,7 @@ import type { LoginOptions, LoginResult } from './login-client.js';
 import type { Plan } from './plan-run.js';
 import type { PullOptions, PullResult } from './pull-run.js';
 import { PullqContext } from './pullq-context.js';
+import { settlesWithin } from '../redis/settles-within.js';
 import { readRunReport, type RunReport } from './run-report.js';
 import type { DashboardHandle, DashboardOptions } from './serve-dashboard.js';
 import { checkSchedule, listSchedules, removeSchedule, upsertSchedule, type ScheduleInfo, type ScheduleOptions } from './schedules.js';
@@ -138,7 +139,11 @@ export interface Pullq {
   unschedule(name: string): Promise<void>;
   /** Serves the fleet's web page, Bull Board under /queues, /metrics, /healthz and /readyz until its close(). */
   dashboard(options?: DashboardOptions): Promise<DashboardHandle>;
-  /** Stops the workers and dashboards this object started and closes its connections (and the sink it made). */
+  /**
+   * Stops the workers and dashboards this object started and closes its connections (and the sink it made).
+   * Resolves within worker.shutdownTimeoutMs + 10 s even when Redis does not answer (never exits the process):
+   * what did not commit goes back to the queue when its lock expires, as after a kill.
+   */
   close(): Promise<void>;
 }
 
@@ -170,6 +175,12 @@ function listenerOf(metrics: (BatchEvents & CredentialEvents) | undefined, user:
 function isParsed(config: Config | ConfigInput): config is Config {
   return Array.isArray((config as Config).credentials) && 'file' in config;
 }
+
+/**
+ * How long past worker.shutdownTimeoutMs close() waits for its workers, pulls and dashboards (a worker needs up to
+ * CLOSE_AFTER_DEADLINE_MS, 4.5 s, in src/workers/start-worker.ts); then PullqContext.close() takes up to 1 s more.
+ */
+const CLOSE_GRACE_MS = 8_000;
 
 /**
  * Makes a pullq for a config: a parsed Config (parseConfig, or loaded from a
@@ -365,10 +376,19 @@ export function createPullq(config: Config | ConfigInput, options: PullqOptions 
       if (closed) return;
       closed = true;
       for (const p of pulls) p.stop.abort();
-      await Promise.all([...pulls].map((p) => p.done));
-      await Promise.all([...dashboards].map((stop) => stop()));
+      const stopping = (async () => {
+        await Promise.all([...pulls].map((p) => p.done));
+        await Promise.all([...dashboards].map((stop) => stop()));
+        await Promise.all([...workers.values()].map((stop) => stop()));
+      })();
+      // Each part is bounded on its own (a worker's close: worker.shutdownTimeoutMs + 4.5 s); this bounds them all,
+      // Redis up or not, so close() returns within worker.shutdownTimeoutMs + 10 s. What is still waiting on Redis
+      // then ends when ctx.close() drops the connections; what did not commit goes back to the queue by lock expiry.
+      const boundMs = parsed.worker.shutdownTimeoutMs + CLOSE_GRACE_MS;
+      if (!(await settlesWithin(stopping.catch((err: unknown) => logger.warn({ err: { message: (err as Error)?.message } }, 'stopping a worker, pull or dashboard failed')), boundMs))) {
+        logger.warn({ waitedMs: boundMs }, 'workers, pulls or dashboards did not stop in time (Redis not answering?); closing the connections under them');
+      }
       dashboards.clear();
-      await Promise.all([...workers.values()].map((stop) => stop()));
       workers.clear();
       await ctx.close();
     },

@@ -10,6 +10,7 @@ import { canReadAgain, enqueueRun, repairJobs } from '../runs/enqueue-run.js';
 import { finalizeRun } from '../runs/finalize-run.js';
 import type { RunStatus } from '../runs/run-store.js';
 import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
+import { settlesWithin } from '../redis/settles-within.js';
 import type { PullqContext } from './pullq-context.js';
 
 export interface PullOptions {
@@ -31,6 +32,9 @@ export interface PullOptions {
    */
   repairAfterMs?: number;
 }
+
+/** How long an interrupted pull waits for the credentials' counters (its result's `credentials.after`). */
+const USAGE_READ_MS = 1_000;
 
 /** Default of PullOptions.repairAfterMs: a run that made no progress this long is checked for batches without a job. */
 export const REPAIR_AFTER_MS = 20_000;
@@ -89,45 +93,63 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
       );
     }
 
-    let status: RunStatus | null = null;
+    // Set by the loop below (a closure: declared so that the narrowing of `= null` does not stick).
+    let status = null as RunStatus | null;
     let checkedAt = 0;
     const repairAfterMs = options.repairAfterMs ?? REPAIR_AFTER_MS;
     let finished = -1;
     let progressAt = Date.now();
-    while (!stopped() && fatal === undefined) {
-      status = await store.status(run);
-      if (status?.complete) break;
-      if (status?.aborted) {
-        fatal = `run ${run} cannot complete: ${status.aborted}`;
-        break;
-      }
-      if (status && !status.sealed) {
-        // Sealed before this loop, unsealed now: Redis lost the seal (or IDs) it had acknowledged.
-        if (!canReadAgain(ids)) {
-          fatal = new EnqueueLostError(`Redis lost IDs of run ${run} that it had already acknowledged; pull the same IDs with --run ${run} again`).message;
+    const watching = (async () => {
+      while (!stopped() && fatal === undefined) {
+        status = await store.status(run);
+        if (status?.complete) break;
+        if (status?.aborted) {
+          fatal = `run ${run} cannot complete: ${status.aborted}`;
           break;
         }
-        notice(`run ${run} lost its enqueued IDs in Redis (an acknowledged write was lost); enqueuing them again`);
-        await enqueue();
-        continue;
+        if (status && !status.sealed) {
+          // Sealed before this loop, unsealed now: Redis lost the seal (or IDs) it had acknowledged.
+          if (!canReadAgain(ids)) {
+            fatal = new EnqueueLostError(`Redis lost IDs of run ${run} that it had already acknowledged; pull the same IDs with --run ${run} again`).message;
+            break;
+          }
+          notice(`run ${run} lost its enqueued IDs in Redis (an acknowledged write was lost); enqueuing them again`);
+          await enqueue();
+          continue;
+        }
+        if (status && status.succeeded + status.failed !== finished) {
+          finished = status.succeeded + status.failed;
+          progressAt = Date.now();
+        } else if (status && !status.done && Date.now() - progressAt > repairAfterMs) {
+          progressAt = Date.now();
+          const repaired = await repairJobs(queue, store, run);
+          if (repaired > 0) ctx.logger.warn({ run, batches: repaired }, 'batches without their job were given one back');
+        }
+        // Another process may hold the finalize lock: wait for it as for work.
+        if (!status?.done || !(await finalizeRun(store, sink, run, ctx.logger))) await sleep(250);
+        if (Date.now() - checkedAt > 2000) {
+          checkedAt = Date.now();
+          if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;
+        }
       }
-      if (status && status.succeeded + status.failed !== finished) {
-        finished = status.succeeded + status.failed;
-        progressAt = Date.now();
-      } else if (status && !status.done && Date.now() - progressAt > repairAfterMs) {
-        progressAt = Date.now();
-        const repaired = await repairJobs(queue, store, run);
-        if (repaired > 0) ctx.logger.warn({ run, batches: repaired }, 'batches without their job were given one back');
-      }
-      // Another process may hold the finalize lock: wait for it as for work.
-      if (!status?.done || !(await finalizeRun(store, sink, run, ctx.logger))) await sleep(250);
-      if (Date.now() - checkedAt > 2000) {
-        checkedAt = Date.now();
-        if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;
-      }
-    }
+    })();
+    // A stop does not wait for the loop's Redis call of the moment: with Redis hung it would never answer.
+    let onAbort = () => {};
+    const aborted = new Promise<'aborted'>((resolve) => {
+      onAbort = () => resolve('aborted');
+      if (stopped()) onAbort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    const ended = await Promise.race([watching, aborted]).finally(() => options.signal?.removeEventListener('abort', onAbort));
+    if (ended === 'aborted') watching.catch((err: unknown) => ctx.logger.debug({ err: { message: (err as Error)?.message } }, 'the stopped pull loop ended with an error'));
     await Promise.all(workers.splice(0).map((w) => w.close()));
     const complete = status?.complete === true;
+    // The counters of the set in force now (a rotated credentials file's, read again); interrupted: read if Redis
+    // answers soon, else those from the start stand.
+    const usageNow = async () => (await CredentialPool.open({ redis, config, logger: ctx.logger, http: createHttpClient(config), reread: true })).usage();
+    let after = before;
+    if (complete) after = await usageNow();
+    else await settlesWithin(usageNow().then((u) => (after = u)), USAGE_READ_MS);
     return {
       run,
       complete,
@@ -135,8 +157,7 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
       status,
       location: sink.location(run),
       durationMs: Date.now() - startedAt,
-      // The set in force now (a rotated credentials file's), read again.
-      credentials: { before, after: await (await CredentialPool.open({ redis, config, logger: ctx.logger, http: createHttpClient(config), reread: true })).usage() },
+      credentials: { before, after },
     };
   } finally {
     await Promise.all(workers.map((w) => w.close()));

@@ -7,6 +7,10 @@ import type { BatchJobData } from '../runs/batch-job-data.js';
 import { RunStore } from '../runs/run-store.js';
 import { createSink } from '../sinks/create-sink.js';
 import type { Sink } from '../sinks/sink.js';
+import { settlesWithin } from '../redis/settles-within.js';
+
+/** How long PullqContext.close() waits for the sink and the queue handles to close before it drops the connections. */
+export const CONNECTIONS_CLOSE_MS = 1_000;
 
 /** One Redis connection with what is built on it: the run store and the BullMQ queue. */
 export interface Connected {
@@ -65,15 +69,24 @@ export class PullqContext {
     return this.givenSink;
   }
 
+  /**
+   * Closes the sink it made and the connections, within CONNECTIONS_CLOSE_MS even when Redis does not answer
+   * (hung): then the connections are dropped without their goodbyes.
+   */
   async close(): Promise<void> {
     const all = [...this.opened.values()];
     this.opened.clear();
-    await this.ownSink?.close?.();
+    const sink = this.ownSink;
     this.ownSink = undefined;
-    for (const c of await Promise.allSettled(all)) {
-      if (c.status !== 'fulfilled') continue;
-      await c.value.queue.close();
-      c.value.redis.disconnect();
+    const connected: Connected[] = [];
+    for (const c of all) void c.then((value) => connected.push(value), () => undefined);
+    const closing = (async () => {
+      await sink?.close?.();
+      for (const c of await Promise.allSettled(all)) if (c.status === 'fulfilled') await c.value.queue.close();
+    })();
+    if (!(await settlesWithin(closing.catch((err: unknown) => this.logger.warn({ err: { message: (err as Error)?.message } }, 'closing the sink or a queue handle failed')), CONNECTIONS_CLOSE_MS))) {
+      this.logger.warn({ waitedMs: CONNECTIONS_CLOSE_MS }, 'Redis or the sink did not answer while closing; dropping the connections');
     }
+    for (const c of connected) c.redis.disconnect();
   }
 }

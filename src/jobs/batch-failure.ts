@@ -1,8 +1,8 @@
 import { CommitUnknownError } from '../errors.js';
 import { isRedisConnectionError } from '../redis/redis-retry.js';
 
-/** Attempts of a batch job failing with the same kind of non-transient error before its run is aborted. */
-export const POISON_ATTEMPTS = 3;
+/** Own (non-transient) failures of a batch before its run is aborted: src/policy/batch-failure-verdict.ts decides. */
+export { POISON_ATTEMPTS } from '../policy/batch-failure-verdict.js';
 
 /** Node and PostgreSQL error codes that say "not now", not "never": retrying the batch later may work. */
 const TRANSIENT_CODES = new Set([
@@ -17,7 +17,7 @@ const TRANSIENT_CODES = new Set([
  * Whether an error that ended a batch attempt is worth retrying as it is
  * (Redis or the database briefly unreachable), or says the batch cannot be
  * written however often it is tried (the sink refuses its data, a program
- * limit): then, after POISON_ATTEMPTS, the run is aborted naming the cause
+ * limit): then, after POISON_ATTEMPTS such failures (blips never count), the run is aborted naming the cause
  * instead of looping. Pure: test/batch-failure.test.ts is the table.
  */
 export function isTransientFailure(err: unknown): boolean {

@@ -2,6 +2,8 @@
 export interface BatchJobData {
   run: string;
   batch: number;
+  /** Attempts of this job that failed for the batch's own reason (not a blip): POISON_ATTEMPTS of them abort the run. */
+  ownFailures?: number;
 }
 
 /** The BullMQ job id of a batch: fixed, so adding a batch's job again is a no-op while it exists. */

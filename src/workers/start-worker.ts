@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import { compileIdUrl } from '../ids/id-url.js';
 import { requestTemplateOf } from '../ids/request-template.js';
 import { createHttpClient } from '../jobs/http-client.js';
-import { isTransientFailure, POISON_ATTEMPTS } from '../jobs/batch-failure.js';
+import { isTransientFailure } from '../jobs/batch-failure.js';
+import { batchFailureVerdict } from '../policy/batch-failure-verdict.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
 import { scrubSecrets } from '../policy/scrub-secrets.js';
 import type { Logger } from '../logger.js';
@@ -23,6 +24,7 @@ import { createSink } from '../sinks/create-sink.js';
 import { keepsValidators, RunFinalizedError, type Sink } from '../sinks/sink.js';
 import { ConfigError } from '../errors.js';
 import { bullPrefix } from '../redis/keys.js';
+import { settlesWithin } from '../redis/settles-within.js';
 import { closeBullWorker } from './close-bull-worker.js';
 
 
@@ -31,11 +33,19 @@ export const MAX_STALLED = 20;
 /** How soon a batch refused by this run's own published output tries again to complete the run, when another process holds its finalize lock. */
 const ADOPT_RETRY_MS = 5_000;
 /** How long a forced close of the BullMQ worker may take before the replica stops without it. */
-const FORCED_CLOSE_MS = 5_000;
+const FORCED_CLOSE_MS = 3_000;
+/** How long the last steps of a close (the queue handle, the throughput counts, the sink) may take. */
+const CLOSE_REST_MS = 1_500;
+/** WorkerHandle.close(deadlineMs) returns within deadlineMs + this, Redis up or not. */
+export const CLOSE_AFTER_DEADLINE_MS = FORCED_CLOSE_MS + CLOSE_REST_MS;
 
 export interface WorkerHandle {
   worker: Worker<BatchJobData>;
-  /** Graceful stop: no new batches, in-flight requests finish, leftovers go back to the queue. */
+  /**
+   * Graceful stop: no new batches, in-flight requests finish, leftovers go back to the queue. Returns within
+   * `deadlineMs` (default worker.shutdownTimeoutMs) + CLOSE_AFTER_DEADLINE_MS even when Redis is gone: what did not
+   * commit goes back to the queue when its lock expires, as after a kill.
+   */
   close(deadlineMs?: number): Promise<void>;
   /** Counters of this process, for progress displays. */
   stats: { succeeded: number; failed: number; batches: number };
@@ -185,7 +195,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         log.error({ reason }, `run ${run} cannot complete: ${reason}`);
         return;
       }
-      if (isTransientFailure(err) || job.attemptsMade + 1 < POISON_ATTEMPTS) throw err;
+      // Only the batch's own failures count (BullMQ's attemptsMade counts Redis blips too), kept in the job's data
+      // for its next attempt: a replayed write sets the same count, and a resume's new job starts again at 0.
+      const ownBefore = job.data.ownFailures ?? 0;
+      const verdict = batchFailureVerdict(isTransientFailure(err), ownBefore);
+      if (verdict.action === 'retry') {
+        if (verdict.ownFailures !== ownBefore) {
+          // Not recorded (Redis away): the attempt is retried uncounted, as a blip would be.
+          await job.updateData({ ...job.data, ownFailures: verdict.ownFailures }).catch((e: unknown) => log.warn({ err: errorSummary(e) }, 'could not count the batch failure'));
+        }
+        throw err;
+      }
       // The same batch failed POISON_ATTEMPTS times for a reason that retrying does not fix: end the run
       // with that reason rather than loop. Its IDs stay in the batch for a resume after the fix.
       const reason = `batch ${batch} cannot be written: ${scrubSecrets(errorSummary(err).message, ctx.pool.secrets()).slice(0, 300)}`;
@@ -270,20 +290,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
           logger.warn({ waitedMs: FORCED_CLOSE_MS }, 'the queue worker did not close; stopping without it (its jobs go back to the queue once this process has exited and their locks expire)');
         }
       }
-      await tickQueue?.close();
-      await throughput.close();
-      if (!options.sink) await sink.close?.();
+      // The rest writes to Redis (or the sink's database) once more: bounded too, so a Redis that is gone (hung: no
+      // answer, no error) cannot keep the replica past worker.shutdownTimeoutMs + CLOSE_AFTER_DEADLINE_MS.
+      const rest = Promise.all([tickQueue?.close(), throughput.close(), options.sink ? undefined : sink.close?.()]);
+      if (!(await settlesWithin(rest.catch((err: unknown) => logger.warn({ err: errorSummary(err) }, 'closing the queue handle or the sink failed')), CLOSE_REST_MS))) {
+        logger.warn({ waitedMs: CLOSE_REST_MS }, 'Redis or the sink did not answer while closing; stopping without them (nothing uncommitted is lost: it goes back to the queue)');
+      }
     },
   };
 }
 
 /** Closes the BullMQ worker (closeBullWorker); false when that has not ended within `ms` (it is left to end on its own). */
-async function closesWithin(worker: Worker<BatchJobData>, force: boolean, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const closed = await Promise.race([closeBullWorker(worker, force).then(() => true as const), timeout]);
-  clearTimeout(timer);
-  return closed;
+function closesWithin(worker: Worker<BatchJobData>, force: boolean, ms: number): Promise<boolean> {
+  return settlesWithin(closeBullWorker(worker, force), ms);
 }
 
 /** An error as a log field: code and message only, never the got options or headers it may carry. */

@@ -18,9 +18,10 @@ export async function pullCommand(source: string, flags: GlobalFlags & { run?: s
   // Every line on stderr goes through the status line: logs never land on the end of the progress line.
   const line = createStatusLine(process.stderr);
   const say = (msg: string) => line.print(`pullq: ${msg}`);
-  const { pullq } = openPullq(flags, { connection: 'patient', defaultLogLevel: 'warn', logFormat: 'human', write: (l) => line.print(l) });
+  const { pullq, config } = openPullq(flags, { connection: 'patient', defaultLogLevel: 'warn', logFormat: 'human', write: (l) => line.print(l) });
   const stop = new AbortController();
-  const stopSignals = onShutdownSignals(() => stop.abort(), say);
+  // An interrupted pull exits 2 (the run is not complete), within worker.shutdownTimeoutMs + 10 s even with Redis gone.
+  const stopSignals = onShutdownSignals(() => stop.abort(), say, { shutdownTimeoutMs: config.worker.shutdownTimeoutMs, exitCode: () => 2, log: say });
   const stopProgress = startProgress(() => pullq.runStatus(run), line);
   try {
     const r = await pullq.pull(source, { run, workers: flags.workers ?? 1, signal: stop.signal, onNotice: say });

@@ -3,7 +3,7 @@ import { onShutdownSignals } from '../shutdown-signals.js';
 
 /**
  * `pullq worker [--concurrency N] [--metrics-port N]`: one replica, until
- * SIGTERM/SIGINT (exit 0) or until it cannot go on (exit 2). With a metrics
+ * SIGTERM/SIGINT (exit 0, within worker.shutdownTimeoutMs + 10 s even with Redis gone) or until it cannot go on (exit 2). With a metrics
  * port (or worker.metricsPort) it serves /metrics, /healthz and /readyz.
  */
 export async function workerCommand(flags: GlobalFlags & { concurrency?: number; metricsPort?: number }): Promise<number> {
@@ -13,7 +13,8 @@ export async function workerCommand(flags: GlobalFlags & { concurrency?: number;
   try {
     const worker = await pullq.worker({ concurrency: flags.concurrency, metricsPort: flags.metricsPort, onFatal: () => stop() });
     logger.info({ queue: config.queue, concurrency: flags.concurrency ?? config.worker.concurrency, credentials: worker.credentials, metricsPort: worker.metricsPort }, 'worker started');
-    const stopSignals = onShutdownSignals(() => stop(), (msg) => logger.info(msg));
+    const lastResort = { shutdownTimeoutMs: config.worker.shutdownTimeoutMs, exitCode: () => (worker.fatalReason() !== undefined ? 2 : 0), log: (msg: string) => logger.warn(msg) };
+    const stopSignals = onShutdownSignals(() => stop(), (msg) => logger.info(msg), lastResort);
     await stopped;
     await worker.close();
     stopSignals();
