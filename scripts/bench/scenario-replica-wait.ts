@@ -82,7 +82,7 @@ export async function scenarioReplicaWait(ctx: BenchContext): Promise<ScenarioRe
       { figure: 'one replica wait (median / p99)', measured: `${f1(med(waits.replica))} / ${f1(p99(waits.replica))} µs`, comparison: `no replica: ${f1(med(waits.none))} / ${f1(p99(waits.none))} µs (nothing sent)`, target: 'none', met: null },
       { figure: `pull of ${ids.length} IDs (median)`, measured: `${f1(med(pulls.replica))} ms with a replica`, comparison: `${f1(med(pulls.none))} ms without`, target: 'none', met: null },
     ],
-    tables: [],
+    tables: [{ caption: 'pull duration per round (ms; rounds alternate which mode goes first)', columns: ['round', 'replica attached', 'no replica'], rows: pulls.replica.map((ms, i) => [String(i + 1), ms.toFixed(0), (pulls.none[i] ?? Number.NaN).toFixed(0)]) }],
     notes: ['The commit path sends no WAIT; a pull with a replica differs from one without by replication itself and finalize\'s two waits.'],
     raw: { waits, pulls },
     durationMs: Date.now() - started,
