@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from '../local-redis.js';
@@ -38,8 +41,10 @@ async function until(what: string, check: () => Promise<boolean>, ms = 10_000): 
 /** Starts redis-server twice on free ports: a primary, and a replica of it; resolves once the replica is in sync. */
 export async function startReplicaPair(): Promise<ReplicaPair> {
   const [p, q] = [await freePort(), await freePort()];
-  const primary = launch(p, []);
-  const replica = launch(q, ['--replicaof', '127.0.0.1', String(p)]);
+  // Its own directory: a replica's full sync writes the primary's RDB to disk.
+  const dir = mkdtempSync(path.join(tmpdir(), 'pullq-replica-'));
+  const primary = launch(p, ['--dir', dir]);
+  const replica = launch(q, ['--dir', dir, '--replicaof', '127.0.0.1', String(p)]);
   const admin = (port: number) => {
     const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     r.on('error', () => undefined);
@@ -56,6 +61,7 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
       s.child.kill('SIGKILL');
       await s.exited;
     }
+    rmSync(dir, { recursive: true, force: true });
   };
   try {
     await until('the replica did not sync with its primary', synced);
