@@ -20,6 +20,7 @@ import { scenarioCluster } from './bench/scenario-cluster.js';
 import { scenarioMetricsCost } from './bench/scenario-metrics-cost.js';
 import { scenarioConditional } from './bench/scenario-conditional.js';
 import { scenarioSigningCost } from './bench/scenario-signing-cost.js';
+import { scenarioReplicaWait } from './bench/scenario-replica-wait.js';
 import { ensureRedis } from './local-redis.js';
 
 // `npm run bench [-- --quick] [-- --no-write] [-- --only fleet-budgets,overhead]`:
@@ -39,6 +40,7 @@ const SCENARIOS: { id: string; title: string; run: (ctx: BenchContext) => Promis
   { id: 'metrics-cost', title: '10. what metrics cost', run: scenarioMetricsCost },
   { id: 'conditional', title: '11. conditional re-pulls (304s free)', run: scenarioConditional },
   { id: 'signing-cost', title: '12. request-path cost of signing (OAuth 1.0a vs a bearer token)', run: scenarioSigningCost },
+  { id: 'replica-wait', title: '13. replica waits (Redis WAIT) on finalize and the commit path', run: scenarioReplicaWait },
 ];
 
 async function main(): Promise<number> {

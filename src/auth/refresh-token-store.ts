@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { RedisClient } from '../redis/connect-redis.js';
 import { queueKeys } from '../redis/keys.js';
 import { retryRedis } from '../redis/redis-retry.js';
+import { waitForReplicas, type ReplicaAck } from '../redis/wait-for-replicas.js';
 import { openToken, sealToken } from './token-cache-crypto.js';
 
 /** The fleet's refresh state of one client, as read (sealed values compare as strings; never a plain token in Redis). */
@@ -42,6 +43,13 @@ export class RefreshTokenStore {
     this.key = queueKeys(queue).refreshToken(id);
     this.stateKey = queueKeys(queue).refreshState(id);
     this.credKey = queueKeys(queue).cred(id);
+    this.replicatedKey = queueKeys(queue).replicated;
+  }
+  private readonly replicatedKey: string;
+
+  /** Waits (at most `timeoutMs`) until a Redis replica holds every write so far (a rotated refresh token); at once without replicas. */
+  replicasHold(timeoutMs?: number): Promise<ReplicaAck> {
+    return waitForReplicas(this.redis, { markerKey: this.replicatedKey, timeoutMs });
   }
 
   /** The current refresh token; undefined when none is stored (or it was sealed under another key). */

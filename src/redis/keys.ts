@@ -67,6 +67,11 @@ export function queueKeys(queue: string) {
      */
     refreshState: (id: string) => `${base}oauth:${id}:rt-state`,
     run: (run: string) => runKeys(queue, run),
+    /**
+     * A marker written just before a WAIT (src/redis/wait-for-replicas.ts), so the WAIT covers every write
+     * Redis had made when it ran, whoever made them (a string, 60 s TTL, never a secret).
+     */
+    replicated: `${base}replicated`,
   };
 }
 

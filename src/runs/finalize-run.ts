@@ -23,10 +23,10 @@ export class FinalizeLostError extends PullqError {
  * before anything becomes visible: a finalizer that stalled past its lock
  * (a paused container, a long GC) stops instead of overwriting the other's output.
  */
-export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger, options: { lockMs?: number } = {}): Promise<boolean> {
+export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number } = {}): Promise<boolean> {
   const lockMs = options.lockMs ?? FINALIZE_LOCK_MS;
   if (await store.isFinalized(run)) {
-    await sink.cleanup(run);
+    await cleanupOnceReplicated(store, sink, run, logger);
     return true;
   }
   const status = await store.status(run);
@@ -52,6 +52,13 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
   };
   try {
     if (await store.isFinalized(run)) return true;
+    // The output rests on the run's commits (counts, parts): publish only once a replica holds them, so a
+    // failover to it can never leave output Redis knows nothing of. Not acknowledged: try again later.
+    const ack = await store.replicasHold(options.replicaWaitMs);
+    if (!ack.durable) {
+      logger.warn({ run, replicas: ack.replicas }, `run ${run}: output not published yet: no Redis replica acknowledged the run's last writes in time (replica stopped or lagging); finalize tries again`);
+      return false;
+    }
     const parts = await store.parts(run);
     const finishedAt = Date.now();
     const summary: Summary = {
@@ -69,7 +76,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     const series = seriesOf(run, store.queue);
     if (series !== null) await sink.publishValidators?.(run, series, parts, fence);
     if (!(await store.markFinalized(run, finishedAt, owner))) throw new FinalizeLostError(run);
-    await sink.cleanup(run);
+    await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs);
     logger.info({ run, total: summary.total, succeeded: summary.succeeded, failed: summary.failed, output: sink.location(run) }, 'run complete');
     return true;
   } catch (err) {
@@ -89,7 +96,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
  * become the summary's, then it is marked finalized and its parts dropped. False when another
  * process holds the finalize lock: try again later.
  */
-export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string, published: Summary, logger: Logger, options: { lockMs?: number } = {}): Promise<boolean> {
+export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string, published: Summary, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number } = {}): Promise<boolean> {
   if (await store.isFinalized(run)) return true;
   const owner = randomUUID();
   if (!(await store.lockFinalize(run, owner, options.lockMs ?? FINALIZE_LOCK_MS))) return false;
@@ -97,10 +104,24 @@ export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string
     if (await store.isFinalized(run)) return true;
     if (!(await store.adoptCounts(run, published, owner))) return false;
     if (!(await store.markFinalized(run, Date.parse(published.finishedAt), owner))) return false;
-    await sink.cleanup(run);
+    await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs);
     logger.info({ run, total: published.total, succeeded: published.succeeded, failed: published.failed, output: sink.location(run) }, 'run complete: its output was published already');
     return true;
   } finally {
     await store.unlockFinalize(run, owner);
   }
+}
+
+/**
+ * Drops the run's parts once a replica holds the finalized mark: a failover to a replica without it would
+ * redo batches, and an ID's page parts (output.mode "id") must still be there then. Not acknowledged in
+ * time: the parts stay (never output again), dropped by the next finalize call that sees the run complete.
+ */
+async function cleanupOnceReplicated(store: RunStore, sink: Sink, run: string, logger: Logger, timeoutMs?: number): Promise<void> {
+  const ack = await store.replicasHold(timeoutMs);
+  if (!ack.durable) {
+    logger.warn({ run, replicas: ack.replicas }, `run ${run}: parts kept for now: no Redis replica acknowledged that the run is complete in time; they are dropped at its next finalize or status`);
+    return;
+  }
+  await sink.cleanup(run);
 }

@@ -4,6 +4,7 @@ import { newOpId, REDIS_RETRY_MS, retryRedis } from '../redis/redis-retry.js';
 import { bullJobKey, queueKeys, runKeys } from '../redis/keys.js';
 import { batchJobId } from './batch-job-data.js';
 import { LockScripts } from '../redis/lock-scripts.js';
+import { waitForReplicas, type ReplicaAck } from '../redis/wait-for-replicas.js';
 import { ENQUEUE_FIXED_KEYS, RunScripts, type CommitResult, type CommitScriptInput } from '../redis/run-scripts.js';
 import type { PageState } from '../policy/next-page.js';
 import type { FailedLine, Summary } from '../sinks/sink.js';
@@ -434,6 +435,15 @@ export class RunStore {
       if (lines.length === 0) return;
       yield lines;
     }
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until a replica holds every write Redis had made so far: what a step
+   * about to do something irreversible (publish output, delete parts) has read. Durable at once when
+   * Redis has no replica. Routed by the queue's keys (one node on Redis Cluster).
+   */
+  async replicasHold(timeoutMs?: number): Promise<ReplicaAck> {
+    return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs }));
   }
 
   /** Takes the finalize lock for `ms`; false when another process holds it. */

@@ -15,6 +15,8 @@ import { withoutIdToken } from './oauth2-token-answer.js';
 export const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
 /** How much longer than the request the lock lives (the answer stored, the mark resolved). */
 const LOCK_MARGIN_MS = 5_000;
+/** Rotations a process remembers (refresh token sent → the one the server gave for it). */
+const ROTATIONS_KEPT = 8;
 
 export interface RefreshGrantInput {
   auth: OAuth2Auth;
@@ -46,9 +48,22 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
   let clientAuth: Promise<oauth.ClientAuth> | undefined;
   const what = `OAuth2 client ${label}`;
 
+  /**
+   * Refresh tokens this process saw the server rotate away, each with the one it got for it (the last
+   * ROTATIONS_KEPT). Redis can lose an acknowledged rotation (a failover to a replica that had not received
+   * it): it then holds a spent token again, and sending that is a reuse (a rotating server revokes the grant).
+   */
+  const rotations = new Map<string, string>();
+
   return async (lock) => {
     const st = await store.state();
     if (st.token) seen.add(st.token);
+    const lostRotation = st.token !== undefined ? rotations.get(st.token) : undefined;
+    if (lostRotation !== undefined) {
+      // Stored again in place of the spent one (adopted, as a new starting token is) and sent instead of it.
+      logger.warn({ credential: label }, `${what}: Redis lost the rotated refresh token (a failover to a replica that had not received it); this process still holds it and stores it again instead of sending the spent one`);
+      return send(lock, st, lostRotation, { sealed: store.seal(lostRotation), seed: st.seed ?? '' }, 1, false);
+    }
     const configToken = grant === 'refresh_token' ? c.refreshToken : undefined;
     const seed = configToken ? store.seedOf(configToken) : undefined;
     const plan = planRefresh({
@@ -61,6 +76,10 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     if (plan.kind === 'refuse') throw new OAuth2RefusedError(`${what}: ${plan.reason}`, plan.reason);
     const token = plan.token === 'config' ? configToken! : st.token!;
     const adopt = plan.token === 'config' ? { sealed: store.seal(token), seed: seed! } : undefined;
+    return send(lock, st, token, adopt, plan.tries, plan.afterLostAnswer);
+  };
+
+  async function send(lock: HeldLock, st: Awaited<ReturnType<RefreshTokenStore['state']>>, token: string, adopt: { sealed: string; seed: string } | undefined, tries: number, afterLostAnswer: boolean): Promise<FetchedToken> {
     const sent = adopt?.sealed ?? st.sealed;
 
     // The client's authentication first (a private key imported): a key that cannot sign fails here, before
@@ -68,9 +87,9 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     const clientAuthed = await (clientAuth ??= clientAuthOf(c, `${what}`));
     // The lock outlives the request: no other replica can take it while this token may be at the server.
     if (!(await lock.extend(timeoutMs + LOCK_MARGIN_MS))) throw new OAuth2UnavailableError(`${what}: the refresh lock expired before the refresh; trying again`);
-    const begun = await retryRedis(() => scripts.begin({ owner: lock.owner, read: st.sealed, adopt, tries: plan.tries }));
+    const begun = await retryRedis(() => scripts.begin({ owner: lock.owner, read: st.sealed, adopt, tries }));
     if (begun !== 'marked') throw new OAuth2UnavailableError(`${what}: the refresh token changed or the lock expired before the refresh; trying again`);
-    if (plan.afterLostAnswer) logger.warn({ credential: label }, `${what}: the last token-endpoint answer was lost; sending the same refresh token once more`);
+    if (afterLostAnswer) logger.warn({ credential: label }, `${what}: the last token-endpoint answer was lost; sending the same refresh token once more`);
 
     const options = { ...endpointOptions(auth.tokenUrl, timeoutMs), ...(auth.scope ? { additionalParameters: { scope: auth.scope } } : {}) };
     let res: Response;
@@ -86,13 +105,25 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       return failed(classifyFailure({ status: res.status, oauthError: err instanceof oauth.ResponseBodyError ? err.error : undefined, name: (err as Error).name, code: networkCode(err) }));
     }
     const rotated = body.refresh_token && body.refresh_token !== token ? body.refresh_token : undefined;
-    if (rotated) seen.add(rotated);
+    if (rotated) {
+      seen.add(rotated);
+      rotations.set(token, rotated);
+      for (const old of rotations.keys()) if (rotations.size > ROTATIONS_KEPT) rotations.delete(old);
+    }
     const rotatedSealed = rotated ? store.seal(rotated) : '';
     return {
       token: body.access_token,
       expiresIn: body.expires_in,
       commit: async (access, ttlMs) => {
-        const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        let r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        // A rotation a replica does not hold yet is lost with a failover: store it again (a replay changes
+        // nothing) until a replica acknowledges, a few times; this process keeps it anyway (rotations).
+        for (let i = 0; r === 'rotated' && i < 3; i++) {
+          const ack = await retryRedis(() => store.replicasHold());
+          if (ack.durable) break;
+          logger.warn({ credential: label, replicas: ack.replicas }, `${what}: no Redis replica acknowledged the rotated refresh token in time; storing it again`);
+          r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        }
         // Fenced out (the lock expired, another replica may hold it): nothing can be stored safely. This process
         // keeps the access token until it expires; a rotated refresh token is lost with it, and the mark left in
         // flight makes the fleet's next refresh treat the answer as lost (the old token once more, then quarantine).
@@ -111,7 +142,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
     async function failed(o: RefreshOutcome): Promise<never> {
       switch (o.kind) {
         case 'refused': {
-          const reason = refusalReason({ grant, label, index }, o.error, plan.kind === 'send' && plan.afterLostAnswer);
+          const reason = refusalReason({ grant, label, index }, o.error, afterLostAnswer);
           await retryRedis(() => scripts.end({ owner: lock.owner, sent, refusedReason: reason }));
           throw new OAuth2RefusedError(`${what}: ${reason}`, reason);
         }

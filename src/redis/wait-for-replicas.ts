@@ -1,0 +1,76 @@
+import type { RedisClient } from './connect-redis.js';
+
+/** How long a step waits for a replica to acknowledge, by default (ms): a healthy replica answers in about a round trip. */
+export const REPLICA_WAIT_MS = 2_000;
+/** How often the number of attached replicas is read again (INFO replication), besides on every reconnect. */
+export const REPLICA_COUNT_REFRESH_MS = 10_000;
+
+export interface ReplicaAck {
+  /** Replicas attached to the primary that holds `key` (connected_slaves), as last read. */
+  replicas: number;
+  /** How many of them acknowledged every write made before the wait (0 when there are none). */
+  acknowledged: number;
+  /** Nothing to wait for (no replica), or at least one acknowledged: a failover to the best replica keeps what was read. */
+  durable: boolean;
+}
+
+interface CountEntry {
+  replicas: number;
+  at: number;
+}
+
+/** Replica counts per client and routing key; dropped on every reconnect of that client (a failover). */
+const counts = new WeakMap<RedisClient, Map<string, CountEntry>>();
+
+function countsOf(redis: RedisClient): Map<string, CountEntry> {
+  let m = counts.get(redis);
+  if (!m) {
+    const fresh = new Map<string, CountEntry>();
+    counts.set(redis, (m = fresh));
+    // A reconnect may be to another primary (Sentinel failover): read its replicas again.
+    redis.on('ready', () => fresh.clear());
+  }
+  return m;
+}
+
+/** connected_slaves of an INFO replication text (0 when absent: a replica-less or unknown server). */
+export function connectedReplicas(info: string): number {
+  const m = /^connected_slaves:(\d+)/m.exec(info);
+  return m ? Number(m[1]) : 0;
+}
+
+async function replicaCount(redis: RedisClient, key: string, now: number): Promise<number> {
+  const m = countsOf(redis);
+  const hit = m.get(key);
+  if (hit && now - hit.at < REPLICA_COUNT_REFRESH_MS) return hit.replicas;
+  // In a pipeline with a command on `key`: on Redis Cluster both go to the node that holds the key's slot.
+  const replies = await redis.pipeline().exists(key).info('replication').exec();
+  const [err, info] = replies?.[1] ?? [new Error('no reply to INFO replication')];
+  if (err) throw err;
+  const replicas = connectedReplicas(String(info));
+  m.set(key, { replicas, at: now });
+  return replicas;
+}
+
+/**
+ * Waits until at least one replica of the primary that holds `key` has every write that primary had made
+ * (Redis WAIT), for at most `timeoutMs`. `key` names the keys the caller depends on (any key of the
+ * queue: all share its hash tag), so on Redis Cluster the marker write and the WAIT go, in one pipeline,
+ * to the node that holds them. The marker (`markerKey`, written first on this connection) makes the
+ * WAIT cover writes other clients made (WAIT counts from this connection's last write).
+ *
+ * Costs nothing when the primary has no replica: the count (INFO replication) is read every
+ * REPLICA_COUNT_REFRESH_MS and on every reconnect, and with none nothing is sent (WAIT 1 on a
+ * replica-less Redis would block for the whole time-out). WAIT blocks this connection while it waits:
+ * at most `timeoutMs`, only when a replica is attached and not acknowledging (stopped, lagging).
+ */
+export async function waitForReplicas(redis: RedisClient, options: { markerKey: string; timeoutMs?: number; now?: number }): Promise<ReplicaAck> {
+  const timeoutMs = Math.max(1, Math.ceil(options.timeoutMs ?? REPLICA_WAIT_MS));
+  const replicas = await replicaCount(redis, options.markerKey, options.now ?? Date.now());
+  if (replicas === 0) return { replicas, acknowledged: 0, durable: true };
+  const replies = await redis.pipeline().set(options.markerKey, String(Date.now()), 'PX', 60_000).wait(1, timeoutMs).exec();
+  const [err, n] = replies?.[1] ?? [new Error('no reply to WAIT')];
+  if (err) throw err;
+  const acknowledged = Number(n);
+  return { replicas, acknowledged, durable: acknowledged >= 1 };
+}

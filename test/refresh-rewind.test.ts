@@ -1,0 +1,59 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import got from 'got';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildCredentials } from '../src/auth/build-credentials.js';
+import type { Credential } from '../src/auth/credential.js';
+import { credentialKey } from '../src/auth/credential-key.js';
+import { createLogger } from '../src/logger.js';
+import { queueKeys } from '../src/redis/keys.js';
+import { startOidcServer } from './helpers/oidc-server.js';
+import { cleanQueue, newRedis, onCluster, testConfig, uniqueQueue } from './helpers/test-env.js';
+
+// Redis loses a rotation it acknowledged (a failover to a replica that had not received the commit):
+// the promoted Redis holds the refresh token the server rotated away. Sending it again is a reuse,
+// which a rotating server treats as theft (it revokes the whole grant). The process that rotated it
+// still holds the new one and stores it again instead.
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function tokenOf(c: Credential): Promise<string> {
+  const out = await c.apply({ method: 'GET', url: 'http://x/items/1', headers: {} });
+  return out.headers['authorization']!.replace(/^Bearer /, '');
+}
+
+describe.skipIf(onCluster())('a rotated refresh token Redis lost', () => {
+  it('Redis rewound to the refresh token before the last rotation: the next refresh sends the rotated one, never the old one (no reuse, no invalid_grant)', async () => {
+    const s = await startOidcServer({ clients: [{ clientId: 'crm', clientSecret: 'crm-secret' }], accessTokenTtlS: 2 });
+    cleanups.push(() => s.close());
+    const queue = uniqueQueue('rtw');
+    const redis = newRedis();
+    cleanups.push(async () => {
+      await cleanQueue(redis, queue);
+      redis.disconnect();
+    });
+    const lines: string[] = [];
+    const logger = createLogger('warn', 'human', { write: (l: string) => void lines.push(l) });
+    const start = await s.mintRefreshToken('crm');
+    const config = testConfig({ queue, request: { url: 'http://127.0.0.1:1/items/{id}' }, sink: { type: 'file', dir: '/tmp/unused' }, auth: { type: 'oauth2', grant: 'refresh_token', tokenUrl: s.tokenUrl, clients: [{ clientId: 'crm', clientSecret: 'crm-secret', refreshToken: start, name: 'crm' }] } });
+    const key = await credentialKey(redis, queue);
+    const c = buildCredentials({ config, key, redis, queue, http: got, logger })[0]!;
+    const k = queueKeys(queue);
+    const stateKeys = [k.refreshToken(c.id), k.refreshState(c.id)];
+
+    await tokenOf(c); // the config token, rotated: Redis holds the first rotated one
+    const before = await Promise.all(stateKeys.map((key) => redis.dumpBuffer(key)));
+    await sleep(1700); // past 80 % of the access token's 2 s
+    await tokenOf(c); // rotated again: the one Redis held is spent at the server
+    // The rewind: the refresh state as it was before the last rotation, no access token for the fleet.
+    for (const [i, key] of stateKeys.entries()) await redis.restore(key, 0, before[i]!, 'REPLACE');
+    await redis.del(k.oauth(c.id));
+    await sleep(1700);
+    const t3 = await tokenOf(c);
+    expect((await fetch(`${s.url}/items/a`, { headers: { authorization: `Bearer ${t3}` } })).status).toBe(200);
+    expect({ reused: s.counters.refreshReused, invalidGrants: s.counters.invalidGrants, refreshes: s.counters.tokenCalls['refresh_token'] }).toEqual({ reused: 0, invalidGrants: 0, refreshes: 3 });
+    expect(lines.join('')).toMatch(/Redis lost the rotated refresh token/);
+  });
+});

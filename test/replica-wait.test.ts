@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
+import { startReplicaPair, type ReplicaPair } from '../scripts/bench/replica-pair.js';
+import { startThrowawayRedis, type ThrowawayRedis } from '../scripts/bench/throwaway-redis.js';
+import { createPullq } from '../src/api/create-pullq.js';
+import { parseConfig } from '../src/config.js';
+import pino from 'pino';
+import { queueKeys, runKeys } from '../src/redis/keys.js';
+import { RunStore } from '../src/runs/run-store.js';
+import { waitForReplicas } from '../src/redis/wait-for-replicas.js';
+import { readOutput } from './helpers/pull-in-process.js';
+import { tempDir, uniqueQueue } from './helpers/test-env.js';
+
+// Asynchronous replication: a promoted replica may miss the primary's last writes. A run's output is
+// published, and its parts deleted, only once a replica holds the state they rest on (Redis WAIT).
+// A real primary and replica on free ports; SIGSTOP keeps the replica attached but silent.
+
+let pair: ReplicaPair | undefined;
+let lone: ThrowawayRedis | undefined;
+let api: ExampleApi;
+const tmp = tempDir('replica-wait');
+try {
+  pair = await startReplicaPair();
+  lone = await startThrowawayRedis();
+} catch {
+  // no redis-server binary here: the tests below are skipped
+}
+beforeAll(async () => {
+  api = await startExampleApi({ latencyMs: 2 });
+});
+afterAll(async () => {
+  await api?.close();
+  await pair?.stop();
+  await lone?.stop();
+  tmp.remove();
+});
+
+describe.skipIf(!pair || !lone)('waiting for replicas', () => {
+  it('sends no WAIT to a Redis without replicas; on one with a stopped replica it is not acknowledged until the replica runs again', async () => {
+    const marker = queueKeys(uniqueQueue('rw')).replicated;
+    const alone = new Redis(lone!.url, { maxRetriesPerRequest: null });
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    try {
+      await alone.config('RESETSTAT');
+      for (let i = 0; i < 5; i++) expect(await waitForReplicas(alone, { markerKey: marker, timeoutMs: 5000 })).toEqual({ replicas: 0, acknowledged: 0, durable: true });
+      expect(await alone.info('commandstats')).not.toMatch(/cmdstat_wait:/);
+
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000 })).toEqual({ replicas: 1, acknowledged: 1, durable: true });
+      pair!.pauseReplica();
+      try {
+        expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 150 })).toEqual({ replicas: 1, acknowledged: 0, durable: false });
+      } finally {
+        pair!.resumeReplica();
+      }
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000 })).toMatchObject({ acknowledged: 1, durable: true });
+    } finally {
+      await primary.del(marker);
+      alone.disconnect();
+      primary.disconnect();
+    }
+  });
+
+  it('finalize publishes nothing while the replica is stopped (a failover then would lose the run state the output rests on), and publishes after it runs again', async () => {
+    const queue = uniqueQueue('rw');
+    const dir = path.join(tmp.dir, queue);
+    const config = parseConfig(
+      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
+      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
+    );
+    let notPublished!: () => void;
+    const heldBack = new Promise<void>((resolve) => (notPublished = resolve));
+    const logger = pino({ level: 'info' }, {
+      write: (line: string) => {
+        if (line.includes("not published yet")) notPublished();
+      },
+    });
+    const ids = Array.from({ length: 30 }, (_, i) => String(i + 1));
+    const pullq = createPullq(config, { logger });
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    pair!.pauseReplica();
+    let resumed = false;
+    try {
+      const pulled = pullq.pull(ids, { run: 'r1', signal: AbortSignal.timeout(40_000) });
+      // Before the fix, finalize published at once (the pull ended while the replica held none of the run).
+      const early = pulled.then(() => 'published');
+      early.catch(() => undefined);
+      expect(await Promise.race([heldBack.then(() => 'held back'), early]), 'the run was published while the replica was stopped').toBe('held back');
+      // Every ID has its outcome in Redis, yet nothing is published: the replica holds none of it.
+      expect(await new RunStore(primary, queue).status('r1')).toMatchObject({ done: true, complete: false, succeeded: 30 });
+      expect(existsSync(path.join(dir, 'r1', 'summary.json'))).toBe(false);
+      pair!.resumeReplica();
+      resumed = true;
+      const done = await pulled;
+      expect(done.complete).toBe(true);
+      const out = readOutput(dir, 'r1');
+      expect(out.results.map((l) => l.id).sort()).toEqual([...ids].sort());
+      expect(out.summary).toMatchObject({ total: 30, succeeded: 30, failed: 0 });
+      // The replica holds the finalized mark: a failover now keeps the run complete.
+      const replica = new Redis(pair!.replicaUrl, { maxRetriesPerRequest: null });
+      try {
+        expect(await replica.hget(runKeys(queue, 'r1').meta, 'finalized')).toBe('1');
+      } finally {
+        replica.disconnect();
+      }
+    } finally {
+      if (!resumed) pair!.resumeReplica();
+      await pullq.close();
+      const keys = await primary.keys(`*{${queue}}*`);
+      if (keys.length) await primary.del(...keys);
+      primary.disconnect();
+    }
+  });
+});
