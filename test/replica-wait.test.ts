@@ -113,4 +113,45 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
       primary.disconnect();
     }
   });
+
+  it('a fleet of workers alone (no pull waiting) publishes a held-back run once the replica acknowledges', async () => {
+    const queue = uniqueQueue('rw');
+    const dir = path.join(tmp.dir, queue);
+    const config = parseConfig(
+      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
+      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
+    );
+    let notPublished!: () => void;
+    const heldBack = new Promise<void>((resolve) => (notPublished = resolve));
+    const logger = pino({ level: 'info' }, {
+      write: (line: string) => {
+        if (line.includes('not published yet')) notPublished();
+      },
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
+    const pullq = createPullq(config, { logger });
+    let complete!: (run: string) => void;
+    const completed = new Promise<string>((resolve) => (complete = resolve));
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    pair!.pauseReplica();
+    let resumed = false;
+    try {
+      await pullq.enqueue(ids, { run: 'w1' });
+      await pullq.worker({ onRunComplete: (run) => complete(run) });
+      await heldBack;
+      pair!.resumeReplica();
+      resumed = true;
+      // Before: nothing tried the finalize again (only a later pull, status or worker start did): no output.
+      expect(await Promise.race([completed, new Promise((resolve) => setTimeout(() => resolve('not published'), 20_000))])).toBe('w1');
+      const out = readOutput(dir, 'w1');
+      expect(out.results.map((l) => l.id).sort()).toEqual([...ids].sort());
+      expect(out.summary).toMatchObject({ total: 20, succeeded: 20, failed: 0 });
+    } finally {
+      if (!resumed) pair!.resumeReplica();
+      await pullq.close();
+      const keys = await primary.keys(`*{${queue}}*`);
+      if (keys.length) await primary.del(...keys);
+      primary.disconnect();
+    }
+  });
 });

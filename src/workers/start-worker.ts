@@ -34,6 +34,8 @@ export const MAX_STALLED = 20;
 const ADOPT_RETRY_MS = 5_000;
 /** How long a forced close of the BullMQ worker may take before the replica stops without it. */
 const FORCED_CLOSE_MS = 3_000;
+/** How soon a finalize this worker could not do (held back until a Redis replica acknowledges, or locked by another process) is tried again. */
+const FINALIZE_RETRY_MS = 5_000;
 /** How long the last steps of a close (the queue handle, the throughput counts, the sink) may take. */
 const CLOSE_REST_MS = 1_500;
 /** WorkerHandle.close(deadlineMs) returns within deadlineMs + this, Redis up or not. */
@@ -128,9 +130,26 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   };
   const stats = { succeeded: 0, failed: 0, batches: 0 };
 
-  const finalize = async (run: string) => {
+  /** Runs this process saw complete: told to onRunComplete once each. */
+  const completed = new Set<string>();
+  const runComplete = (run: string) => {
+    if (completed.has(run)) return;
+    completed.add(run);
+    options.onRunComplete?.(run);
+  };
+  const finalizeRetries = new Map<string, NodeJS.Timeout>();
+  const finalize = async (run: string): Promise<void> => {
     try {
-      if (await finalizeRun(store, sink, run, logger)) options.onRunComplete?.(run);
+      if (await finalizeRun(store, sink, run, logger)) return runComplete(run);
+      // Held back (no Redis replica acknowledged the run's last writes yet) or another process holds the lock: look
+      // again in a while, so a fleet of workers alone, with no pull waiting, still publishes the output.
+      if (stopping || finalizeRetries.has(run)) return;
+      const timer = setTimeout(() => {
+        finalizeRetries.delete(run);
+        void finalize(run);
+      }, FINALIZE_RETRY_MS);
+      timer.unref();
+      finalizeRetries.set(run, timer);
     } catch (err) {
       logger.error({ run, err: errorSummary(err) }, 'writing the run output failed; it will be retried by the next pull, status or worker start');
     }
@@ -179,7 +198,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
         // The output is this very run's (Redis rewound past its finalize, and the batch is being redone): complete the run from it.
         if (err.published !== undefined && err.published.startedAt === status.createdAt) {
           if (await adoptPublishedRun(store, sink, run, err.published, log)) {
-            options.onRunComplete?.(run);
+            runComplete(run);
             return;
           }
           // Another process holds the finalize lock: keep the job and come back once it may have finished (or its lock
@@ -279,6 +298,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     fatalReason: () => fatalReason,
     async close(deadlineMs = config.worker.shutdownTimeoutMs) {
       stopping = true;
+      for (const timer of finalizeRetries.values()) clearTimeout(timer);
+      finalizeRetries.clear();
       ctx.pool.close();
       if (!(await closesWithin(worker, false, deadlineMs))) {
         logger.info({ deadlineMs }, 'in-flight work did not finish before the shutdown deadline; forcing (BullMQ hands it to another worker when its lock expires)');
