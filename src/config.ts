@@ -289,12 +289,36 @@ const requestSchema = z
     }
   });
 
+/** A sentinel's URL: a host, an optional port, user and password, and no path, query or fragment. */
+function isSentinelUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.hostname !== '' && (u.pathname === '' || u.pathname === '/') && u.search === '' && u.hash === '';
+  } catch {
+    return false;
+  }
+}
+
 export const configSchema = z.strictObject({
   redis: z
     .strictObject({
       url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
       /** Seed nodes of a Redis Cluster (a cluster is also detected from the url); user, password and TLS come from the url. */
       cluster: z.array(z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')).min(1, 'must list at least one node').optional(),
+      /** Redis Sentinel: the sentinels' URLs (user, password and TLS of the Redis nodes as in url) and the master's name. */
+      sentinels: z.array(z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').refine(isSentinelUrl, 'must be redis://host:port or rediss://user:password@host:port (no path)')).min(1, 'must list at least one sentinel').optional(),
+      name: z.string().min(1, 'must not be empty').optional(),
+      sentinelPassword: z.string().min(1, 'must not be empty').optional(),
+    })
+    .superRefine((r, ctx) => {
+      if (r.sentinels && !r.name) ctx.addIssue({ code: 'custom', path: ['name'], message: 'is required with redis.sentinels: the master name the sentinels monitor (e.g. "mymaster")' });
+      if (!r.sentinels && r.name) ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'is required with redis.name: list the sentinels, e.g. ["redis://s1:26379"]' });
+      if (!r.sentinels && r.sentinelPassword) ctx.addIssue({ code: 'custom', path: ['sentinelPassword'], message: 'is only for redis.sentinels' });
+      if (r.sentinels && r.cluster) ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'does not combine with redis.cluster: Sentinel watches one primary, a cluster has its own failover' });
+      if (r.sentinels) {
+        const auth = new Set(r.sentinels.map((s) => { const u = new URL(s); return `${u.protocol}${u.username}:${u.password}`; }));
+        if (auth.size > 1) ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'must all use the same scheme, user and password (they are those of the Redis nodes)' });
+      }
     })
     .prefault({}),
   queue: z.string().regex(NAME_RE, 'must be 1-100 letters, digits, . _ - (no ":")').default('pullq'),

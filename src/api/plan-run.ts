@@ -7,7 +7,7 @@ import { rowReader } from '../runs/enqueue-run.js';
 import { idChunks, type IdsInput } from '../ids/ids-input.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import type { Logger } from '../logger.js';
-import { connectRedis } from '../redis/connect-redis.js';
+import { connectRedis, redisTargetOf } from '../redis/connect-redis.js';
 
 /** Request latency assumed when none is given (ms). */
 export const DEFAULT_LATENCY_MS = 200;
@@ -75,7 +75,7 @@ export async function planRun(config: Config, logger: Logger, ids: IdsInput, lat
   // Budgets learned by earlier runs live in Redis; without Redis, only configured ones count.
   let health: CredentialHealth[] | undefined;
   try {
-    const redis = await connectRedis(config.redis.url, { longLived: false, connectTimeoutMs: 2000, cluster: config.redis.cluster });
+    const redis = await connectRedis(config.redis.url, { longLived: false, connectTimeoutMs: 2000, ...redisTargetOf(config.redis) });
     try {
       health = await (await CredentialPool.open({ redis, config, logger, http: createHttpClient(config) })).health();
     } finally {

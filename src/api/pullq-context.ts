@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { connectRedis, warnAboutRedisSettings, type RedisClient } from '../redis/connect-redis.js';
+import { connectRedis, redisTargetOf, warnAboutRedisSettings, type RedisClient } from '../redis/connect-redis.js';
 import { bullPrefix } from '../redis/keys.js';
 import type { BatchJobData } from '../runs/batch-job-data.js';
 import { RunStore } from '../runs/run-store.js';
@@ -51,7 +51,7 @@ export class PullqContext {
   }
 
   private async open(longLived: boolean): Promise<Connected> {
-    const redis = await connectRedis(this.config.redis.url, { longLived, logger: this.logger, cluster: this.config.redis.cluster });
+    const redis = await connectRedis(this.config.redis.url, { longLived, logger: this.logger, ...redisTargetOf(this.config.redis) });
     if (longLived) await warnAboutRedisSettings(redis, this.logger);
     const queue = new Queue<BatchJobData>(this.config.queue, { connection: redis, prefix: bullPrefix(this.config.queue) });
     // Dropped connections are ridden out (ioredis reconnects and resends); a user need not see each one.

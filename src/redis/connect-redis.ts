@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterNode } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -33,6 +33,28 @@ export interface ConnectOptions {
   cluster?: string[];
   connectTimeoutMs?: number;
   logger?: Logger;
+  /** Redis Sentinel (config redis.sentinels and redis.name): the url is then not used. */
+  sentinel?: SentinelTarget;
+}
+
+/** Where Sentinel finds the primary: the sentinels' URLs (their user, password and TLS are the Redis nodes'), the master name. */
+export interface SentinelTarget {
+  sentinels: string[];
+  name: string;
+  /** The sentinels' own password, when they ask for one. */
+  sentinelPassword?: string | undefined;
+}
+
+/** The config's `redis` section as connectRedis's options: the cluster seeds or the Sentinel target, if any. */
+export function redisTargetOf(redis: { cluster?: string[] | undefined; sentinels?: string[] | undefined; name?: string | undefined; sentinelPassword?: string | undefined }): Pick<ConnectOptions, 'cluster' | 'sentinel'> {
+  if (redis.sentinels?.length && redis.name) return { sentinel: { sentinels: redis.sentinels, name: redis.name, sentinelPassword: redis.sentinelPassword } };
+  return redis.cluster ? { cluster: redis.cluster } : {};
+}
+
+/** Where pullq's Redis is, for messages: the url (password masked), or the sentinels and master name. */
+export function describeRedis(redis: { url: string; sentinels?: string[] | undefined; name?: string | undefined }): string {
+  if (redis.sentinels?.length) return `master "${redis.name ?? ''}" of the Sentinels ${redis.sentinels.map(safeRedisUrl).join(', ')}`;
+  return safeRedisUrl(redis.url);
 }
 
 /**
@@ -43,6 +65,7 @@ export interface ConnectOptions {
  * `maxRetriesPerRequest: null` on workers.
  */
 export async function connectRedis(url: string, options: ConnectOptions): Promise<RedisClient> {
+  if (options.sentinel) return connectSentinel(options.sentinel, options);
   if (options.cluster?.length) return connectCluster(url, options.cluster, options);
   const single = await connectSingle(url, options);
   const info = await single.info('cluster').catch(() => '');
@@ -88,9 +111,38 @@ async function connectCluster(url: string, seeds: string[], options: ConnectOpti
   return cluster;
 }
 
-async function connectSingle(url: string, options: ConnectOptions): Promise<Redis> {
+/**
+ * Connects to the primary that the sentinels name. ioredis asks the sentinels on every (re)connect and
+ * checks the node's role, so after a failover the reconnect finds the promoted replica; the failover
+ * detector (a subscription to +switch-master) drops a connection to a demoted primary that still runs.
+ */
+async function connectSentinel(target: SentinelTarget, options: ConnectOptions): Promise<Redis> {
+  const first = new URL(target.sentinels[0]!);
+  const tls = first.protocol === 'rediss:';
+  return connectSingle(`sentinel ${target.name}`, options, {
+    sentinels: target.sentinels.map((s) => {
+      const u = new URL(s);
+      return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 26379) };
+    }),
+    name: target.name,
+    username: first.username ? decodeURIComponent(first.username) : undefined,
+    password: first.password ? decodeURIComponent(first.password) : undefined,
+    sentinelPassword: target.sentinelPassword,
+    tls: tls ? {} : undefined,
+    sentinelTLS: tls ? {} : undefined,
+    enableTLSForSentinelMode: tls,
+    failoverDetector: true,
+    // Each reconnect asks the sentinels first, so it is cheap: a capped 500 ms finds the promoted
+    // replica within half a second of the switch (the 5 s cap of a single Redis would add seconds).
+    retryStrategy: (times: number) => Math.min(25 * 2 ** Math.min(times, 8), 500),
+    // All sentinels unreachable: try them again, capped like the node reconnects.
+    sentinelRetryStrategy: (times: number) => Math.min(25 * 2 ** Math.min(times, 8), 2000),
+  }, () => `cannot reach Redis through the Sentinels ${target.sentinels.map(safeRedisUrl).join(', ')} (master "${target.name}")`);
+}
+
+async function connectSingle(url: string, options: ConnectOptions, sentinel?: RedisOptions, where?: () => string): Promise<Redis> {
   const timeout = options.connectTimeoutMs ?? 5000;
-  const redis = new Redis(url, {
+  const redisOptions: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
@@ -98,7 +150,9 @@ async function connectSingle(url: string, options: ConnectOptions): Promise<Redi
     // Reconnect at once after a blip, then with a capped backoff; long-lived processes ride out Redis restarts.
     retryStrategy: (times) => Math.min(25 * 2 ** Math.min(times, 8), 5000),
     reconnectOnError: reconnectOnReadonly,
-  });
+    ...sentinel,
+  };
+  const redis = sentinel ? new Redis(redisOptions) : new Redis(url, redisOptions);
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
   let lastError: Error | undefined;
   redis.on('error', (err: Error) => {
@@ -113,6 +167,7 @@ async function connectSingle(url: string, options: ConnectOptions): Promise<Redi
   } catch (err) {
     redis.disconnect();
     const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
+    if (where) throw new RedisUnavailableError(`${where()} (${lastError && !(lastError as NodeJS.ErrnoException).code ? lastError.message.replace(/ Retrying from scratch after \d+ms\./, '') : why}); check that the sentinels run and monitor that name (redis.sentinels, redis.name)`, { cause: err });
     throw new RedisUnavailableError(`cannot reach Redis at ${safeRedisUrl(url)} (${why}); start it (e.g. \`docker compose up -d redis\` or \`redis-server\`) or set REDIS_URL`, { cause: err });
   }
   // BullMQ duplicates this connection (blocking reads); a lazy duplicate's first connect() fails outright

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { runState } from '../../runs/run-state.js';
 import type { RunStatus } from '../../runs/run-store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { safeRedisUrl } from '../../redis/connect-redis.js';
+import { describeRedis } from '../../redis/connect-redis.js';
 import { openPullq, type GlobalFlags } from '../command-context.js';
 import { formatDuration } from '../progress.js';
 import { formatRested } from '../pull-summary.js';
@@ -40,7 +40,7 @@ export async function statusCommand(flags: GlobalFlags & { run?: string; json?: 
       while (!stop.signal.aborted) {
         const reading = pullq.status(flags.run);
         reading.catch(() => undefined);
-        const slow = setTimeout(() => block.show(`as of ${stamp()} · waiting for Redis (${safeRedisUrl(config.redis.url)}) · Ctrl-C to stop\n${last}`), 2 * WATCH_EVERY_MS);
+        const slow = setTimeout(() => block.show(`as of ${stamp()} · waiting for Redis (${describeRedis(config.redis)}) · Ctrl-C to stop\n${last}`), 2 * WATCH_EVERY_MS);
         const r = await Promise.race([reading, aborted]).finally(() => clearTimeout(slow));
         if (r === 'aborted') break;
         last = statusText(r);
