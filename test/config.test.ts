@@ -262,3 +262,27 @@ describe('credentials files (auth.credentialsFile, auth.tokensFile): read at loa
     expect(() => load(auth)).toThrow(message);
   });
 });
+
+describe('redis.sentinels', () => {
+  const request = { url: 'https://api.example.com/items/{id}' };
+  const env = { vars: {} };
+  const cases: [string, Record<string, unknown>, string | null][] = [
+    ['sentinels and name', { sentinels: ['redis://s1:26379', 'redis://s2:26379'], name: 'mymaster' }, null],
+    ['with a sentinel password and TLS', { sentinels: ['rediss://u:p@s1:26379'], name: 'mymaster', sentinelPassword: 'sp' }, null],
+    ['sentinels without name', { sentinels: ['redis://s1:26379'] }, 'redis.name: is required with redis.sentinels'],
+    ['name without sentinels', { name: 'mymaster' }, 'redis.sentinels: is required with redis.name'],
+    ['sentinelPassword alone', { sentinelPassword: 'x' }, 'redis.sentinelPassword: is only for redis.sentinels'],
+    ['with cluster', { sentinels: ['redis://s1:26379'], name: 'm', cluster: ['redis://c1:7000'] }, 'redis.sentinels: does not combine with redis.cluster'],
+    ['a path in a sentinel url', { sentinels: ['redis://s1:26379/0'], name: 'm' }, 'redis.sentinels.0: must be redis://host:port'],
+    ['not a redis url', { sentinels: ['http://s1:26379'], name: 'm' }, 'redis.sentinels.0: must start with redis://'],
+    ['mixed schemes', { sentinels: ['redis://s1:26379', 'rediss://s2:26379'], name: 'm' }, 'redis.sentinels: must all use the same scheme'],
+    ['an empty list', { sentinels: [], name: 'm' }, 'redis.sentinels: must list at least one sentinel'],
+  ];
+  for (const [what, redis, error] of cases) {
+    it(`${what}: ${error ?? 'accepted'}`, () => {
+      const parse = () => parseConfig({ redis, request }, { env });
+      if (error === null) expect(parse().redis).toMatchObject(redis);
+      else expect(parse).toThrow(error);
+    });
+  }
+});

@@ -65,7 +65,7 @@ export function describeRedis(redis: { url: string; sentinels?: string[] | undef
  * `maxRetriesPerRequest: null` on workers.
  */
 export async function connectRedis(url: string, options: ConnectOptions): Promise<RedisClient> {
-  if (options.sentinel) return connectSentinel(options.sentinel, options);
+  if (options.sentinel) return connectSentinel(options.sentinel, url, options);
   if (options.cluster?.length) return connectCluster(url, options.cluster, options);
   const single = await connectSingle(url, options);
   const info = await single.info('cluster').catch(() => '');
@@ -116,8 +116,10 @@ async function connectCluster(url: string, seeds: string[], options: ConnectOpti
  * checks the node's role, so after a failover the reconnect finds the promoted replica; the failover
  * detector (a subscription to +switch-master) drops a connection to a demoted primary that still runs.
  */
-async function connectSentinel(target: SentinelTarget, options: ConnectOptions): Promise<Redis> {
+async function connectSentinel(target: SentinelTarget, url: string, options: ConnectOptions): Promise<Redis> {
   const first = new URL(target.sentinels[0]!);
+  // The nodes' user and password: the sentinel URLs' when they carry them, else redis.url's (as for a single Redis).
+  const nodes = first.username || first.password ? first : parsedUrl(url) ?? first;
   const tls = first.protocol === 'rediss:';
   return connectSingle(`sentinel ${target.name}`, options, {
     sentinels: target.sentinels.map((s) => {
@@ -125,10 +127,10 @@ async function connectSentinel(target: SentinelTarget, options: ConnectOptions):
       return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 26379) };
     }),
     name: target.name,
-    username: first.username ? decodeURIComponent(first.username) : undefined,
-    password: first.password ? decodeURIComponent(first.password) : undefined,
+    username: nodes.username ? decodeURIComponent(nodes.username) : undefined,
+    password: nodes.password ? decodeURIComponent(nodes.password) : undefined,
     sentinelPassword: target.sentinelPassword,
-    tls: tls ? {} : undefined,
+    tls: tls || nodes.protocol === 'rediss:' ? {} : undefined,
     sentinelTLS: tls ? {} : undefined,
     enableTLSForSentinelMode: tls,
     failoverDetector: true,
@@ -138,6 +140,14 @@ async function connectSentinel(target: SentinelTarget, options: ConnectOptions):
     // All sentinels unreachable: try them again, capped like the node reconnects.
     sentinelRetryStrategy: (times: number) => Math.min(25 * 2 ** Math.min(times, 8), 2000),
   }, () => `cannot reach Redis through the Sentinels ${target.sentinels.map(safeRedisUrl).join(', ')} (master "${target.name}")`);
+}
+
+function parsedUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
 }
 
 async function connectSingle(url: string, options: ConnectOptions, sentinel?: RedisOptions, where?: () => string): Promise<Redis> {
