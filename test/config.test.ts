@@ -6,6 +6,7 @@ import { ConfigError } from '../src/errors.js';
 import { tempDir } from './helpers/test-env.js';
 import { allowInsecureRequests } from 'oauth4webapi';
 import { endpointOptions } from '../src/auth/kinds/oauth2-client-auth.js';
+import { describeRedis, redisTargetOf } from '../src/redis/connect-redis.js';
 
 const tmp = tempDir('config');
 afterAll(() => tmp.remove());
@@ -169,5 +170,37 @@ describe('secrets never in clear over plain http (https, or http to a loopback h
     expect(allowInsecureRequests in endpointOptions('http://127.evil.test/token')).toBe(false);
     expect(allowInsecureRequests in endpointOptions('http://127.0.0.1:9/token')).toBe(true);
     expect(allowInsecureRequests in endpointOptions('https://idp.test/token')).toBe(false);
+  });
+});
+
+describe('config: redis.sentinels', () => {
+  const withRedis = (redis: Record<string, unknown>) => ({ request: url, redis });
+  const S = ['redis://s1:26379', 'redis://s2:26379', 'redis://s3'];
+
+  it('takes sentinels with a name (and an optional sentinelPassword); connectRedis gets the Sentinel target', () => {
+    const c = parseConfig(withRedis({ sentinels: S, name: 'mymaster', sentinelPassword: 'sp' }), { env: env() });
+    expect(c.redis).toMatchObject({ sentinels: S, name: 'mymaster', sentinelPassword: 'sp' });
+    expect(redisTargetOf(c.redis)).toEqual({ sentinel: { sentinels: S, name: 'mymaster', sentinelPassword: 'sp' } });
+    expect(describeRedis(c.redis)).toBe('master "mymaster" of the Sentinels redis://s1:26379, redis://s2:26379, redis://s3');
+    expect(redisTargetOf(parseConfig({ request: url }, { env: env() }).redis)).toEqual({});
+  });
+
+  it('user, password and TLS as in redis.url: rediss://user:pw@host:port; the password never in describeRedis', () => {
+    const c = parseConfig(withRedis({ sentinels: ['rediss://app:s3cret@s1:26380', 'rediss://app:s3cret@[::1]:26381'], name: 'm' }), { env: env() });
+    expect(describeRedis(c.redis)).not.toContain('s3cret');
+  });
+
+  it.each([
+    [{ sentinels: S }, 'config: redis.name: is required with redis.sentinels'],
+    [{ name: 'mymaster' }, 'config: redis.sentinels: is required with redis.name'],
+    [{ sentinelPassword: 'x' }, 'config: redis.sentinelPassword: is only for redis.sentinels'],
+    [{ sentinels: S, name: 'm', cluster: ['redis://c1:7000'] }, 'config: redis.sentinels: does not combine with redis.cluster'],
+    [{ sentinels: [], name: 'm' }, 'config: redis.sentinels: must list at least one sentinel'],
+    [{ sentinels: ['http://s1:26379'], name: 'm' }, 'config: redis.sentinels.0: must start with redis:// or rediss://'],
+    [{ sentinels: ['redis://s1:26379/0'], name: 'm' }, 'config: redis.sentinels.0: must be redis://host:port or rediss://user:password@host:port (no path)'],
+    [{ sentinels: ['redis://s1:26379', 'rediss://s2:26379'], name: 'm' }, 'config: redis.sentinels: must all use the same scheme, user and password'],
+    [{ sentinels: S, name: '' }, 'config: redis.name: must not be empty'],
+  ])('refuses %j', (redis, message) => {
+    expect(() => parseConfig(withRedis(redis), { env: env() })).toThrow(message);
   });
 });
