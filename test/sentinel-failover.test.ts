@@ -158,7 +158,7 @@ describe('Redis Sentinel: connecting', () => {
 
     const refused = connectRedis('redis://unused', { longLived: false, connectTimeoutMs: 1500, sentinel: { sentinels: group.sentinelUrls, name: group.name, sentinelPassword: 'wrong-pw' } });
     await expect(refused).rejects.toMatchObject({ code: 'redis_unavailable' });
-    const message = (await refused.catch((e: Error) => e)).message;
+    const message = ((await refused.catch((e: Error) => e)) as Error).message;
     expect(message).toMatch(/^cannot reach Redis through the Sentinels redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/);
     expect(message).toContain('check that the sentinels run and monitor that name');
     expect(message).not.toMatch(/node-pw|sent-pw|wrong-pw/);
