@@ -142,3 +142,27 @@ describe('Redis Sentinel: the primary dies mid-run', () => {
     expect(f.committedAfter).toBeLessThan(f.committedBefore);
   }, 120_000);
 });
+
+describe('Redis Sentinel: connecting', () => {
+  it('a password on the nodes (in the sentinel URLs) and on the sentinels (sentinelPassword): connects to the primary; a wrong sentinelPassword or master name is one line without a password', async () => {
+    const group = await startSentinelGroup({ password: 'node-pw', sentinelPassword: 'sent-pw' });
+    cleanups.push(() => group.stop());
+    const ok = await connectRedis('redis://unused', { longLived: false, sentinel: { sentinels: group.sentinelUrls, name: group.name, sentinelPassword: 'sent-pw' } });
+    cleanups.push(() => ok.disconnect());
+    expect(/role:master/.test(await ok.info('replication'))).toBe(true);
+    expect(Number(/tcp_port:(\d+)/.exec(await ok.info('server'))?.[1])).toBe(group.primaryPort);
+    // BullMQ duplicates the connection: the duplicate finds the primary through the sentinels too.
+    const dup = (ok as Redis).duplicate();
+    cleanups.push(() => dup.disconnect());
+    expect(await dup.set('sentinel-dup', '1')).toBe('OK');
+
+    const refused = connectRedis('redis://unused', { longLived: false, connectTimeoutMs: 1500, sentinel: { sentinels: group.sentinelUrls, name: group.name, sentinelPassword: 'wrong-pw' } });
+    await expect(refused).rejects.toMatchObject({ code: 'redis_unavailable' });
+    const message = ((await refused.catch((e: Error) => e)) as Error).message;
+    expect(message).toMatch(/^cannot reach Redis through the Sentinels redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/);
+    expect(message).toContain('check that the sentinels run and monitor that name');
+    expect(message).not.toMatch(/node-pw|sent-pw|wrong-pw/);
+    const wrongName = connectRedis('redis://unused', { longLived: false, connectTimeoutMs: 1500, sentinel: { sentinels: group.sentinelUrls, name: 'nosuch', sentinelPassword: 'sent-pw' } });
+    await expect(wrongName).rejects.toMatchObject({ code: 'redis_unavailable' });
+  }, 60_000);
+});

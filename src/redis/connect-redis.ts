@@ -177,7 +177,7 @@ async function connectSingle(url: string, options: ConnectOptions, sentinel?: Re
   } catch (err) {
     redis.disconnect();
     const why = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
-    if (where) throw new RedisUnavailableError(`${where()} (${lastError && !(lastError as NodeJS.ErrnoException).code ? lastError.message.replace(/ Retrying from scratch after \d+ms\./, '') : why}); check that the sentinels run and monitor that name (redis.sentinels, redis.name)`, { cause: err });
+    if (where) throw new RedisUnavailableError(`${where()} (${lastError && !(lastError as NodeJS.ErrnoException).code ? (/All sentinels are unreachable/.test(lastError.message) ? 'no sentinel answered' : lastError.message) : why}); check that the sentinels run and monitor that name (redis.sentinels, redis.name)`, { cause: err });
     throw new RedisUnavailableError(`cannot reach Redis at ${safeRedisUrl(url)} (${why}); start it (e.g. \`docker compose up -d redis\` or \`redis-server\`) or set REDIS_URL`, { cause: err });
   }
   // BullMQ duplicates this connection (blocking reads); a lazy duplicate's first connect() fails outright

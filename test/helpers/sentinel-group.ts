@@ -10,7 +10,7 @@ import { freePort } from '../../scripts/local-redis.js';
 export interface SentinelGroup {
   /** The master name the sentinels monitor. */
   name: string;
-  /** redis://127.0.0.1:<port> of each sentinel (config redis.sentinels). */
+  /** redis://[:password@]127.0.0.1:<port> of each sentinel (config redis.sentinels; the password is the nodes'). */
   sentinelUrls: string[];
   primaryPort: number;
   replicaPort: number;
@@ -34,7 +34,8 @@ const NAME = 'pullqmaster';
  * with down-after-milliseconds 1000 and a short failover-timeout, and returns once the replica is in sync
  * and each sentinel knows the replica and the two other sentinels (so a failover can be voted at once).
  */
-export async function startSentinelGroup(): Promise<SentinelGroup> {
+export async function startSentinelGroup(options: { password?: string; sentinelPassword?: string } = {}): Promise<SentinelGroup> {
+  const { password, sentinelPassword } = options;
   const dir = mkdtempSync(path.join(tmpdir(), 'pullq-sentinel-'));
   const children = new Map<string, ChildProcess>();
   const clients: Redis[] = [];
@@ -46,8 +47,8 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
       child.once('spawn', () => resolve());
     });
   };
-  const node = (port: number) => {
-    const r = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: () => 100, lazyConnect: false });
+  const node = (port: number, pw = password) => {
+    const r = new Redis({ host: '127.0.0.1', port, password: pw, maxRetriesPerRequest: 1, retryStrategy: () => 100, lazyConnect: false });
     r.on('error', () => undefined);
     clients.push(r);
     return r;
@@ -64,7 +65,7 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
     const primaryPort = await freePort();
     const replicaPort = await freePort();
     const sentinelPorts = [await freePort(), await freePort(), await freePort()];
-    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(password ? ['--requirepass', password, '--masterauth', password] : [])];
     await start('primary', ['--port', String(primaryPort), ...base]);
     await start('replica', ['--port', String(replicaPort), ...base, '--replicaof', '127.0.0.1', String(primaryPort)]);
     for (const [i, port] of sentinelPorts.entries()) {
@@ -77,12 +78,14 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
         `sentinel down-after-milliseconds ${NAME} 1000`,
         `sentinel failover-timeout ${NAME} 3000`,
         `sentinel parallel-syncs ${NAME} 1`,
+        ...(password ? [`sentinel auth-pass ${NAME} ${password}`] : []),
+        ...(sentinelPassword ? [`requirepass ${sentinelPassword}`, `sentinel sentinel-pass ${sentinelPassword}`] : []),
         '',
       ].join('\n'));
       await start(`sentinel-${i}`, [file, '--sentinel']);
     }
     const replica = node(replicaPort);
-    const sentinels = sentinelPorts.map(node);
+    const sentinels = sentinelPorts.map((p) => node(p, sentinelPassword));
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (Date.now() > deadline) throw new Error('the sentinel group did not come up within 30 s');
@@ -97,7 +100,7 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
     }
     return {
       name: NAME,
-      sentinelUrls: sentinelPorts.map((p) => `redis://127.0.0.1:${p}`),
+      sentinelUrls: sentinelPorts.map((p) => `redis://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${p}`),
       primaryPort,
       replicaPort,
       node,
