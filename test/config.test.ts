@@ -173,6 +173,97 @@ describe('secrets never in clear over plain http (https, or http to a loopback h
   });
 });
 
+describe('credentials files (auth.credentialsFile, auth.tokensFile): read at load and again on a rotation', () => {
+  const dir = tempDir('config-creds');
+  afterAll(() => dir.remove());
+  const cfgFile = path.join(dir.dir, 'pullq.config.json');
+  const write = (name: string, content: unknown) => writeFileSync(path.join(dir.dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+  const load = (auth: Record<string, unknown>, vars: Record<string, string> = {}) => {
+    write('pullq.config.json', { request: { url: 'http://127.0.0.1:9/items/{id}' }, auth });
+    return loadConfig(cfgFile, env(vars));
+  };
+
+  it.each([
+    ['header', { type: 'header' }, ['t-1', { token: 't-2', name: 'second', budget: { requests: 5, perSeconds: 1 } }], [{ secret: 't-1' }, { secret: 't-2', name: 'second', budget: { requests: 5, perSeconds: 1 } }]],
+    ['query', { type: 'query', param: 'k' }, ['q-1'], [{ secret: 'q-1', kind: 'query' }]],
+    ['basic', { type: 'basic' }, [{ username: 'u', password: 'p', name: 'b1' }], [{ kind: 'basic', user: 'u', secret: 'p', name: 'b1' }]],
+    ['oauth2', { type: 'oauth2', tokenUrl: 'http://127.0.0.1:9/token' }, [{ clientId: 'c', clientSecret: 's' }], [{ kind: 'oauth2', user: 'c', secret: 's', authMethod: 'client_secret_basic' }]],
+    ['login', { type: 'login', loginUrl: 'http://127.0.0.1:9/login' }, [{ username: 'a@x', password: 'pw' }], [{ kind: 'login', user: 'a@x', secret: 'pw' }]],
+    ['oauth1', { type: 'oauth1' }, [{ consumerKey: 'ck', consumerSecret: 'cs', token: 't', tokenSecret: 'ts' }], [{ kind: 'oauth1', user: 'ck', secret: 'cs&ts', token: 't' }]],
+  ] as const)('%s: a JSON array of what the inline list holds; source credentialsFile', (_type, auth, entries, want) => {
+    write(`${_type}.json`, entries);
+    const c = load({ ...auth, credentialsFile: `${_type}.json` });
+    expect(c.credentials).toMatchObject(want.map((w) => ({ ...w, source: 'credentialsFile' })));
+  });
+
+  it('custom (library): credential objects, as inline', () => {
+    write('custom.json', [{ apiKey: 'k-1', name: 'c1' }]);
+    const c = parseConfig({ request: url, auth: { type: 'custom', sign: () => undefined, credentialsFile: path.join(dir.dir, 'custom.json') } }, { env: env() });
+    expect(c.credentials).toMatchObject([{ kind: 'custom', name: 'c1', entry: { apiKey: 'k-1', name: 'c1' }, source: 'credentialsFile' }]);
+    expect(parseConfig({ request: url, auth: { type: 'custom', sign: () => undefined } }, { env: env() }).credentials).toMatchObject([{ kind: 'custom', source: 'library' }]);
+  });
+
+  it('${VAR} in the file is replaced as in the config; readCredentialSet reads the file as it is now', () => {
+    write('vars.json', ['${ROT_A}', { token: 'x-${ROT_B}' }]);
+    const c = load({ type: 'header', credentialsFile: 'vars.json' }, { ROT_A: 'aaa', ROT_B: 'bbb' });
+    expect(c.credentials.map((x) => x.secret)).toEqual(['aaa', 'x-bbb']);
+    expect(credentialFileOf(c)).toEqual({ key: 'credentialsFile', file: path.join(dir.dir, 'vars.json') });
+    write('vars.json', ['new-${ROT_A}']);
+    expect(readCredentialSet(c, env({ ROT_A: 'aaa' })).map((x) => [x.secret, x.source])).toEqual([['new-aaa', 'credentialsFile']]);
+    write('lines.txt', 'one\n# note\n\ntwo\n');
+    const t = load({ type: 'header', tokensFile: 'lines.txt' });
+    write('lines.txt', 'three\n');
+    expect(readCredentialSet(t, env()).map((x) => [x.secret, x.source])).toEqual([['three', 'tokensFile']]);
+    // Inline credentials: nothing to read again.
+    const inline = load({ type: 'header', tokens: ['i-1'] });
+    expect(credentialFileOf(inline)).toBeNull();
+    expect(readCredentialSet(inline, env())).toBe(inline.credentials);
+  });
+
+  it.each([
+    ['not JSON', '["secret-abc", ', 'creds.json: not valid JSON (give a JSON array of tokens)'],
+    ['not an array', { token: 'secret-abc' }, 'creds.json: must be a JSON array of tokens'],
+    ['empty', [], 'creds.json: lists no tokens'],
+    ['an entry that fails the schema', ['secret-abc', { token: '' }], 'creds.json: 1.token: must not be empty'],
+    ['an unknown key', [{ token: 'secret-abc', nam: 'x' }], 'creds.json: 0.nam: unknown key'],
+    ['an unset variable', ['${ROT_UNSET}'], 'creds.json: 0: environment variable ROT_UNSET is not set'],
+  ] as const)('refused, naming the file, never quoting it: %s', (_what, content, message) => {
+    write('creds.json', ['secret-abc']);
+    const c = load({ type: 'header', credentialsFile: 'creds.json' }, {});
+    write('creds.json', content);
+    let err: unknown;
+    try {
+      readCredentialSet(c, env());
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toContain(`auth.credentialsFile ${path.join(dir.dir, message)}`);
+    expect((err as Error).message).not.toContain('secret-abc');
+    // At load, the same refusal.
+    expect(() => load({ type: 'header', credentialsFile: 'creds.json' })).toThrow(message);
+  });
+
+  it.each([
+    [{ type: 'header', tokens: ['a'], credentialsFile: 'x.json' }, 'auth: give either tokens or credentialsFile, not both'],
+    [{ type: 'header', tokensFile: 'x.txt', credentialsFile: 'x.json' }, 'auth: give either tokensFile or credentialsFile, not both'],
+    [{ type: 'basic' }, 'auth.credentials: required for auth type "basic" (or credentialsFile)'],
+    [{ type: 'oauth2', tokenUrl: 'http://127.0.0.1:9/t' }, 'auth.clients: required for auth type "oauth2" (or credentialsFile)'],
+    [{ type: 'login', loginUrl: 'http://127.0.0.1:9/l' }, 'auth.accounts: required for auth type "login" (or credentialsFile)'],
+    [{ type: 'header', credentialsFile: 'missing.json' }, 'missing.json: cannot read it: ENOENT'],
+    [{ type: 'header', tokensFile: 'missing.txt' }, 'missing.txt: cannot read it: ENOENT'],
+    [{ type: 'basic', credentialsFile: 'basic-bad.json' }, 'basic-bad.json: 0.password: required'],
+    [{ type: 'oauth1', credentialsFile: 'oauth1-bad.json' }, 'oauth1-bad.json: 0.tokenSecret: required with token'],
+  ])('%j → %s', (auth, message) => {
+    write('x.json', ['a']);
+    write('x.txt', 'a\n');
+    write('basic-bad.json', [{ username: 'u' }]);
+    write('oauth1-bad.json', [{ consumerKey: 'ck', consumerSecret: 'cs', token: 't' }]);
+    expect(() => load(auth)).toThrow(ConfigError);
+    expect(() => load(auth)).toThrow(message);
+  });
+});
+
 describe('config: redis.sentinels', () => {
   const withRedis = (redis: Record<string, unknown>) => ({ request: url, redis });
   const S = ['redis://s1:26379', 'redis://s2:26379', 'redis://s3'];
