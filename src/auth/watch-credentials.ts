@@ -5,6 +5,22 @@ import type { Logger } from '../logger.js';
 
 /** How often the credentials file is read to see whether it changed (a rotation reaches a replica within this, plus a reload). */
 export const CREDENTIALS_POLL_MS = 2_000;
+/** New bytes are taken only when a second read this much later finds the same: a file rewritten in place is not read half-written. */
+export const SETTLE_MS = 150;
+
+/** The watchers of this process that SIGHUP re-reads: one process listener for all of them (a pull runs several workers). */
+const hupListeners = new Set<() => void>();
+const onProcessHup = () => {
+  for (const l of hupListeners) l();
+};
+function listenHup(l: () => void): () => void {
+  if (hupListeners.size === 0) process.on('SIGHUP', onProcessHup);
+  hupListeners.add(l);
+  return () => {
+    hupListeners.delete(l);
+    if (hupListeners.size === 0) process.off('SIGHUP', onProcessHup);
+  };
+}
 
 /** What the pool does with a set read from the file: swaps it in, or throws (a ConfigError, e.g. two entries with the same secret). */
 export interface CredentialSetTarget {
@@ -53,13 +69,13 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
   let running: Promise<void> = Promise.resolve();
 
   const once = async (force: boolean): Promise<void> => {
-    let seen: string;
-    try {
-      seen = await readFile(o.file, 'utf8');
-    } catch (err) {
-      seen = `\0${(err as NodeJS.ErrnoException).code ?? 'error'}`;
-    }
+    const seen = await readBytes(o.file);
     if (closed || (seen === last && !force)) return;
+    if (seen !== last) {
+      // Being written (an editor or a script rewriting it in place): take it once it holds still.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      if (closed || (await readBytes(o.file)) !== seen) return;
+    }
     last = seen;
     let list: CredentialConfig[];
     try {
@@ -95,8 +111,7 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
 
   const timer = setInterval(() => void check(), pollMs);
   timer.unref();
-  const onHup = () => void check(true);
-  if (o.sighup !== false) process.on('SIGHUP', onHup);
+  const unlistenHup = o.sighup !== false ? listenHup(() => void check(true)) : () => undefined;
   // The set in force was read at start-up: a change since then (or a bad file now) is seen at once.
   void check();
   return {
@@ -104,9 +119,18 @@ export function watchCredentials(o: WatchOptions): CredentialWatch {
     close() {
       closed = true;
       clearInterval(timer);
-      process.off('SIGHUP', onHup);
+      unlistenHup();
     },
   };
+}
+
+/** The file's text, or a marker of the read error's code (a missing file is a content too: refused once). */
+async function readBytes(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    return `\0${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
 }
 
 /** A refusal's reason, without the file name the ConfigError's message begins with (the warning names it already). */
