@@ -24,6 +24,26 @@ async function tokenOf(c: Credential): Promise<string> {
   return out.headers['authorization']!.replace(/^Bearer /, '');
 }
 
+/** A refresh now: drops the process's access token (as a 401 does) and the fleet's. */
+async function refreshNow(c: Credential, token: string, redis: ReturnType<typeof newRedis>, oauthKey: string): Promise<string> {
+  await c.onUnauthorized!({ method: 'GET', url: 'http://x/items/1', headers: { authorization: `Bearer ${token}` } });
+  await redis.del(oauthKey);
+  return tokenOf(c);
+}
+
+async function setUp(redis: ReturnType<typeof newRedis>, queue: string) {
+  const s = await startOidcServer({ clients: [{ clientId: 'crm', clientSecret: 'crm-secret' }], accessTokenTtlS: 60 });
+  cleanups.push(() => s.close());
+  const lines: string[] = [];
+  const logger = createLogger('warn', 'human', { write: (l: string) => void lines.push(l) });
+  const start = await s.mintRefreshToken('crm');
+  const config = testConfig({ queue, request: { url: 'http://127.0.0.1:1/items/{id}' }, sink: { type: 'file', dir: '/tmp/unused' }, auth: { type: 'oauth2', grant: 'refresh_token', tokenUrl: s.tokenUrl, clients: [{ clientId: 'crm', clientSecret: 'crm-secret', refreshToken: start, name: 'crm' }] } });
+  const key = await credentialKey(redis, queue);
+  const c = buildCredentials({ config, key, redis, queue, http: got, logger })[0]!;
+  const k = queueKeys(queue);
+  return { s, c, lines, stateKeys: [k.refreshToken(c.id), k.refreshState(c.id)], oauthKey: k.oauth(c.id) };
+}
+
 describe.skipIf(onCluster())('a rotated refresh token Redis lost', () => {
   it('Redis rewound to the refresh token before the last rotation: the next refresh sends the rotated one, never the old one (no reuse, no invalid_grant)', async () => {
     const s = await startOidcServer({ clients: [{ clientId: 'crm', clientSecret: 'crm-secret' }], accessTokenTtlS: 2 });
@@ -54,6 +74,40 @@ describe.skipIf(onCluster())('a rotated refresh token Redis lost', () => {
     const t3 = await tokenOf(c);
     expect((await fetch(`${s.url}/items/a`, { headers: { authorization: `Bearer ${t3}` } })).status).toBe(200);
     expect({ reused: s.counters.refreshReused, invalidGrants: s.counters.invalidGrants, refreshes: s.counters.tokenCalls['refresh_token'] }).toEqual({ reused: 0, invalidGrants: 0, refreshes: 3 });
+    expect(lines.join('')).toMatch(/Redis lost the rotated refresh token/);
+  });
+  it('two rotations lost (Redis rewound two steps): the chain is followed to the newest token, never the one in between', async () => {
+    const queue = uniqueQueue('rtw2');
+    const redis = newRedis();
+    cleanups.push(async () => {
+      await cleanQueue(redis, queue);
+      redis.disconnect();
+    });
+    const { s, c, lines, stateKeys, oauthKey } = await setUp(redis, queue);
+    const t1 = await tokenOf(c); // RT0 → RT1
+    const before = await Promise.all(stateKeys.map((key) => redis.dumpBuffer(key)));
+    const t2 = await refreshNow(c, t1, redis, oauthKey); // RT1 → RT2
+    const t3 = await refreshNow(c, t2, redis, oauthKey); // RT2 → RT3
+    for (const [i, key] of stateKeys.entries()) await redis.restore(key, 0, before[i]!, 'REPLACE'); // Redis holds RT1 again
+    const t4 = await refreshNow(c, t3, redis, oauthKey); // must send RT3, not RT2 (spent)
+    expect((await fetch(`${s.url}/items/a`, { headers: { authorization: `Bearer ${t4}` } })).status).toBe(200);
+    expect({ reused: s.counters.refreshReused, invalidGrants: s.counters.invalidGrants, refreshes: s.counters.tokenCalls['refresh_token'] }).toEqual({ reused: 0, invalidGrants: 0, refreshes: 4 });
+    expect(lines.join('')).toMatch(/Redis lost the rotated refresh token/);
+  });
+
+  it('Redis rewound to before the first adoption (no refresh token stored): the config token this process rotated away is not sent again', async () => {
+    const queue = uniqueQueue('rtw0');
+    const redis = newRedis();
+    cleanups.push(async () => {
+      await cleanQueue(redis, queue);
+      redis.disconnect();
+    });
+    const { s, c, lines, stateKeys, oauthKey } = await setUp(redis, queue);
+    const t1 = await tokenOf(c); // the config's RT0 adopted and rotated → RT1
+    await redis.del(...stateKeys); // the rewind: nothing adopted, no refresh token
+    const t2 = await refreshNow(c, t1, redis, oauthKey); // must send RT1, not RT0 (spent)
+    expect((await fetch(`${s.url}/items/a`, { headers: { authorization: `Bearer ${t2}` } })).status).toBe(200);
+    expect({ reused: s.counters.refreshReused, invalidGrants: s.counters.invalidGrants, refreshes: s.counters.tokenCalls['refresh_token'] }).toEqual({ reused: 0, invalidGrants: 0, refreshes: 2 });
     expect(lines.join('')).toMatch(/Redis lost the rotated refresh token/);
   });
 });
