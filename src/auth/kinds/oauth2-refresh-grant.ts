@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import type { CredentialConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { RefreshScripts } from '../../redis/refresh-scripts.js';
+import type { CommitResult, RefreshScripts } from '../../redis/refresh-scripts.js';
 import { retryRedis } from '../../redis/redis-retry.js';
 import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors.js';
 import type { FetchedToken, HeldLock } from '../fleet-token-source.js';
@@ -128,7 +128,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       token: body.access_token,
       expiresIn: body.expires_in,
       commit: async (access, ttlMs) => {
-        let r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
         // A rotation no replica holds yet is lost with a failover, and then only this process knows the newest
         // token. Holding the refresh lock (no other replica refreshes meanwhile), it stores it again (a replay
         // changes nothing) and waits for a replica, until one acknowledges or REPLICA_HOLD_MS have passed.
@@ -136,7 +136,9 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
           const until = Date.now() + REPLICA_HOLD_MS;
           // Not extended (the lock expired meanwhile): the token is stored; a commit again would be fenced out.
           const held = await lock.extend(REPLICA_HOLD_MS + LOCK_MARGIN_MS);
-          for (let i = 0; held && r === 'rotated'; i++) {
+          // A replay answers 'stored' (the token is already the rotated one), not 'rotated': it goes on while
+          // the lock is held; fenced out, it stops (the first commit stored the token, r stays 'rotated').
+          for (let i = 0, again: CommitResult = r; held && again !== 'not-owner'; i++) {
             const left = until - Date.now();
             const ack = await retryRedis(() => store.replicasHold(Math.max(1, Math.min(REPLICA_WAIT_STEP_MS, left))));
             if (ack.durable) break;
@@ -145,7 +147,7 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
               break;
             }
             if (i === 0) logger.warn({ credential: label, replicas: ack.replicas }, `${what}: no Redis replica acknowledged the rotated refresh token in time; storing it again and waiting (up to ${REPLICA_HOLD_MS / 1000} s, holding the refresh lock)`);
-            r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+            again = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
           }
         }
         // Fenced out (the lock expired, another replica may hold it): nothing can be stored safely. This process
