@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFailure, planRefresh, refusalReason, type HintedClient, type RefreshSituation } from '../src/auth/kinds/oauth2-refresh-policy.js';
+import { classifyFailure, newestRotation, planRefresh, refusalReason, type HintedClient, type RefreshSituation } from '../src/auth/kinds/oauth2-refresh-policy.js';
 
 const base: RefreshSituation = { grant: 'authorization_code', label: 'crm', index: 0, stored: true, opened: true, newConfigToken: false, refused: false, inFlight: false, tries: 0 };
 
@@ -58,5 +58,17 @@ describe('refusalReason: the quarantine line says what brings the client back, p
     ['refresh_token', 'invalid_grant', true, 'refresh token refused (invalid_grant) after a lost token-endpoint answer (the server had rotated it): put a new auth.clients[1].refreshToken in the config and restart'],
   ])('%s %s (after a lost answer: %s)', (grant, error, lost, want) => {
     expect(refusalReason({ grant, label: 'crm', index: 1 }, error, lost)).toBe(want);
+  });
+});
+
+describe('newestRotation: the newest refresh token this process got for the one about to be sent', () => {
+  it.each<[string, [string, string][], string, string]>([
+    ['never rotated: itself', [], 'a', 'a'],
+    ['one rotation lost', [['a', 'b']], 'a', 'b'],
+    ['two rotations lost: the chain followed to its end', [['a', 'b'], ['b', 'c']], 'a', 'c'],
+    ['the newest already: itself', [['a', 'b'], ['b', 'c']], 'c', 'c'],
+    ['a cycle stops at the first token seen twice', [['a', 'b'], ['b', 'a']], 'a', 'b'],
+  ])('%s', (_, entries, token, want) => {
+    expect(newestRotation(new Map(entries), token)).toBe(want);
   });
 });

@@ -1,13 +1,13 @@
 import * as oauth from 'oauth4webapi';
 import type { CredentialConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { RefreshScripts } from '../../redis/refresh-scripts.js';
+import type { CommitResult, RefreshScripts } from '../../redis/refresh-scripts.js';
 import { retryRedis } from '../../redis/redis-retry.js';
 import { OAuth2RefusedError, OAuth2UnavailableError } from '../credential-errors.js';
 import type { FetchedToken, HeldLock } from '../fleet-token-source.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { authorizationServer, clientAuthOf, endpointOptions } from './oauth2-client-auth.js';
-import { classifyFailure, planRefresh, recoveryHint, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
+import { classifyFailure, newestRotation, planRefresh, recoveryHint, refusalReason, type RefreshOutcome } from './oauth2-refresh-policy.js';
 import type { OAuth2Auth } from './kind-context.js';
 import { withoutIdToken } from './oauth2-token-answer.js';
 
@@ -15,6 +15,10 @@ import { withoutIdToken } from './oauth2-token-answer.js';
 export const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
 /** How much longer than the request the lock lives (the answer stored, the mark resolved). */
 const LOCK_MARGIN_MS = 5_000;
+/** How long a commit that rotated the refresh token keeps storing it and waiting for a replica, holding the lock. */
+const REPLICA_HOLD_MS = TOKEN_REQUEST_TIMEOUT_MS;
+/** One wait for a replica's acknowledgement within it (ms). */
+const REPLICA_WAIT_STEP_MS = 2_000;
 /** Rotations a process remembers (refresh token sent → the one the server gave for it). */
 const ROTATIONS_KEPT = 8;
 
@@ -58,11 +62,12 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
   return async (lock) => {
     const st = await store.state();
     if (st.token) seen.add(st.token);
-    const lostRotation = st.token !== undefined ? rotations.get(st.token) : undefined;
-    if (lostRotation !== undefined) {
-      // Stored again in place of the spent one (adopted, as a new starting token is) and sent instead of it.
-      logger.warn({ credential: label }, `${what}: Redis lost the rotated refresh token (a failover to a replica that had not received it); this process still holds it and stores it again instead of sending the spent one`);
-      return send(lock, st, lostRotation, { sealed: store.seal(lostRotation), seed: st.seed ?? '' }, 1, false);
+    // Redis can answer with a token this process saw rotated away (one rotation lost or several): the newest
+    // one it got for it is stored again in its place (adopted, as a new starting token is) and sent instead.
+    const newestStored = st.token !== undefined ? newestRotation(rotations, st.token) : undefined;
+    if (newestStored !== undefined && newestStored !== st.token) {
+      warnLost();
+      return send(lock, st, newestStored, { sealed: store.seal(newestStored), seed: st.seed ?? '' }, 1, false);
     }
     const configToken = grant === 'refresh_token' ? c.refreshToken : undefined;
     const seed = configToken ? store.seedOf(configToken) : undefined;
@@ -74,10 +79,18 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       inFlight: st.inflight !== undefined && st.inflight === st.sealed, tries: st.tries,
     });
     if (plan.kind === 'refuse') throw new OAuth2RefusedError(`${what}: ${plan.reason}`, plan.reason);
-    const token = plan.token === 'config' ? configToken! : st.token!;
+    const planned = plan.token === 'config' ? configToken! : st.token!;
+    // Redis rewound to before this process adopted the config's token (none stored, nothing adopted): that
+    // token is spent if this process rotated it; the newest it got for it is adopted and sent instead.
+    const token = newestRotation(rotations, planned);
+    if (token !== planned) warnLost();
     const adopt = plan.token === 'config' ? { sealed: store.seal(token), seed: seed! } : undefined;
     return send(lock, st, token, adopt, plan.tries, plan.afterLostAnswer);
   };
+
+  function warnLost(): void {
+    logger.warn({ credential: label }, `${what}: Redis lost the rotated refresh token (a failover to a replica that had not received it); this process still holds it and stores it again instead of sending the spent one`);
+  }
 
   async function send(lock: HeldLock, st: Awaited<ReturnType<RefreshTokenStore['state']>>, token: string, adopt: { sealed: string; seed: string } | undefined, tries: number, afterLostAnswer: boolean): Promise<FetchedToken> {
     const sent = adopt?.sealed ?? st.sealed;
@@ -115,14 +128,27 @@ export function refreshGrant(input: RefreshGrantInput): (lock: HeldLock) => Prom
       token: body.access_token,
       expiresIn: body.expires_in,
       commit: async (access, ttlMs) => {
-        let r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
-        // A rotation a replica does not hold yet is lost with a failover: store it again (a replay changes
-        // nothing) until a replica acknowledges, a few times; this process keeps it anyway (rotations).
-        for (let i = 0; r === 'rotated' && i < 3; i++) {
-          const ack = await retryRedis(() => store.replicasHold());
-          if (ack.durable) break;
-          logger.warn({ credential: label, replicas: ack.replicas }, `${what}: no Redis replica acknowledged the rotated refresh token in time; storing it again`);
-          r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        const r = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+        // A rotation no replica holds yet is lost with a failover, and then only this process knows the newest
+        // token. Holding the refresh lock (no other replica refreshes meanwhile), it stores it again (a replay
+        // changes nothing) and waits for a replica, until one acknowledges or REPLICA_HOLD_MS have passed.
+        if (r === 'rotated') {
+          const until = Date.now() + REPLICA_HOLD_MS;
+          // Not extended (the lock expired meanwhile): the token is stored; a commit again would be fenced out.
+          const held = await lock.extend(REPLICA_HOLD_MS + LOCK_MARGIN_MS);
+          // A replay answers 'stored' (the token is already the rotated one), not 'rotated': it goes on while
+          // the lock is held; fenced out, it stops (the first commit stored the token, r stays 'rotated').
+          for (let i = 0, again: CommitResult = r; held && again !== 'not-owner'; i++) {
+            const left = until - Date.now();
+            const ack = await retryRedis(() => store.replicasHold(Math.max(1, Math.min(REPLICA_WAIT_STEP_MS, left))));
+            if (ack.durable) break;
+            if (left <= REPLICA_WAIT_STEP_MS) {
+              logger.warn({ credential: label, replicas: ack.replicas }, `${what}: no Redis replica acknowledged the rotated refresh token within ${REPLICA_HOLD_MS / 1000} s; it is stored on the primary only (a failover now loses it; this process keeps it)`);
+              break;
+            }
+            if (i === 0) logger.warn({ credential: label, replicas: ack.replicas }, `${what}: no Redis replica acknowledged the rotated refresh token in time; storing it again and waiting (up to ${REPLICA_HOLD_MS / 1000} s, holding the refresh lock)`);
+            again = await retryRedis(() => scripts.commit({ owner: lock.owner, sent, rotated: rotatedSealed, access, ttlMs }));
+          }
         }
         // Fenced out (the lock expired, another replica may hold it): nothing can be stored safely. This process
         // keeps the access token until it expires; a rotated refresh token is lost with it, and the mark left in

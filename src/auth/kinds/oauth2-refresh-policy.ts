@@ -126,3 +126,19 @@ export function refusalReason(c: HintedClient, error: string, afterLostAnswer: b
   const cause = afterLostAnswer ? ' after a lost token-endpoint answer (the server had rotated it)' : '';
   return `${what}${cause}: ${recoveryHint(c)}`;
 }
+
+/**
+ * The newest refresh token `token` was rotated into, following `rotations` (sent → the one the server gave
+ * for it) until no entry is left: Redis may have lost more than one rotation, or rewound to before the
+ * first adoption (the config's token). `token` itself when it was never rotated away. A cycle (a server
+ * that gave back a token it had rotated away) stops the walk at the first token seen twice.
+ */
+export function newestRotation(rotations: ReadonlyMap<string, string>, token: string): string {
+  const seen = new Set<string>([token]);
+  let newest = token;
+  for (let next = rotations.get(newest); next !== undefined && !seen.has(next); next = rotations.get(newest)) {
+    seen.add(next);
+    newest = next;
+  }
+  return newest;
+}
