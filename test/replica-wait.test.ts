@@ -63,6 +63,48 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
     }
   });
 
+  it('a replica that drops out (detached) after one was seen is not durable: 0 replicas then means none holds the writes', async () => {
+    const marker = queueKeys(uniqueQueue('rw')).replicated;
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    const sentinelStyle = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    try {
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000 })).toMatchObject({ replicas: 1, durable: true });
+      await pair!.detachReplica();
+      try {
+        // Past the count cache (as after 10 s): this client saw a replica, now none is attached.
+        expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 150, now: Date.now() + 60_000 })).toEqual({ replicas: 0, acknowledged: 0, durable: false });
+        // A client told a replica is required (redis.sentinels) never saw one: still not durable.
+        expect(await waitForReplicas(sentinelStyle, { markerKey: marker, timeoutMs: 150, requireReplica: true })).toEqual({ replicas: 0, acknowledged: 0, durable: false });
+      } finally {
+        await pair!.attachReplica();
+      }
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000, now: Date.now() + 120_000 })).toMatchObject({ replicas: 1, acknowledged: 1, durable: true });
+    } finally {
+      await primary.del(marker);
+      primary.disconnect();
+      sentinelStyle.disconnect();
+    }
+  });
+
+  it('a pending WAIT (replica stopped) does not block the connection it was asked on', async () => {
+    const marker = queueKeys(uniqueQueue('rw')).replicated;
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    pair!.pauseReplica();
+    try {
+      const pending = waitForReplicas(primary, { markerKey: marker, timeoutMs: 1500 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const t0 = Date.now();
+      await primary.ping();
+      const tookMs = Date.now() - t0;
+      expect(await pending).toMatchObject({ replicas: 1, acknowledged: 0, durable: false });
+      expect(tookMs, 'a PING behind the WAIT waited for it').toBeLessThan(200);
+    } finally {
+      pair!.resumeReplica();
+      await primary.del(marker);
+      await primary.quit();
+    }
+  });
+
   it('finalize publishes nothing while the replica is stopped (a failover then would lose the run state the output rests on), and publishes after it runs again', async () => {
     const queue = uniqueQueue('rw');
     const dir = path.join(tmp.dir, queue);

@@ -21,6 +21,24 @@ interface CountEntry {
 
 /** Replica counts per client and routing key; dropped on every reconnect of that client (a failover). */
 const counts = new WeakMap<RedisClient, Map<string, CountEntry>>();
+/** Clients that have seen a replica attached: from then on, 0 replicas means none holds the writes (one dropped out). */
+const sawReplica = new WeakSet<RedisClient>();
+/** Per client, its own connection for WAIT (WAIT blocks the connection it is sent on); ends when the client ends. */
+const waiters = new WeakMap<RedisClient, RedisClient>();
+
+function waiterOf(redis: RedisClient): RedisClient {
+  let w = waiters.get(redis);
+  if (!w) {
+    const dup = redis.duplicate() as RedisClient;
+    dup.on('error', () => undefined); // the original reports connection trouble; a failed WAIT rejects its caller
+    waiters.set(redis, (w = dup));
+    redis.once('end', () => {
+      waiters.delete(redis);
+      dup.disconnect();
+    });
+  }
+  return w;
+}
 
 function countsOf(redis: RedisClient): Map<string, CountEntry> {
   let m = counts.get(redis);
@@ -48,6 +66,7 @@ async function replicaCount(redis: RedisClient, key: string, now: number): Promi
   const [err, info] = replies?.[1] ?? [new Error('no reply to INFO replication')];
   if (err) throw err;
   const replicas = connectedReplicas(String(info));
+  if (replicas > 0) sawReplica.add(redis);
   m.set(key, { replicas, at: now });
   return replicas;
 }
@@ -59,16 +78,22 @@ async function replicaCount(redis: RedisClient, key: string, now: number): Promi
  * to the node that holds them. The marker (`markerKey`, written first on this connection) makes the
  * WAIT cover writes other clients made (WAIT counts from this connection's last write).
  *
+ * With no replica attached it is durable only when none is expected: not when `requireReplica` (the
+ * config uses redis.sentinels) and not once this client has seen one attached (a replica partitioned or
+ * stopped past repl-timeout drops out of connected_slaves, and may still be promoted).
+ *
  * Costs nothing when the primary has no replica: the count (INFO replication) is read every
  * REPLICA_COUNT_REFRESH_MS and on every reconnect, and with none nothing is sent (WAIT 1 on a
- * replica-less Redis would block for the whole time-out). WAIT blocks this connection while it waits:
- * at most `timeoutMs`, only when a replica is attached and not acknowledging (stopped, lagging).
+ * replica-less Redis would block for the whole time-out). The marker SET and the WAIT go on a duplicate
+ * of `redis`, created on first use and disconnected when `redis` ends: WAIT blocks the connection it is
+ * sent on, and `redis` may be a worker's (takes, commits, lock renewals). Replication offsets are global,
+ * so the marker written there covers every earlier write of every connection.
  */
-export async function waitForReplicas(redis: RedisClient, options: { markerKey: string; timeoutMs?: number; now?: number }): Promise<ReplicaAck> {
+export async function waitForReplicas(redis: RedisClient, options: { markerKey: string; timeoutMs?: number; now?: number; requireReplica?: boolean }): Promise<ReplicaAck> {
   const timeoutMs = Math.max(1, Math.ceil(options.timeoutMs ?? REPLICA_WAIT_MS));
   const replicas = await replicaCount(redis, options.markerKey, options.now ?? Date.now());
-  if (replicas === 0) return { replicas, acknowledged: 0, durable: true };
-  const replies = await redis.pipeline().set(options.markerKey, String(Date.now()), 'PX', 60_000).wait(1, timeoutMs).exec();
+  if (replicas === 0) return { replicas, acknowledged: 0, durable: !(options.requireReplica || sawReplica.has(redis)) };
+  const replies = await waiterOf(redis).pipeline().set(options.markerKey, String(Date.now()), 'PX', 60_000).wait(1, timeoutMs).exec();
   const [err, n] = replies?.[1] ?? [new Error('no reply to WAIT')];
   if (err) throw err;
   const acknowledged = Number(n);
