@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from './connect-redis.js';
 
 /** How long a step waits for a replica to acknowledge, by default (ms): a healthy replica answers in about a round trip. */
@@ -29,7 +30,7 @@ const waiters = new WeakMap<RedisClient, RedisClient>();
 function waiterOf(redis: RedisClient): RedisClient {
   let w = waiters.get(redis);
   if (!w) {
-    const dup = redis.duplicate() as RedisClient;
+    const dup: RedisClient = 'isCluster' in redis && redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate();
     dup.on('error', () => undefined); // the original reports connection trouble; a failed WAIT rejects its caller
     waiters.set(redis, (w = dup));
     redis.once('end', () => {

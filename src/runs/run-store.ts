@@ -134,10 +134,13 @@ export class RunStore {
   readonly queue: string;
   private readonly scripts: RunScripts;
   private readonly locks: LockScripts;
+  /** A replica is expected (redis.sentinels): with none attached, nothing is durable. */
+  private readonly requireReplica: boolean;
 
-  constructor(redis: RedisClient, queue: string) {
+  constructor(redis: RedisClient, queue: string, options: { requireReplica?: boolean } = {}) {
     this.redis = redis;
     this.queue = queue;
+    this.requireReplica = options.requireReplica ?? false;
     this.scripts = new RunScripts(redis, queue);
     this.locks = new LockScripts(redis);
   }
@@ -440,10 +443,10 @@ export class RunStore {
   /**
    * Waits (at most `timeoutMs`) until a replica holds every write Redis had made so far: what a step
    * about to do something irreversible (publish output, delete parts) has read. Durable at once when
-   * Redis has no replica. Routed by the queue's keys (one node on Redis Cluster).
+   * Redis has no replica and none is expected (no redis.sentinels, none seen attached before). Routed by the queue's keys (one node on Redis Cluster).
    */
   async replicasHold(timeoutMs?: number): Promise<ReplicaAck> {
-    return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs }));
+    return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs, requireReplica: this.requireReplica }));
   }
 
   /** Takes the finalize lock for `ms`; false when another process holds it. */
