@@ -56,7 +56,7 @@ export class PullqContext {
     const queue = new Queue<BatchJobData>(this.config.queue, { connection: redis, prefix: bullPrefix(this.config.queue) });
     // Dropped connections are ridden out (ioredis reconnects and resends); a user need not see each one.
     queue.on('error', (err) => this.logger.info({ err: { message: err.message } }, 'queue connection error'));
-    return { redis, queue, store: new RunStore(redis, this.config.queue, { requireReplica: this.config.redis.sentinels !== undefined }) };
+    return { redis, queue, store: new RunStore(redis, this.config.queue) };
   }
 
   /** The sink outcomes go to: the one given to createPullq, else the config's (made once). */

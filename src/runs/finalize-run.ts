@@ -133,6 +133,6 @@ async function cleanupOnceReplicated(store: RunStore, sink: Sink, run: string, l
 /** Why a step is held back, for its log line. */
 function heldBecause(replicas: number): string {
   return replicas === 0
-    ? 'no Redis replica attached (one was seen before, or redis.sentinels expects one): none holds the run state yet'
+    ? 'no Redis replica attached (one was seen less than a minute ago: it may come back, or be promoted): none holds the run state yet'
     : "no Redis replica acknowledged the run's last writes in time (replica stopped or lagging)";
 }

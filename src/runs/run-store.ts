@@ -134,13 +134,9 @@ export class RunStore {
   readonly queue: string;
   private readonly scripts: RunScripts;
   private readonly locks: LockScripts;
-  /** A replica is expected (redis.sentinels): with none attached, nothing is durable. */
-  private readonly requireReplica: boolean;
-
-  constructor(redis: RedisClient, queue: string, options: { requireReplica?: boolean } = {}) {
+  constructor(redis: RedisClient, queue: string) {
     this.redis = redis;
     this.queue = queue;
-    this.requireReplica = options.requireReplica ?? false;
     this.scripts = new RunScripts(redis, queue);
     this.locks = new LockScripts(redis);
   }
@@ -446,7 +442,7 @@ export class RunStore {
    * Redis has no replica and none is expected (no redis.sentinels, none seen attached before). Routed by the queue's keys (one node on Redis Cluster).
    */
   async replicasHold(timeoutMs?: number): Promise<ReplicaAck> {
-    return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs, requireReplica: this.requireReplica }));
+    return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs }));
   }
 
   /** Takes the finalize lock for `ms`; false when another process holds it. */

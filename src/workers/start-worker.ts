@@ -79,7 +79,7 @@ export interface StartWorkerOptions {
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerHandle> {
   const { config, connection, logger } = options;
   const concurrency = options.concurrency ?? config.worker.concurrency;
-  const store = new RunStore(connection, config.queue, { requireReplica: config.redis.sentinels !== undefined });
+  const store = new RunStore(connection, config.queue);
   const sink: Sink = options.sink ?? createSink(config);
   const select = config.output.select?.map((p) => p.split('.'));
   if (config.request.pagination && config.output.mode === 'id' && typeof sink.readPart !== 'function') {
