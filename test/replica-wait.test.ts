@@ -7,10 +7,12 @@ import { startReplicaPair, type ReplicaPair } from '../scripts/bench/replica-pai
 import { startThrowawayRedis, type ThrowawayRedis } from '../scripts/bench/throwaway-redis.js';
 import { createPullq } from '../src/api/create-pullq.js';
 import { parseConfig } from '../src/config.js';
+import { createSink } from '../src/sinks/create-sink.js';
+import type { Sink } from '../src/sinks/sink.js';
 import pino from 'pino';
 import { queueKeys, runKeys } from '../src/redis/keys.js';
 import { RunStore } from '../src/runs/run-store.js';
-import { waitForReplicas } from '../src/redis/wait-for-replicas.js';
+import { REPLICA_GONE_GRACE_MS, waitForReplicas } from '../src/redis/wait-for-replicas.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { tempDir, uniqueQueue } from './helpers/test-env.js';
 
@@ -60,6 +62,47 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
       await primary.del(marker);
       alone.disconnect();
       primary.disconnect();
+    }
+  });
+
+  it('a replica that drops out (detached) after one was seen is not durable for a minute: 0 replicas then means none holds the writes; past that the primary is taken to be alone', async () => {
+    const marker = queueKeys(uniqueQueue('rw')).replicated;
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    try {
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000 })).toMatchObject({ replicas: 1, durable: true });
+      await pair!.detachReplica();
+      try {
+        // Past the count cache (as after 10 s): this client saw a replica, now none is attached.
+        const t = Date.now();
+        expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 150, now: t + 15_000 })).toEqual({ replicas: 0, acknowledged: 0, durable: false });
+        // A minute later with still none (removed for good, or the one left after a failover): steps go on.
+        expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 150, now: t + 15_000 + REPLICA_GONE_GRACE_MS })).toEqual({ replicas: 0, acknowledged: 0, durable: true });
+      } finally {
+        await pair!.attachReplica();
+      }
+      expect(await waitForReplicas(primary, { markerKey: marker, timeoutMs: 5000, now: Date.now() + 120_000 })).toMatchObject({ replicas: 1, acknowledged: 1, durable: true });
+    } finally {
+      await primary.del(marker);
+      primary.disconnect();
+    }
+  });
+
+  it('a pending WAIT (replica stopped) does not block the connection it was asked on', async () => {
+    const marker = queueKeys(uniqueQueue('rw')).replicated;
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    pair!.pauseReplica();
+    try {
+      const pending = waitForReplicas(primary, { markerKey: marker, timeoutMs: 1500 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const t0 = Date.now();
+      await primary.ping();
+      const tookMs = Date.now() - t0;
+      expect(await pending).toMatchObject({ replicas: 1, acknowledged: 0, durable: false });
+      expect(tookMs, 'a PING behind the WAIT waited for it').toBeLessThan(200);
+    } finally {
+      pair!.resumeReplica();
+      await primary.del(marker);
+      await primary.quit();
     }
   });
 
@@ -149,6 +192,54 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
     } finally {
       if (!resumed) pair!.resumeReplica();
       await pullq.close();
+      const keys = await primary.keys(`*{${queue}}*`);
+      if (keys.length) await primary.del(...keys);
+      primary.disconnect();
+    }
+  });
+  it('parts kept by a timed-out WAIT after the finalized mark are dropped once the replica acknowledges, by a worker alone', async () => {
+    const queue = uniqueQueue('rw');
+    const dir = path.join(tmp.dir, queue);
+    const config = parseConfig(
+      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
+      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
+    );
+    let kept!: () => void;
+    const partsKept = new Promise<void>((resolve) => (kept = resolve));
+    const logger = pino({ level: 'info' }, {
+      write: (line: string) => {
+        if (line.includes('parts kept')) kept();
+      },
+    });
+    // The replica stops right after the output is published: the finalized mark is written, its WAIT times out.
+    const base = createSink(config);
+    const sink: Sink = Object.assign(Object.create(base) as Sink, {
+      finalize: async (...args: Parameters<Sink['finalize']>) => {
+        await base.finalize(...args);
+        pair!.pauseReplica();
+      },
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
+    const pullq = createPullq(config, { logger, sink });
+    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+    const parts = path.join(dir, 'c1', 'parts');
+    let resumed = false;
+    try {
+      await pullq.enqueue(ids, { run: 'c1' });
+      await pullq.worker();
+      await partsKept;
+      expect(existsSync(parts)).toBe(true);
+      pair!.resumeReplica();
+      resumed = true;
+      // Before: nothing tried the cleanup again (finalize had returned true): the parts stayed.
+      const deadline = Date.now() + 15_000;
+      while (existsSync(parts) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(existsSync(parts), 'the parts were never dropped').toBe(false);
+      expect(readOutput(dir, 'c1').summary).toMatchObject({ total: 20, succeeded: 20 });
+    } finally {
+      if (!resumed) pair!.resumeReplica();
+      await pullq.close();
+      await base.close?.();
       const keys = await primary.keys(`*{${queue}}*`);
       if (keys.length) await primary.del(...keys);
       primary.disconnect();

@@ -8,6 +8,9 @@ import type { Transform } from '../jobs/shape-result.js';
 import { EnqueueLostError } from '../errors.js';
 import { canReadAgain, enqueueRun, repairJobs } from '../runs/enqueue-run.js';
 import { finalizeRun } from '../runs/finalize-run.js';
+
+/** How often pull tries a held-back finalize again (ms): each try may block on a WAIT for up to 2 s. */
+const FINALIZE_RETRY_MS = 2_000;
 import type { RunStatus } from '../runs/run-store.js';
 import { startWorker, type WorkerHandle } from '../workers/start-worker.js';
 import { settlesWithin } from '../redis/settles-within.js';
@@ -99,6 +102,7 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
     const repairAfterMs = options.repairAfterMs ?? REPAIR_AFTER_MS;
     let finished = -1;
     let progressAt = Date.now();
+    let finalizeAt = 0;
     const watching = (async () => {
       while (!stopped() && fatal === undefined) {
         status = await store.status(run);
@@ -126,7 +130,11 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
           if (repaired > 0) ctx.logger.warn({ run, batches: repaired }, 'batches without their job were given one back');
         }
         // Another process may hold the finalize lock: wait for it as for work.
-        if (!status?.done || !(await finalizeRun(store, sink, run, ctx.logger))) await sleep(250);
+        // Held back (no replica acknowledged yet): try again every FINALIZE_RETRY_MS, not on every poll.
+        if (!status?.done || Date.now() < finalizeAt || !(await finalizeRun(store, sink, run, ctx.logger))) {
+          if (status?.done && Date.now() >= finalizeAt) finalizeAt = Date.now() + FINALIZE_RETRY_MS;
+          await sleep(250);
+        }
         if (Date.now() - checkedAt > 2000) {
           checkedAt = Date.now();
           if (await pool.allQuarantined()) fatal = `every credential is quarantined (${pool.size} of ${pool.size}); fix or replace them and resume the run`;

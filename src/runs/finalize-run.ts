@@ -19,14 +19,16 @@ export class FinalizeLostError extends PullqError {
  * Writes a done run's final output once. Any process may call it (the worker
  * that committed the last batch, `pull`, a worker starting up); one wins the
  * lock, the others return false and try again later. Safe to repeat after a crash.
+ * True once the output is published; `onCleanupPending` is called when the run's parts are kept still
+ * (no replica acknowledged the finalized mark in time): call again later to drop them.
  * The lock is renewed while writing (every third of `lockMs`), and checked
  * before anything becomes visible: a finalizer that stalled past its lock
  * (a paused container, a long GC) stops instead of overwriting the other's output.
  */
-export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number } = {}): Promise<boolean> {
+export async function finalizeRun(store: RunStore, sink: Sink, run: string, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number; onCleanupPending?: () => void } = {}): Promise<boolean> {
   const lockMs = options.lockMs ?? FINALIZE_LOCK_MS;
   if (await store.isFinalized(run)) {
-    await cleanupOnceReplicated(store, sink, run, logger);
+    if (!(await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs))) options.onCleanupPending?.();
     return true;
   }
   const status = await store.status(run);
@@ -56,7 +58,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     // failover to it can never leave output Redis knows nothing of. Not acknowledged: try again later.
     const ack = await store.replicasHold(options.replicaWaitMs);
     if (!ack.durable) {
-      logger.warn({ run, replicas: ack.replicas }, `run ${run}: output not published yet: no Redis replica acknowledged the run's last writes in time (replica stopped or lagging); finalize tries again`);
+      logger.warn({ run, replicas: ack.replicas }, `run ${run}: output not published yet: ${heldBecause(ack.replicas)}; finalize tries again`);
       return false;
     }
     const parts = await store.parts(run);
@@ -76,7 +78,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
     const series = seriesOf(run, store.queue);
     if (series !== null) await sink.publishValidators?.(run, series, parts, fence);
     if (!(await store.markFinalized(run, finishedAt, owner))) throw new FinalizeLostError(run);
-    await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs);
+    if (!(await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs))) options.onCleanupPending?.();
     logger.info({ run, total: summary.total, succeeded: summary.succeeded, failed: summary.failed, output: sink.location(run) }, 'run complete');
     return true;
   } catch (err) {
@@ -96,7 +98,7 @@ export async function finalizeRun(store: RunStore, sink: Sink, run: string, logg
  * become the summary's, then it is marked finalized and its parts dropped. False when another
  * process holds the finalize lock: try again later.
  */
-export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string, published: Summary, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number } = {}): Promise<boolean> {
+export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string, published: Summary, logger: Logger, options: { lockMs?: number; replicaWaitMs?: number; onCleanupPending?: () => void } = {}): Promise<boolean> {
   if (await store.isFinalized(run)) return true;
   const owner = randomUUID();
   if (!(await store.lockFinalize(run, owner, options.lockMs ?? FINALIZE_LOCK_MS))) return false;
@@ -104,7 +106,7 @@ export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string
     if (await store.isFinalized(run)) return true;
     if (!(await store.adoptCounts(run, published, owner))) return false;
     if (!(await store.markFinalized(run, Date.parse(published.finishedAt), owner))) return false;
-    await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs);
+    if (!(await cleanupOnceReplicated(store, sink, run, logger, options.replicaWaitMs))) options.onCleanupPending?.();
     logger.info({ run, total: published.total, succeeded: published.succeeded, failed: published.failed, output: sink.location(run) }, 'run complete: its output was published already');
     return true;
   } finally {
@@ -115,13 +117,22 @@ export async function adoptPublishedRun(store: RunStore, sink: Sink, run: string
 /**
  * Drops the run's parts once a replica holds the finalized mark: a failover to a replica without it would
  * redo batches, and an ID's page parts (output.mode "id") must still be there then. Not acknowledged in
- * time: the parts stay (never output again), dropped by the next finalize call that sees the run complete.
+ * time: the parts stay (never output again), dropped by the next finalize call that sees the run complete
+ * (a worker's retry every few seconds). False when they were kept.
  */
-async function cleanupOnceReplicated(store: RunStore, sink: Sink, run: string, logger: Logger, timeoutMs?: number): Promise<void> {
+async function cleanupOnceReplicated(store: RunStore, sink: Sink, run: string, logger: Logger, timeoutMs?: number): Promise<boolean> {
   const ack = await store.replicasHold(timeoutMs);
   if (!ack.durable) {
-    logger.warn({ run, replicas: ack.replicas }, `run ${run}: parts kept for now: no Redis replica acknowledged that the run is complete in time; they are dropped at its next finalize or status`);
-    return;
+    logger.warn({ run, replicas: ack.replicas }, `run ${run}: parts kept for now: ${heldBecause(ack.replicas)} (the run is complete); a running worker tries again every few seconds`);
+    return false;
   }
   await sink.cleanup(run);
+  return true;
+}
+
+/** Why a step is held back, for its log line. */
+function heldBecause(replicas: number): string {
+  return replicas === 0
+    ? 'no Redis replica attached (one was seen less than a minute ago: it may come back, or be promoted): none holds the run state yet'
+    : "no Redis replica acknowledged the run's last writes in time (replica stopped or lagging)";
 }

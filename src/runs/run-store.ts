@@ -134,7 +134,6 @@ export class RunStore {
   readonly queue: string;
   private readonly scripts: RunScripts;
   private readonly locks: LockScripts;
-
   constructor(redis: RedisClient, queue: string) {
     this.redis = redis;
     this.queue = queue;
@@ -440,7 +439,7 @@ export class RunStore {
   /**
    * Waits (at most `timeoutMs`) until a replica holds every write Redis had made so far: what a step
    * about to do something irreversible (publish output, delete parts) has read. Durable at once when
-   * Redis has no replica. Routed by the queue's keys (one node on Redis Cluster).
+   * Redis has no replica and none is expected (no redis.sentinels, none seen attached before). Routed by the queue's keys (one node on Redis Cluster).
    */
   async replicasHold(timeoutMs?: number): Promise<ReplicaAck> {
     return this.retry(() => waitForReplicas(this.redis, { markerKey: queueKeys(this.queue).replicated, timeoutMs }));

@@ -140,9 +140,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const finalizeRetries = new Map<string, NodeJS.Timeout>();
   const finalize = async (run: string): Promise<void> => {
     try {
-      if (await finalizeRun(store, sink, run, logger)) return runComplete(run);
-      // Held back (no Redis replica acknowledged the run's last writes yet) or another process holds the lock: look
-      // again in a while, so a fleet of workers alone, with no pull waiting, still publishes the output.
+      let cleanupPending = false;
+      if (await finalizeRun(store, sink, run, logger, { onCleanupPending: () => (cleanupPending = true) })) {
+        runComplete(run);
+        if (!cleanupPending) return;
+      }
+      // Held back (no Redis replica acknowledged the run's last writes, or its finalized mark, yet) or another process
+      // holds the lock: look again in a while, so a fleet of workers alone, with no pull waiting, still publishes the
+      // output and drops the parts.
       if (stopping || finalizeRetries.has(run)) return;
       const timer = setTimeout(() => {
         finalizeRetries.delete(run);
