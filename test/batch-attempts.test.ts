@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleApi, type ExampleApi } from '../scripts/example-api-server.js';
 import { createPullq, FileSink, type FailedLine, type ResultLine } from '../src/index.js';
 import { batchFailureVerdict, POISON_ATTEMPTS } from '../src/policy/batch-failure-verdict.js';
+import { BLIP_DELAY_MAX_MS, blipDelayMs } from '../src/policy/blip-delay.js';
 import { readOutput } from './helpers/pull-in-process.js';
 import { cleanQueue, newRedis, quietLogger, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
@@ -20,6 +21,22 @@ describe('batchFailureVerdict: what a failed batch attempt does', () => {
   ];
   it.each(table)('%s', (_, transient, before, verdict) => {
     expect(batchFailureVerdict(transient, before)).toEqual(verdict);
+  });
+});
+
+describe('blipDelayMs: the wait after a blip (no BullMQ attempt spent)', () => {
+  const table: [number, number | undefined, number][] = [
+    [0, undefined, 1000],
+    [1, undefined, 2000],
+    [4, undefined, 16_000],
+    [5, undefined, BLIP_DELAY_MAX_MS],
+    [19, undefined, BLIP_DELAY_MAX_MS],
+    [10_000, undefined, BLIP_DELAY_MAX_MS],
+    [3, 50, 50],
+    [-1, undefined, 1000],
+  ];
+  it.each(table)('after %i blips (cap %s): %i ms', (blips, max, ms) => {
+    expect(blipDelayMs(blips, max)).toBe(ms);
   });
 });
 
@@ -43,9 +60,12 @@ let api: ExampleApi;
 const ids = ['a-1', 'a-2', 'a-3'];
 
 beforeAll(async () => {
+  // Blips wait at most 50 ms here (1 s doubling to 30 s by default).
+  process.env['PULLQ_BLIP_DELAY_MAX_MS'] = '50';
   api = await startExampleApi({});
 });
 afterAll(async () => {
+  delete process.env['PULLQ_BLIP_DELAY_MAX_MS'];
   await api.close();
   const redis = newRedis();
   for (const q of queues) await cleanQueue(redis, q);
@@ -53,16 +73,16 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function pullWith(run: string, script: ('blip' | 'own')[]) {
+async function pullWith(run: string, script: ('blip' | 'own')[], signal?: AbortSignal) {
   const dir = path.join(tmp.dir, run);
   const sink = new ScriptedSink(dir, script);
-  // A queue per test: the two run at once (each waits out BullMQ's backoff, 2 + 4 + 8 s).
+  // A queue per test: the two run at once (own failures wait out BullMQ's backoff, 2 + 4 s; blips ≤ 50 ms here).
   const queue = uniqueQueue('attempts');
   queues.push(queue);
   // One batch (batchSize > IDs): every writePart is that batch's.
   const pullq = createPullq({ queue, redis: { url: redisUrl() }, request: { url: `${api.url}/items/{id}` }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } }, { logger: quietLogger(), sink });
   try {
-    return { r: await pullq.pull(ids, { run }), sink, dir };
+    return { r: await pullq.pull(ids, { run, signal }), sink, dir };
   } finally {
     await pullq.close();
   }
@@ -76,6 +96,13 @@ describe.concurrent('a batch whose attempts fail', () => {
     const out = readOutput(dir, 'blips');
     expect(out.results.map((x) => x.id).sort()).toEqual(ids);
     expect(out.failed).toEqual([]);
+  });
+
+  it('25 blips in a row (more than BullMQ\'s 20 attempts): the run completes; no attempt spent, waits capped (PULLQ_BLIP_DELAY_MAX_MS)', async () => {
+    // Before the fix each blip spent a BullMQ attempt with its exponential backoff (2 s, 4 s, 8 s…): stopped at 15 s, not complete.
+    const { r, sink } = await pullWith('many', Array.from({ length: 25 }, () => 'blip' as const), AbortSignal.timeout(15_000));
+    expect(r).toMatchObject({ complete: true, reason: undefined });
+    expect(sink.calls).toBe(26);
   });
 
   it(`${POISON_ATTEMPTS} own failures (a blip among them) abort the run naming the cause`, async () => {

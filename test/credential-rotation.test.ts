@@ -10,6 +10,10 @@ import { loadConfig, type Config } from '../src/config.js';
 import type { DashboardState } from '../src/dashboard/dashboard-state.js';
 import { createHttpClient } from '../src/jobs/http-client.js';
 import { createLogger } from '../src/logger.js';
+import pLimit from 'p-limit';
+import type { BatchContext } from '../src/jobs/batch-context.js';
+import { NO_EVENTS } from '../src/jobs/batch-events.js';
+import { takeStart } from '../src/jobs/take-start.js';
 import { cleanQueue, newRedis, redisUrl, tempDir, uniqueQueue } from './helpers/test-env.js';
 
 // The pool's set replaced in process (pool.replace) and the file watcher (watch-credentials.ts) against a real
@@ -99,6 +103,24 @@ describe('pool.replace', () => {
     expect(labels(pool)).toEqual(['two-renamed', 'three']);
     await expect(pool.replace([{ kind: 'header', secret: 'ra-9' }, { kind: 'header', secret: 'ra-9', name: 'again' }])).rejects.toThrow('two credentials have the same secret');
     expect(labels(pool)).toEqual(['two-renamed', 'three']);
+  });
+  it('a credential removed while its apply() waits (a slow login or token) sends nothing: the start is given back', async () => {
+    writeFileSync(file('slow.json'), JSON.stringify([{ token: 'sl-1', name: 'slow' }]));
+    const c = config('slow.json');
+    const { pool } = await open(c);
+    const [slow] = pool.credentials as [Credential];
+    const applied: string[] = [];
+    // Its apply waits until the pool's set was replaced (the rotation lands during the token fetch).
+    const apply = slow.apply.bind(slow);
+    (slow as { apply: Credential['apply'] }).apply = async (request) => {
+      await pool.replace([{ kind: 'header', secret: 'sl-2', name: 'fresh', source: 'credentialsFile' }]);
+      applied.push(slow.label);
+      return apply(request);
+    };
+    const ctx = { config: c, pool, http: createHttpClient(c), limit: pLimit(1), stopping: () => false, logger: createLogger('silent', 'human'), events: NO_EVENTS } as unknown as BatchContext;
+    const step = await takeStart(ctx, { url: 'http://127.0.0.1:9/items/x', headers: {} }, { attempts: 0, limited: 0, refusedBy: [], blipped: [] } as never, 0);
+    expect(applied).toEqual(['slow']);
+    expect(step.kind).toBe('resting');
   });
 });
 

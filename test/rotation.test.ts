@@ -158,4 +158,36 @@ describe('credentials rotated mid-run, no restart', () => {
     // Both tokens carried the run to its end.
     for (const t of ['keep-1', 'keep-2']) expect(lastUse(api, t)!).toBeGreaterThan(emptiedAt + 1_000);
   });
+  it('the tokens the pull started with, all quarantined by 401s after a rotation replaced them: the pull goes on with the new set, exit 0', async () => {
+    const all = ids(200);
+    api = await startExampleApi({ auth: { type: 'header', tokens: ['q-a', 'q-b', 'q-c'] }, budgets: { '*': { requests: 10_000, perSeconds: 1 } }, latencyMs: 5 });
+    const f = fleetFixture({
+      label: 'rot-quar',
+      config: { request: { url: `${api.url}/items/{id}` }, auth: { type: 'header', credentialsFile: 'creds.json' }, budget: { requests: 20, perSeconds: 1 }, worker: { concurrency: 8 }, enqueue: { batchSize: 20 } },
+      ids: all,
+      env: { PULLQ_CREDENTIALS_POLL_MS: '200', PULLQ_LOG_LEVEL: 'info' },
+      cleanups,
+    });
+    const file = path.join(f.dir, 'creds.json');
+    writeFileSync(file, JSON.stringify([{ token: 'q-a', name: 'a' }, { token: 'q-b', name: 'b' }]));
+    const pull = spawnCli(['pull', 'ids.txt', '--run', 'quar'], { cwd: f.dir, env: f.env });
+    let err = '';
+    pull.child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const quarantined = (name: string) => new RegExp(`"credential":"${name}"[^\\n]*quarantin|quarantin[^\\n]*"credential":"${name}"`).test(err);
+    const store = new RunStore(f.redis, f.queue);
+    await waitFor('20 IDs done', async () => ((await store.status('quar'))?.succeeded ?? 0) >= 20);
+    // a is revoked and quarantined; b carries the run.
+    api.revoke('q-a');
+    await waitFor('a quarantined', () => quarantined('a'));
+    // The operator rotates a out (c in); once the pull took the new set in, b is revoked too: the set the pull
+    // started with is now all quarantined, the set in force (b, c) is not.
+    renameOver(file, JSON.stringify([{ token: 'q-b', name: 'b' }, { token: 'q-c', name: 'c' }]));
+    await waitFor('the pull reloaded', () => /credentials reloaded/.test(err));
+    api.revoke('q-b');
+    await waitFor('b quarantined', () => quarantined('b'));
+    const r = await pull.done;
+    expect(r.stderr).not.toContain('every credential is quarantined');
+    expect(r.code).toBe(0);
+    expect(expectEveryIdOnce(f.dir, 'quar', all).failed).toEqual([]);
+  });
 });

@@ -70,6 +70,7 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
   const notice = options.onNotice ?? ((message: string) => ctx.logger.info(message));
   const workers: WorkerHandle[] = [];
   const stopped = () => options.signal?.aborted === true;
+  let closePool = () => {};
   try {
     const existing = await store.status(run);
     if (existing?.aborted) {
@@ -86,7 +87,11 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
     }
     // Reads the credentials' fleet-wide counters for the summary (before any request of ours), and
     // with workers: 0 (the other replicas do the work) notices when none of them can.
-    const pool = await CredentialPool.open({ redis, config, logger: ctx.logger, http: createHttpClient(config) });
+    // Watched: quarantine is judged by the set in force (a rotated credentials file's), not the one it started with.
+    // With workers here, theirs already say what a reload did: this one keeps quiet.
+    const poolLogger = (options.workers ?? 1) > 0 ? ctx.logger.child({}, { level: 'silent' }) : ctx.logger;
+    const pool = await CredentialPool.open({ redis, config, logger: poolLogger, http: createHttpClient(config), watch: true });
+    closePool = () => pool.close();
     const before = await pool.usage();
     const startedAt = Date.now();
     let fatal: string | undefined;
@@ -168,6 +173,7 @@ export async function pullRun(ctx: PullqContext, ids: IdsInput, run: string, opt
       credentials: { before, after },
     };
   } finally {
+    closePool();
     await Promise.all(workers.map((w) => w.close()));
   }
 }

@@ -62,6 +62,11 @@ async function useGrant(ctx: BatchContext, got: Extract<Acquired, { kind: 'grant
     await pool.release(credential, got.start, got.paceUs);
     return { kind: 'credential-error', credential, err };
   }
+  // apply() may have waited seconds (a login or token fetch): a rotation that removed the credential meanwhile wins.
+  if (await pool.isResting(credential, false)) {
+    await pool.release(credential, got.start, got.paceUs);
+    return { kind: 'resting' };
+  }
   // A start much later than reserved (a busy event loop, a slow token, got's first call) could land
   // within the window of a later reservation: give the slot back unused and take a new one.
   // Only a budgeted start (one in a window log) can be late; after a few drops in a row, go anyway.

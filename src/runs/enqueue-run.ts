@@ -36,7 +36,8 @@ export function batchJobOptions(run: string, batch: number) {
     jobId: batchJobId(run, batch),
     removeOnComplete: true,
     removeOnFail: { age: 7 * 24 * 3600 },
-    // Attempts cover failures of pullq itself (e.g. Redis gone mid-commit); per-ID retries live in the batch.
+    // Attempts cover a batch's own failures and blips whose reschedule failed too (Redis gone); a blip rescheduled
+    // by the worker (policy/blip-delay.ts) spends none. Per-ID retries live in the batch.
     attempts: 20,
     backoff: { type: 'exponential', delay: 2000 },
   };

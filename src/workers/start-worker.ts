@@ -7,6 +7,7 @@ import { compileIdUrl } from '../ids/id-url.js';
 import { requestTemplateOf } from '../ids/request-template.js';
 import { createHttpClient } from '../jobs/http-client.js';
 import { isTransientFailure } from '../jobs/batch-failure.js';
+import { BLIP_DELAY_MAX_MS, blipDelayMs } from '../policy/blip-delay.js';
 import { batchFailureVerdict } from '../policy/batch-failure-verdict.js';
 import { processBatch, type BatchContext } from '../jobs/process-batch.js';
 import { scrubSecrets } from '../policy/scrub-secrets.js';
@@ -170,6 +171,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     }
     return tickQueue;
   };
+  // The longest wait after a blip (PULLQ_BLIP_DELAY_MAX_MS: for tests).
+  const blipDelayMaxMs = /^[1-9]\d*$/.test(process.env['PULLQ_BLIP_DELAY_MAX_MS'] ?? '') ? Number(process.env['PULLQ_BLIP_DELAY_MAX_MS']) : BLIP_DELAY_MAX_MS;
   const processor = async (job: Job<BatchJobData>, token?: string) => {
     if (job.name === SCHEDULED_PULL) {
       // A schedule's tick (pullq schedule): enqueue its IDs file as a new run; the batches follow as usual.
@@ -224,6 +227,20 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       const ownBefore = job.data.ownFailures ?? 0;
       const verdict = batchFailureVerdict(isTransientFailure(err), ownBefore);
       if (verdict.action === 'retry') {
+        if (isTransientFailure(err)) {
+          // A blip spends no BullMQ attempt (those would run out, with days of backoff): the job waits 1 s doubling
+          // to 30 s, counted in its data. Redis gone for that too: the original error goes to BullMQ as before.
+          const blips = job.data.blips ?? 0;
+          const delayMs = blipDelayMs(blips, blipDelayMaxMs);
+          try {
+            await job.updateData({ ...job.data, blips: blips + 1 });
+            await job.moveToDelayed(Date.now() + delayMs, token);
+          } catch {
+            throw err;
+          }
+          log.warn({ err: errorSummary(err), blips: blips + 1, delayMs }, 'batch attempt hit a blip; trying again later');
+          throw new DelayedError();
+        }
         if (verdict.ownFailures !== ownBefore) {
           // Not recorded (Redis away): the attempt is retried uncounted, as a blip would be.
           await job.updateData({ ...job.data, ownFailures: verdict.ownFailures }).catch((e: unknown) => log.warn({ err: errorSummary(e) }, 'could not count the batch failure'));
