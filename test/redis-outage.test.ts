@@ -9,7 +9,7 @@ import { freePort } from '../scripts/local-redis.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readOutput } from './helpers/pull-in-process.js';
-import { tempDir } from './helpers/test-env.js';
+import { redisAnswersOn, tempDir } from './helpers/test-env.js';
 
 // A Redis of this test's own, so it can be cut off and restarted mid-run.
 
@@ -22,20 +22,7 @@ const ids = Array.from({ length: N }, (_, i) => `o-${i}`);
 
 async function startRedis(extra: string[] = []): Promise<void> {
   server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', ...extra], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const r = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      await r.ping();
-      return;
-    } catch {
-      await sleep(50);
-    } finally {
-      r.disconnect();
-    }
-  }
-  throw new Error('redis-server did not start');
+  await redisAnswersOn(port);
 }
 
 async function stopRedis(): Promise<void> {

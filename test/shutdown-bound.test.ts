@@ -10,7 +10,7 @@ import { createPullq } from '../src/index.js';
 import { RunStore } from '../src/runs/run-store.js';
 import { runCli, spawnCli, type CliResult } from './helpers/cli.js';
 import { expectEveryIdOnce } from './helpers/fleet-fixture.js';
-import { quietLogger, tempDir } from './helpers/test-env.js';
+import { quietLogger, redisAnswersOn, tempDir } from './helpers/test-env.js';
 
 // Issue #21, part 3: SIGTERM ends a worker (and `pull`, and the library's close()) within worker.shutdownTimeoutMs
 // + 10 s whether Redis answers or not. Before, a worker told to stop while Redis was gone never exited. What it had
@@ -28,20 +28,7 @@ const env = () => ({ REDIS_URL: `redis://127.0.0.1:${port}`, PULLQ_LOG_LEVEL: 'w
 
 async function startRedis(): Promise<void> {
   server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const r = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      await r.ping();
-      return;
-    } catch {
-      await sleep(50);
-    } finally {
-      r.disconnect();
-    }
-  }
-  throw new Error('redis-server did not start');
+  await redisAnswersOn(port);
 }
 
 async function killRedis(): Promise<void> {

@@ -58,3 +58,21 @@ export async function tearDown(parts: { api?: { close(): Promise<void> }; queue:
   redis.disconnect();
   parts.tmp.remove();
 }
+
+/** Waits until a redis-server just started on 127.0.0.1:`port` answers PING (5 s at most), else throws. */
+export async function redisAnswersOn(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const r = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      await r.ping();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      r.disconnect();
+    }
+  }
+  throw new Error('redis-server did not start');
+}
