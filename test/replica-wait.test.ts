@@ -40,6 +40,31 @@ afterAll(async () => {
   tmp.remove();
 });
 
+/** A queue of its own on the pair's primary, its config, and a logger that resolves `logged` at the first line holding `text`. */
+function runOnPair(text: string) {
+  const queue = uniqueQueue('rw');
+  const dir = path.join(tmp.dir, queue);
+  const config = parseConfig(
+    { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
+    { env: { redisUrl: pair!.primaryUrl, vars: {} } },
+  );
+  let seen!: () => void;
+  const logged = new Promise<void>((resolve) => (seen = resolve));
+  const logger = pino({ level: 'info' }, {
+    write: (line: string) => {
+      if (line.includes(text)) seen();
+    },
+  });
+  const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
+  /** Deletes the queue's keys and closes the connection. */
+  const dropKeys = async () => {
+    const keys = await primary.keys(`*{${queue}}*`);
+    if (keys.length) await primary.del(...keys);
+    primary.disconnect();
+  };
+  return { queue, dir, config, logger, logged, primary, dropKeys };
+}
+
 describe.skipIf(!pair || !lone)('waiting for replicas', () => {
   it('sends no WAIT to a Redis without replicas; on one with a stopped replica it is not acknowledged until the replica runs again', async () => {
     const marker = queueKeys(uniqueQueue('rw')).replicated;
@@ -107,22 +132,9 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
   });
 
   it('finalize publishes nothing while the replica is stopped (a failover then would lose the run state the output rests on), and publishes after it runs again', async () => {
-    const queue = uniqueQueue('rw');
-    const dir = path.join(tmp.dir, queue);
-    const config = parseConfig(
-      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
-      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
-    );
-    let notPublished!: () => void;
-    const heldBack = new Promise<void>((resolve) => (notPublished = resolve));
-    const logger = pino({ level: 'info' }, {
-      write: (line: string) => {
-        if (line.includes("not published yet")) notPublished();
-      },
-    });
+    const { queue, dir, config, logger, logged: heldBack, primary, dropKeys } = runOnPair('not published yet');
     const ids = Array.from({ length: 30 }, (_, i) => String(i + 1));
     const pullq = createPullq(config, { logger });
-    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
     pair!.pauseReplica();
     let resumed = false;
     try {
@@ -151,31 +163,16 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
     } finally {
       if (!resumed) pair!.resumeReplica();
       await pullq.close();
-      const keys = await primary.keys(`*{${queue}}*`);
-      if (keys.length) await primary.del(...keys);
-      primary.disconnect();
+      await dropKeys();
     }
   });
 
   it('a fleet of workers alone (no pull waiting) publishes a held-back run once the replica acknowledges', async () => {
-    const queue = uniqueQueue('rw');
-    const dir = path.join(tmp.dir, queue);
-    const config = parseConfig(
-      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
-      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
-    );
-    let notPublished!: () => void;
-    const heldBack = new Promise<void>((resolve) => (notPublished = resolve));
-    const logger = pino({ level: 'info' }, {
-      write: (line: string) => {
-        if (line.includes('not published yet')) notPublished();
-      },
-    });
+    const { dir, config, logger, logged: heldBack, dropKeys } = runOnPair('not published yet');
     const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
     const pullq = createPullq(config, { logger });
     let complete!: (run: string) => void;
     const completed = new Promise<string>((resolve) => (complete = resolve));
-    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
     pair!.pauseReplica();
     let resumed = false;
     try {
@@ -192,25 +189,11 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
     } finally {
       if (!resumed) pair!.resumeReplica();
       await pullq.close();
-      const keys = await primary.keys(`*{${queue}}*`);
-      if (keys.length) await primary.del(...keys);
-      primary.disconnect();
+      await dropKeys();
     }
   });
   it('parts kept by a timed-out WAIT after the finalized mark are dropped once the replica acknowledges, by a worker alone', async () => {
-    const queue = uniqueQueue('rw');
-    const dir = path.join(tmp.dir, queue);
-    const config = parseConfig(
-      { queue, request: { url: `${api.url}/items/{id}` }, worker: { concurrency: 4 }, enqueue: { batchSize: 10 }, sink: { type: 'file', dir } },
-      { env: { redisUrl: pair!.primaryUrl, vars: {} } },
-    );
-    let kept!: () => void;
-    const partsKept = new Promise<void>((resolve) => (kept = resolve));
-    const logger = pino({ level: 'info' }, {
-      write: (line: string) => {
-        if (line.includes('parts kept')) kept();
-      },
-    });
+    const { dir, config, logger, logged: partsKept, dropKeys } = runOnPair('parts kept');
     // The replica stops right after the output is published: the finalized mark is written, its WAIT times out.
     const base = createSink(config);
     const sink: Sink = Object.assign(Object.create(base) as Sink, {
@@ -221,7 +204,6 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
     });
     const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
     const pullq = createPullq(config, { logger, sink });
-    const primary = new Redis(pair!.primaryUrl, { maxRetriesPerRequest: null });
     const parts = path.join(dir, 'c1', 'parts');
     let resumed = false;
     try {
@@ -240,9 +222,7 @@ describe.skipIf(!pair || !lone)('waiting for replicas', () => {
       if (!resumed) pair!.resumeReplica();
       await pullq.close();
       await base.close?.();
-      const keys = await primary.keys(`*{${queue}}*`);
-      if (keys.length) await primary.del(...keys);
-      primary.disconnect();
+      await dropKeys();
     }
   });
 });
