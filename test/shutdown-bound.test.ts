@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -26,8 +26,14 @@ let api: ExampleApi;
 const ids = Array.from({ length: 24 }, (_, i) => `s-${i}`);
 const env = () => ({ REDIS_URL: `redis://127.0.0.1:${port}`, PULLQ_LOG_LEVEL: 'warn' });
 
+/**
+ * A Redis of this test's own: a port and a data directory no earlier test used, so nothing one test left (its
+ * data, or another file's server that took the port while ours was down) can reach the next.
+ */
 async function startRedis(): Promise<void> {
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+  port = await freePort();
+  const dir = mkdtempSync(path.join(tmp.dir, 'redis-'));
+  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
   await redisAnswersOn(port);
 }
 
@@ -75,7 +81,6 @@ async function waitComplete(run: string, ms: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  port = await freePort();
   // Slow answers: when Redis stops, requests are in flight and their steps uncommitted.
   api = await startExampleApi({ latencyMs: 1500 });
   writeFileSync(path.join(tmp.dir, 'pullq.config.json'), JSON.stringify({
