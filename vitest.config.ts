@@ -45,6 +45,7 @@ export const UNIT_TESTS = [
   'retry-policy',
   'run-scripts',
   'runtime',
+  'splice-report',
   'sink-data',
   'terminal',
   'third-party-limits',

@@ -7,6 +7,7 @@ import { fmt } from './bench/format.js';
 import { machineInfo } from './bench/machine-info.js';
 import { renderReport } from './bench/render-report.js';
 import { renderScenario } from './bench/render-scenario.js';
+import { spliceReport } from './bench/splice-report.js';
 import { scenarioEnqueueScale } from './bench/scenario-enqueue-scale.js';
 import { scenarioFleetBudgets } from './bench/scenario-fleet-budgets.js';
 import { scenarioLearnedBudgets } from './bench/scenario-learned-budgets.js';
@@ -90,9 +91,18 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${results.map((r) => renderScenario(r, { heading: r.title, setup: false })).join('\n')}`);
     process.stdout.write(`\nbench: ${results.length} scenario(s) in ${fmt.s(totalMs)}${failed ? `, ${failed} failed` : ''}${quick ? ' (--quick: short runs, the verdicts are only indicative)' : ''}\n`);
     if (!values['no-write']) {
-      writeFileSync(path.join(ctx.root, 'BENCHMARKS.md'), renderReport(machine, results, { quick, totalMs, roundNotes: existsSync(path.join(ctx.root, 'bench/round-notes.md')) ? readFileSync(path.join(ctx.root, 'bench/round-notes.md'), 'utf8') : undefined }));
+      const reportPath = path.join(ctx.root, 'BENCHMARKS.md');
+      const resultsPath = path.join(ctx.root, 'bench/results.json');
+      const roundNotes = existsSync(path.join(ctx.root, 'bench/round-notes.md')) ? readFileSync(path.join(ctx.root, 'bench/round-notes.md'), 'utf8') : undefined;
+      // --only: the scenarios run now replace theirs in the report and the raw figures; the others stay as last written.
+      const partial = only !== undefined && existsSync(reportPath);
+      writeFileSync(reportPath, partial ? spliceReport(readFileSync(reportPath, 'utf8'), machine, results, { quick, totalMs, roundNotes }) : renderReport(machine, results, { quick, totalMs, roundNotes }));
       mkdirSync(path.join(ctx.root, 'bench'), { recursive: true });
-      writeFileSync(path.join(ctx.root, 'bench/results.json'), `${JSON.stringify({ machine, quick, totalMs, scenarios: results.map((r) => ({ id: r.id, title: r.title, durationMs: r.durationMs, targets: r.targets, notes: r.notes, raw: r.raw })) }, null, 2)}\n`);
+      const raw = (r: ScenarioResult) => ({ id: r.id, title: r.title, durationMs: r.durationMs, targets: r.targets, notes: r.notes, raw: r.raw, ...(partial ? { machine, quick } : {}) });
+      const kept = partial && existsSync(resultsPath) ? ((JSON.parse(readFileSync(resultsPath, 'utf8')) as { scenarios?: { id: string }[] }).scenarios ?? []).filter((s) => !results.some((r) => r.id === s.id)) : [];
+      const previous = partial && existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
+      const scenarios = [...kept, ...results.map(raw)].sort((a, b) => SCENARIOS.findIndex((x) => x.id === a.id) - SCENARIOS.findIndex((x) => x.id === b.id));
+      writeFileSync(resultsPath, `${JSON.stringify(partial ? { ...previous, scenarios } : { machine, quick, totalMs, scenarios }, null, 2)}\n`);
       process.stdout.write('bench: wrote BENCHMARKS.md and bench/results.json\n');
     }
     return failed ? 1 : 0;

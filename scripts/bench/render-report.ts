@@ -48,7 +48,7 @@ export function renderReport(machine: MachineInfo, scenarios: ScenarioResult[], 
   for (const s of scenarios) out.push(renderScenario(s, { heading: `## ${s.title}`, setup: true }), `(took ${fmt.s(s.durationMs)})`, '');
   out.push('## How to run', '');
   out.push(
-    '`npm run build && npm run bench` (about 21 minutes; writes BENCHMARKS.md and bench/results.json). `npm run bench -- --quick` runs short versions in about 6 minutes (rough figures); `--no-write` only prints; `--only fleet-budgets,overhead` runs some scenarios. ' +
+    '`npm run build && npm run bench` (about 21 minutes; writes BENCHMARKS.md and bench/results.json). `npm run bench -- --quick` runs short versions in about 6 minutes (rough figures); `--no-write` only prints; `--only fleet-budgets,overhead` runs some scenarios and replaces only their sections and summary rows (the first line says which were re-run, when and at which commit). ' +
       'Needs Redis at $REDIS_URL or 127.0.0.1:6379 (or a `redis-server` binary), and `redis-server` for the memory figures.',
     '',
   );
