@@ -49,6 +49,7 @@ export const UNIT_TESTS = [
   'sink-data',
   'terminal',
   'third-party-limits',
+  'token-failure',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({

@@ -142,8 +142,6 @@ export class CredentialPool {
   private readonly restingUntil = new Map<string, number>();
   /** What this process saw of each credential's remaining/reset, for windows no header states. */
   private readonly windows = new Map<string, WindowObservation>();
-  /** Credentials whose capped wait this process already logged. */
-  private readonly cappedLogged = new Set<string>();
   private readonly events: CredentialEvents | undefined;
   private readonly deps: PoolDeps;
   private readonly fingerprintKey: Buffer;
@@ -355,7 +353,7 @@ export class CredentialPool {
     }
     const limits = d.limits.length > 0 ? toLimitString(d.limits) : d.headersSeen ? '' : '-';
     const newLimits = limits !== '' && this.reportedLimits.get(credential.id) !== limits;
-    if (d.askedMs !== undefined) this.logCapped(credential, d.askedMs);
+    if (d.askedMs !== undefined) this.warnCappedWait(d.askedMs, credential);
     // A stale 401 (another replica already dropped that token for the fleet, and counted it) marks this process
     // dirty too, so its next success resets the fleet's count: else two tokens that died in turn, each counted by
     // a replica that saw no success in between, would quarantine a good credential as "two 401s in a row".
@@ -383,13 +381,17 @@ export class CredentialPool {
     await retryRedis(() => this.scripts.confirm(credential.id, start));
   }
 
-  private logCapped(credential: Credential, askedMs: number): void {
-    if (this.cappedLogged.has(credential.id)) return;
-    this.cappedLogged.add(credential.id);
-    this.logger.warn(
-      { credential: credential.label, askedMs, maxWaitMs: this.retry.maxWaitMs },
-      `credential ${credential.label}: the API asked to wait ${formatMs(askedMs)}; waiting retry.maxWaitMs (${formatMs(this.retry.maxWaitMs)}) instead`,
-    );
+  /**
+   * The one place a wait capped by retry.maxWaitMs is said (once per process for each credential's rest, and once
+   * for the retries of IDs, e.g. Retry-After on a 503): the user may want to raise the cap.
+   */
+  warnCappedWait(askedMs: number, credential?: Credential): void {
+    const key = `${this.deps.config.queue}:${credential ? credential.id : 'ids'}`;
+    if (cappedWaitsLogged.has(key)) return;
+    cappedWaitsLogged.add(key);
+    const maxWaitMs = this.retry.maxWaitMs;
+    const what = credential ? `credential ${credential.label}: the API asked to wait ${formatMs(askedMs)}; waiting` : `the API asked to retry an ID after ${formatMs(askedMs)}; retrying after`;
+    this.logger.warn({ ...(credential ? { credential: credential.label } : {}), askedMs, maxWaitMs }, `${what} retry.maxWaitMs (${formatMs(maxWaitMs)}) instead`);
   }
 
   /** Quarantines a credential now (e.g. its OAuth2 token endpoint refused the client), with `reason` scrubbed of the pool's secrets. */
@@ -482,6 +484,9 @@ export class CredentialPool {
     return this.credentials.reduce((n, c) => n + (c.endpointCalls?.() ?? 0), 0);
   }
 }
+
+/** Capped waits this process already logged, by queue: per credential (its rests), and once for IDs' retries (all of a process's pools). */
+const cappedWaitsLogged = new Set<string>();
 
 /** A duration for a human: "250 ms", "42 s", "3.5 h", "3650 d". */
 export function formatMs(ms: number): string {

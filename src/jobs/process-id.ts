@@ -1,11 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatMs } from '../auth/credential-pool.js';
 import { CredentialRefusedError } from '../auth/credential-errors.js';
 import { CustomSignerError } from '../auth/kinds/custom-credential.js';
 import { decodeKey, type IdKey } from '../ids/id-key.js';
 import { requestTemplateOf, type RenderedRequest } from '../ids/request-template.js';
-import { backoffDelay } from '../policy/backoff-delay.js';
-import { MAX_RATE_LIMITED } from '../policy/decide.js';
+import { tokenFailureStep } from '../policy/token-failure.js';
 import type { ErrorCode } from '../policy/error-codes.js';
 import { nextPage, pageUrl } from '../policy/next-page.js';
 import type { RetryState } from '../runs/run-store.js';
@@ -167,9 +165,10 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
         // A library signer's failure says itself what happened (the terminal shows a warning's message only).
         ctx.logger.warn({ credential: step.credential.label, err: { code: (step.err as { code?: string }).code, message } }, step.err instanceof CustomSignerError ? message : 'could not get a token');
       }
-      state.limited++;
-      if (state.limited > MAX_RATE_LIMITED) return fail(null, 'unauthorized', 'no credential could get a token', state.attempts);
-      state.dueAt = Date.now() + backoffDelay(state.limited, ctx.config.retry.baseDelayMs, ctx.config.retry.maxDelayMs);
+      const next = tokenFailureStep(state.limited, ctx.config.retry);
+      state.limited = next.limited;
+      if (next.action === 'fail') return fail(null, 'unauthorized', next.message, state.attempts);
+      state.dueAt = Date.now() + next.delayMs;
       continue;
     }
 
@@ -185,7 +184,7 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
     state.limited = d.next.limited;
     state.refusedBy = [...d.next.refusedBy];
     state.blipped = [...d.next.blipped];
-    if (d.askedMs !== undefined) logCappedWait(ctx, d.askedMs);
+    if (d.askedMs !== undefined) pool.warnCappedWait(d.askedMs);
     state.dueAt = Date.now() + d.delayMs;
   }
 }
@@ -194,15 +193,6 @@ async function answerOf(ctx: BatchContext, key: IdKey, request: RenderedRequest,
 function pageMessage(state: RetryState, message: string): string {
   return state.page && state.page.n > 1 ? `page ${state.page.n}: ${message}` : message;
 }
-
-/** A wait the server asked for on an ID (Retry-After on a 5xx or 408) was capped by retry.maxWaitMs: said once per process. */
-function logCappedWait(ctx: BatchContext, askedMs: number): void {
-  if (cappedWaitLogged.has(ctx.config.queue)) return;
-  cappedWaitLogged.add(ctx.config.queue);
-  const maxWaitMs = ctx.config.retry.maxWaitMs;
-  ctx.logger.warn({ askedMs, maxWaitMs }, `the API asked to retry an ID after ${formatMs(askedMs)}; retrying after retry.maxWaitMs (${formatMs(maxWaitMs)}) instead`);
-}
-const cappedWaitLogged = new Set<string>();
 
 function failedLine(ctx: BatchContext, key: IdKey, status: number | null, error: ErrorCode, message: string, attempts: number): FailedLine {
   return { id: key.id, ...keyField(key), status, error, message: scrubSecrets(message, ctx.pool.secrets()), attempts };
